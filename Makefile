@@ -1,0 +1,94 @@
+# Cocoon top-level build. `make` builds every binary and the guest artifacts into
+# build/ laid out like an install (build/bin, build/share/cocoon), `make test` runs the
+# whole suite, `make install PREFIX=DIR` installs.
+PREFIX ?= /usr/local
+DESTDIR ?=
+B := build
+CC ?= gcc
+
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Isrc -I$(B)/gen -MMD -MP
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+PROTOS := $(wildcard proto/*.proto)
+PROTO_C := $(patsubst proto/%.proto,$(B)/gen/proto/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+
+LIB_SRC := $(wildcard src/lib/*.c)
+AGENT_SRC := $(wildcard src/agent/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+VMM_SRC := $(wildcard src/vmm/*.c src/vmm/*/*.c)
+SHIM_SRC := $(wildcard src/shim/*.c)
+
+LIBS := -lprotobuf-c -ljson-c -lpthread
+AGENT_LIBS := -static -lseccomp -lcap $(LIBS)
+VMM_LIBS := -lseccomp -lpthread
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+asan_obj = $(patsubst %.c,$(B)/asan/%.o,$(1))
+
+BINS := $(B)/bin/cocoon $(B)/bin/cocoon-agent $(B)/bin/cocoon-vmm
+ifneq ($(SHIM_SRC),)
+BINS += $(B)/bin/containerd-shim-cocoon-v2
+endif
+GUEST := $(B)/share/cocoon/vmlinux $(B)/share/cocoon/bzImage $(B)/share/cocoon/initrd.img
+
+.PHONY: all bins guest test unit-test integration-test bench install clean format lint fuzz
+all: bins guest
+bins: $(BINS)
+guest: $(GUEST)
+
+$(B)/gen/proto/%.pb-c.c $(B)/gen/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(B)/gen
+	protoc-c --c_out=$(B)/gen $<
+
+$(B)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(B)/asan/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+$(B)/libcocoon.a: $(call obj,$(LIB_SRC) $(PROTO_C))
+	@rm -f $@
+	ar rcs $@ $^
+$(B)/libcocoon-asan.a: $(call asan_obj,$(LIB_SRC) $(PROTO_C))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/bin/cocoon: $(call obj,$(CLI_SRC)) $(B)/libcocoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+$(B)/bin/cocoon-agent: $(call obj,$(AGENT_SRC)) $(B)/libcocoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(AGENT_LIBS)
+$(B)/bin/cocoon-vmm: $(call obj,$(VMM_SRC)) $(B)/libcocoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(VMM_LIBS) $(LIBS)
+$(B)/bin/containerd-shim-cocoon-v2: $(call obj,$(SHIM_SRC)) $(B)/libcocoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# Guest kernel: cached outside the clone by guest/build-kernel.sh.
+$(B)/share/cocoon/vmlinux $(B)/share/cocoon/bzImage: guest/kernel.config guest/build-kernel.sh
+	guest/build-kernel.sh $(B)/share/cocoon
+	@touch $(B)/share/cocoon/vmlinux $(B)/share/cocoon/bzImage
+$(B)/share/cocoon/initrd.img: $(B)/bin/cocoon-agent guest/build-initrd.sh
+	guest/build-initrd.sh $(B)/bin/cocoon-agent $@
+
+# Component makefile fragments (tests, fuzzers, benchmarks) live beside what they build.
+-include $(wildcard mk/*.mk)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cocoon
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(GUEST) $(DESTDIR)$(PREFIX)/share/cocoon/
+
+clean:
+	rm -rf $(B)
+
+format:
+	clang-format -i $(shell git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,16 @@
+# Unit tests: tests/unit/test_*.c, one cmocka binary each, built with ASan/UBSan.
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+# Unit tests of agent/vmm internals link the component's objects (minus its main.c).
+AGENT_LIB_SRC := $(filter-out src/agent/main.c,$(AGENT_SRC))
+VMM_LIB_SRC := $(filter-out src/vmm/main.c,$(VMM_SRC))
+
+$(B)/tests/test_%: tests/unit/test_%.c $(call asan_obj,$(AGENT_LIB_SRC) $(VMM_LIB_SRC)) $(B)/libcocoon-asan.a | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lcmocka -lseccomp -lcap $(LIBS)
+
+unit-test: $(UNIT_BINS)
+
+# The whole suite: unit tests, then integration tests that boot real VMs.
+test: all unit-test
+	tests/run.sh

@@ -1,0 +1,86 @@
+# Shared helpers for integration tests (sourced by tests/run.sh for each test function).
+# Each test gets a private directory $T, its own cocoon state dir, and after it returns
+# the harness asserts that nothing was left behind: no process, mount or file that
+# names $T. A test skips with `skip "reason"` (exit 77) and fails on any non-zero exit.
+
+ROOT=$(pwd)
+COCOON=$ROOT/build/bin/cocoon
+COCOON_VMM=$ROOT/build/bin/cocoon-vmm
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+assert_eq() { # expected actual what
+	[ "$1" == "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+
+assert_contains() { # haystack needle what
+	[[ "$1" == *"$2"* ]] || fail "$3: '$2' not found in: $1"
+}
+
+assert_not_contains() { # haystack needle what
+	[[ "$1" != *"$2"* ]] || fail "$3: '$2' unexpectedly found in: $1"
+}
+
+# Busybox rootfs: a directory with busybox and its applet links (no host libraries).
+make_rootfs() { # DIR
+	mkdir -p "$1/bin" "$1/tmp" "$1/etc" "$1/proc" "$1/sys" "$1/dev" "$1/root"
+	cp /bin/busybox "$1/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ -e "$1/bin/$a" ] || ln -s busybox "$1/bin/$a"
+	done
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$1/etc/passwd"
+	echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>"$1/etc/passwd"
+	echo 'root:x:0:' >"$1/etc/group"
+}
+
+# Everything a test may have started or created carries $T in its paths.
+leftovers() {
+	local found=0
+	local pids
+	pids=$(pgrep -f -- "$T" 2>/dev/null | grep -vx "$$" || true)
+	if [ -n "$pids" ]; then
+		echo "LEFTOVER processes naming $T:"
+		ps -o pid,args -p $pids 2>/dev/null | sed 's/^/    /'
+		found=1
+	fi
+	if grep -q -- "$T" /proc/self/mountinfo; then
+		echo "LEFTOVER mounts under $T:"
+		grep -- "$T" /proc/self/mountinfo | sed 's/^/    /'
+		found=1
+	fi
+	if [ -d "$COCOON_STATE_DIR" ] && [ -n "$(ls -A "$COCOON_STATE_DIR")" ]; then
+		echo "LEFTOVER state in $COCOON_STATE_DIR:"
+		find "$COCOON_STATE_DIR" | sed 's/^/    /'
+		found=1
+	fi
+	return $found
+}
+
+cc_run_test() { # NAME
+	T=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-test.XXXXXX")
+	export T
+	export COCOON_STATE_DIR=$T/state
+	mkdir -p "$COCOON_STATE_DIR"
+	(cd "$T" && "$1")
+	local rc=$?
+	if [ $rc -ne 77 ]; then
+		# Give exiting processes a moment to be reaped before judging.
+		local i
+		for i in 1 2 3 4 5 6 7 8 9 10; do leftovers >/dev/null && break; sleep 0.3; done
+		if ! leftovers; then
+			rc=1
+			pkill -9 -f -- "$T" 2>/dev/null
+			grep -- "$T" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+		fi
+	fi
+	rm -rf "$T"
+	return $rc
+}
