@@ -1,0 +1,76 @@
+/* A sandbox is one VM with its agent: a private state directory, one virtiofsd sharing
+ * <dir>/shared into the guest (tag "cocoon", mounted by the agent at
+ * /run/cocoon/shared), the VMM launched through the hypervisor interface, and a ttrpc
+ * client connected to the agent. `cocoon run` uses one sandbox per container; the shim
+ * one per pod.
+ *
+ * Mounts: the caller first enters a private mount namespace (sandbox_enter_mount_ns,
+ * before it starts any thread) so every bind mount a sandbox makes disappears with the
+ * process, even on SIGKILL. <dir>/shared is a shared mount and virtiofsd's namespace a
+ * slave of it, so directories shared after boot still reach the guest. */
+#ifndef COCOON_SANDBOX_H
+#define COCOON_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/error.h"
+#include "lib/hypervisor.h"
+
+#define SANDBOX_GUEST_SHARED "/run/cocoon/shared"
+#define SANDBOX_FS_TAG "cocoon"
+
+struct sandbox_config {
+	const char *id;            /* unique; names the state dir */
+	const char *state_root;    /* parent of per-sandbox dirs */
+	const struct hypervisor_ops *hv;
+	const char *vmm_binary;    /* NULL: backend default */
+	const char *virtiofsd;     /* path of virtiofsd */
+	const char *kernel;
+	const char *initrd;
+	const char *extra_cmdline; /* NULL or extra kernel args */
+	unsigned cpus;
+	uint64_t memory_mib;
+	const char *netns;         /* pod netns path, NULL for none */
+	bool debug;                /* agent and kernel log verbosely to the console log */
+	int boot_timeout_ms;
+};
+
+/* Timestamps (cc_now_ns) for the benchmark breakdown. */
+struct sandbox_timings {
+	uint64_t start, virtiofsd_ready, vmm_spawned, agent_connected, agent_ready;
+	uint64_t guest_boot_to_ready_ns; /* reported by the agent (guest clock) */
+};
+
+struct ttrpc_client;
+
+struct sandbox {
+	char id[128];
+	char dir[4096];            /* <state_root>/<id> */
+	char shared_dir[4096];     /* <dir>/shared */
+	struct vm vm;
+	pid_t virtiofsd_pid;
+	struct ttrpc_client *agent;
+	char guest_kernel[128];    /* uname -r reported by the agent */
+	char boot_id[64];
+	struct sandbox_timings t;
+};
+
+int sandbox_enter_mount_ns(struct cc_error *err);
+/* Boots the VM and returns once the agent answered Hello. On failure everything
+ * started so far is stopped and removed; err says what failed (with the tail of
+ * the guest console when the guest got far enough to print). */
+int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct cc_error *err);
+/* Bind-mounts host_path at <shared>/<name> and fills guest_path with where the guest
+ * sees it (SANDBOX_GUEST_SHARED "/" name). */
+int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
+		  char *guest_path, size_t guest_path_len, struct cc_error *err);
+int sandbox_unshare(struct sandbox *sb, const char *name, struct cc_error *err);
+/* True while the VMM process runs. */
+bool sandbox_alive(struct sandbox *sb);
+/* Asks the agent to power off, stops VMM and virtiofsd, unmounts, removes the state
+ * dir, frees sb. Safe on a half-started or dead sandbox; always frees. */
+int sandbox_destroy(struct sandbox *sb, struct cc_error *err);
+
+#endif
