@@ -73,7 +73,8 @@ struct ttrpc_call;
 
 /* A handler owns `call` and must finish it exactly once with ttrpc_call_reply or
  * ttrpc_call_fail, either before returning or later (from any thread): that is how
- * long-running calls such as Wait are answered. */
+ * long-running calls such as Wait are answered. `req` (the packed request message),
+ * the metadata strings and the call itself stay valid until the call is finished. */
 typedef void (*ttrpc_handler_fn)(struct ttrpc_call *call, const uint8_t *req, size_t len,
 				 void *user);
 
@@ -83,7 +84,9 @@ struct ttrpc_method {
 	ttrpc_handler_fn fn;
 };
 
-/* Wraps a connected fd (made non-blocking; the conn owns and closes it). */
+/* Wraps a connected fd (made non-blocking; the conn owns and closes it). Returns NULL
+ * (fd not taken) if it cannot. ttrpc_conn_process and ttrpc_conn_close belong to one
+ * thread (the event loop); calls may be finished from any thread. */
 struct ttrpc_conn *ttrpc_conn_new(int fd, const struct ttrpc_method *methods, size_t n_methods,
 				  void *user);
 int ttrpc_conn_fd(const struct ttrpc_conn *c);
