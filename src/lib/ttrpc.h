@@ -112,14 +112,18 @@ struct ttrpc_client;
 /* Takes ownership of a connected fd and starts a reader thread. Thread-safe: many
  * threads may have calls outstanding at once (each on its own stream id). */
 struct ttrpc_client *ttrpc_client_new(int fd, struct cc_error *err);
-/* Fails every outstanding call, joins the reader thread, closes the fd, frees. */
+/* Fails every outstanding call, waits until those callers have returned, joins the
+ * reader thread, closes the fd, frees. No new call may start once this is called. */
 void ttrpc_client_free(struct ttrpc_client *c);
 /* Adds metadata sent with every request (e.g. the containerd namespace). */
 int ttrpc_client_set_metadata(struct ttrpc_client *c, const char *key, const char *value);
 
 /* Sends req and waits up to timeout_ms (<= 0: wait forever) for the response, which
- * is unpacked with resp_desc into *resp (free with protobuf_c_message_free_unpacked).
- * A non-OK status becomes an error with err->code set and the server's message. */
+ * is unpacked with resp_desc into *resp (free with protobuf_c_message_free_unpacked;
+ * pass resp = NULL to ignore the reply). timeout_ms also goes to the server as
+ * Request.timeout_nano. Errors always set err->code: a non-OK status gives the server's
+ * code and message verbatim; a timeout gives DEADLINE_EXCEEDED (a late reply is
+ * dropped); a lost connection gives UNAVAILABLE "connection closed". */
 int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
 		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		      ProtobufCMessage **resp, int timeout_ms, struct cc_error *err);

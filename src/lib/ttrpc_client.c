@@ -32,7 +32,7 @@ struct ttrpc_client {
 	int fd;
 	int wake_fd; /* eventfd telling the reader thread to stop */
 	pthread_t reader;
-	pthread_mutex_t write_lock; /* one frame on the wire at a time */
+	pthread_mutex_t write_lock; /* one frame on the wire at a time; taken before lock */
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t idle;  /* signalled when active drops to 0 */
@@ -251,7 +251,7 @@ static int pack_request(struct ttrpc_client *c, const char *service, const char 
 	pthread_mutex_lock(&c->lock);
 	r.metadata = c->metadata;
 	r.n_metadata = c->n_metadata;
-	int ret = ttrpc_pack(&r.base, "request", out, len, err);
+	int ret = ttrpc_pack((const ProtobufCMessage *)&r, "request", out, len, err);
 	pthread_mutex_unlock(&c->lock);
 	free(body);
 	return ret;
@@ -276,21 +276,25 @@ static int round_trip(struct ttrpc_client *c, const uint8_t *buf, size_t len, ui
 	pthread_cond_init(&p.cv, &ca);
 	pthread_condattr_destroy(&ca);
 
+	/* Ids are taken under the write lock so they reach the wire in increasing order. */
+	pthread_mutex_lock(&c->write_lock);
 	pthread_mutex_lock(&c->lock);
 	if (c->closed) {
 		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->write_lock);
 		pthread_cond_destroy(&p.cv);
 		return cc_error_code(err, TTRPC_UNAVAILABLE, "connection closed");
 	}
 	p.stream_id = c->next_id;
 	c->next_id += 2; /* wraps from 0xffffffff to 1: ids stay odd */
 	p.next = c->pending;
+	/* Lives on this stack frame: unlinked below before returning. */
+	// cppcheck-suppress autoVariables
 	c->pending = &p;
 	pthread_mutex_unlock(&c->lock);
 
 	struct ttrpc_header h = { .length = (uint32_t)len, .stream_id = p.stream_id,
 				  .type = TTRPC_TYPE_REQUEST };
-	pthread_mutex_lock(&c->write_lock);
 	int r = ttrpc_write_frame_until(c->fd, &h, buf, deadline_ns, err);
 	pthread_mutex_unlock(&c->write_lock);
 

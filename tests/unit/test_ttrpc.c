@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,6 +20,12 @@
 #include "proto/ttrpc.pb-c.h"
 
 #define SVC "cocoon.test.Echo"
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
 
 static void pair(int sv[2])
 {
@@ -304,7 +311,7 @@ static void reply_kv(struct ttrpc_call *call, const char *key, const char *value
 	Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
 	kv.key = (char *)key;
 	kv.value = (char *)value;
-	ttrpc_call_reply(call, &kv.base);
+	ttrpc_call_reply(call, (const ProtobufCMessage *)&kv);
 }
 
 /* Echo answers KeyValue{key, value = metadata[key] or "-"} with the timeout appended. */
@@ -419,7 +426,7 @@ static int call_kv(struct ttrpc_client *cli, const char *method, const char *key
 	Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
 	kv.key = (char *)key;
 	*out = NULL;
-	return ttrpc_client_call(cli, SVC, method, &kv.base, &ttrpc__key_value__descriptor,
+	return ttrpc_client_call(cli, SVC, method, (const ProtobufCMessage *)&kv, &ttrpc__key_value__descriptor,
 				 (ProtobufCMessage **)out, timeout_ms, err);
 }
 
@@ -461,7 +468,7 @@ static void *reply_later(void *arg)
 {
 	(void)arg;
 	struct ttrpc_call *call = take_parked();
-	usleep(20000);
+	sleep_ms(20);
 	reply_kv(call, "late", "from another thread");
 	return NULL;
 }
@@ -592,7 +599,7 @@ static void test_client_validates_responses(void **state)
 	size_t n = ttrpc__response__pack(&resp, buf);
 	write_raw(sv[1], (uint32_t)n, 99, TTRPC_TYPE_RESPONSE, buf, n);
 	write_raw(sv[1], (uint32_t)n, 100, TTRPC_TYPE_RESPONSE, buf, n);
-	usleep(20000);
+	sleep_ms(20);
 	assert_false(ttrpc_client_closed(cli));
 	/* An oversized frame kills the connection. */
 	write_raw(sv[1], TTRPC_MAX_PAYLOAD + 1, 1, TTRPC_TYPE_RESPONSE, NULL, 0);
