@@ -86,6 +86,15 @@ static void call_finish(struct ttrpc_call *call, Ttrpc__Response *resp)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int r = ttrpc_pack(&resp->base, "response", &buf, &len, &err);
+	if (r < 0 && err.code != 0) {
+		/* The reply does not fit in a frame: tell the client so instead. */
+		Ttrpc__Status st = TTRPC__STATUS__INIT;
+		Ttrpc__Response small = TTRPC__RESPONSE__INIT;
+		st.code = err.code;
+		st.message = err.msg;
+		small.status = &st;
+		r = ttrpc_pack(&small.base, "response", &buf, &len, &err);
+	}
 
 	pthread_mutex_lock(&c->lock);
 	if (r == 0 && c->fd >= 0) {

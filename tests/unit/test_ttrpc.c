@@ -203,6 +203,56 @@ static void test_eof(void **state)
 	expect_eof(frame, sizeof(frame), "ttrpc: connection closed mid-frame (2 of 4 payload bytes)");
 }
 
+struct big_writer {
+	int fd;
+	uint8_t *buf;
+	int ret;
+};
+
+static void *write_big(void *arg)
+{
+	struct big_writer *w = arg;
+	struct ttrpc_header h = { .length = TTRPC_MAX_PAYLOAD, .stream_id = 9, .type = 2 };
+	struct cc_error err;
+	w->ret = ttrpc_write_frame(w->fd, &h, w->buf, &err);
+	return NULL;
+}
+
+/* A maximal frame through a socket buffer far smaller than it: the writer meets
+ * EAGAIN and short writes, the reader partial reads. */
+static void test_large_frame(void **state)
+{
+	(void)state;
+	int sv[2];
+	pair(sv);
+	set_nonblock(sv[0]);
+	set_nonblock(sv[1]);
+	struct big_writer w = { .fd = sv[0], .buf = malloc(TTRPC_MAX_PAYLOAD), .ret = 1 };
+	for (size_t i = 0; i < TTRPC_MAX_PAYLOAD; i++)
+		w.buf[i] = (uint8_t)(i * 7);
+	pthread_t t;
+	pthread_create(&t, NULL, write_big, &w);
+	struct ttrpc_reader r;
+	struct cc_error err;
+	uint8_t *payload = NULL;
+	int ret;
+	ttrpc_reader_init(&r);
+	while ((ret = ttrpc_reader_read(&r, sv[1], &payload, &err)) == 0) {
+		struct pollfd p = { .fd = sv[1], .events = POLLIN };
+		poll(&p, 1, -1);
+	}
+	assert_int_equal(ret, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(w.ret, 0);
+	assert_int_equal(r.h.length, TTRPC_MAX_PAYLOAD);
+	assert_memory_equal(payload, w.buf, TTRPC_MAX_PAYLOAD);
+	free(payload);
+	free(w.buf);
+	ttrpc_reader_free(&r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /* ---- server alone ---- */
 
 static void must_not_run(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
@@ -349,7 +399,22 @@ static void refuse(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	ttrpc_call_fail(call, TTRPC_NOT_FOUND, "container %zu not found", len);
 }
 
+/* A reply that fits in Response.payload but not, with its envelope, in a frame. */
+static void huge(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	(void)req;
+	(void)len;
+	(void)user;
+	size_t n = TTRPC_MAX_PAYLOAD - 8;
+	char *v = malloc(n + 1);
+	memset(v, 'x', n);
+	v[n] = '\0';
+	reply_kv(call, "", v);
+	free(v);
+}
+
 static const struct ttrpc_method methods[] = {
+	{ SVC, "Huge", huge },
 	{ SVC, "Echo", echo },
 	{ SVC, "Park", park },
 	{ SVC, "Refuse", refuse },
@@ -461,6 +526,10 @@ static void test_call_errors(void **state)
 	assert_int_equal(call_kv(f->cli, "Refuse", "k", 0, &out, &err), -1);
 	assert_int_equal(err.code, TTRPC_NOT_FOUND);
 	assert_string_equal(err.msg, "container 3 not found");
+
+	assert_int_equal(call_kv(f->cli, "Huge", "k", 0, &out, &err), -1);
+	assert_int_equal(err.code, TTRPC_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(err.msg, "exceeds the maximum"));
 	assert_false(ttrpc_client_closed(f->cli));
 }
 
@@ -620,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_oversized_frame),
 		cmocka_unit_test(test_bad_type),
 		cmocka_unit_test(test_eof),
+		cmocka_unit_test(test_large_frame),
 		cmocka_unit_test(test_server_protocol_errors),
 		cmocka_unit_test(test_server_malformed_and_unknown),
 		cmocka_unit_test_setup_teardown(test_call_echo, setup, teardown),
