@@ -93,7 +93,7 @@ static void call_finish(struct ttrpc_call *call, Ttrpc__Response *resp)
 		st.code = err.code;
 		st.message = err.msg;
 		small.status = &st;
-		r = ttrpc_pack(&small.base, "response", &buf, &len, &err);
+		r = ttrpc_pack((const ProtobufCMessage *)&small, "response", &buf, &len, &err);
 	}
 
 	pthread_mutex_lock(&c->lock);
