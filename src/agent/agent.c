@@ -232,6 +232,7 @@ int agent_remove_container(struct agent *a, struct container *c, struct cc_error
 {
 	if (container_destroy(&c->rt, err) < 0)
 		return -1;
+	/* container_destroy freed the spec. */
 	while (c->procs != NULL)
 		agent_remove_process(a, c->procs);
 	for (struct container **pc = &a->containers; *pc != NULL; pc = &(*pc)->next) {
@@ -240,7 +241,6 @@ int agent_remove_container(struct agent *a, struct container *c, struct cc_error
 			break;
 		}
 	}
-	oci_spec_free(c->rt.spec);
 	free(c);
 	return 0;
 }
@@ -512,8 +512,6 @@ static int start_conn(struct agent *a, int fd, struct cc_error *err)
 		a->conn = NULL;
 		return cc_error_set(err, e, "epoll_ctl connection");
 	}
-	if (a->ready_ns == 0)
-		a->ready_ns = agent_boottime_ns();
 	cc_info("host connected");
 	return 0;
 }
@@ -615,6 +613,8 @@ static void run_timers(struct agent *a, uint64_t now)
 
 int agent_run(struct agent *a, struct cc_error *err)
 {
+	if (a->ready_ns == 0)
+		a->ready_ns = agent_boottime_ns();
 	if (a->conn == NULL) {
 		if (a->channel == CHANNEL_SERIAL && a->serial_path[0] != '\0')
 			try_open_serial(a);

@@ -18,10 +18,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cocoon-agent [--listen unix:PATH] [--log-level LEVEL]\n"
-		   "  As PID 1 (the guest's /init) it reads cocoon.channel=serial|vsock and\n"
-		   "  cocoon.debug=1 from the kernel command line; --listen serves on a unix\n"
-		   "  socket instead, outside a VM.\n");
+	fprintf(f, "usage: cocoon-agent --listen unix:PATH [--cgroup-root DIR] [--log-level LEVEL]\n"
+		   "  As PID 1 (the guest's /init) it takes no arguments and reads\n"
+		   "  cocoon.channel=serial|vsock and cocoon.debug=1 from the kernel command line.\n"
+		   "  Outside a VM, --listen serves on a unix socket and containers' cgroups go\n"
+		   "  below --cgroup-root (a cgroup v2 directory).\n");
 }
 
 static void fatal(bool pid1, const char *what, const struct cc_error *err)
@@ -74,12 +75,13 @@ int main(int argc, char **argv)
 	static struct agent a;
 	struct cc_error err;
 	bool pid1 = getpid() == 1;
-	const char *listen = NULL;
+	const char *listen = NULL, *cgroup_root = NULL;
 	int level = CC_LOG_INFO;
 
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "cgroup-root", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -88,6 +90,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'l':
 			listen = optarg;
+			break;
+		case 'c':
+			cgroup_root = optarg;
 			break;
 		case 'L':
 			if ((level = cc_log_parse_level(optarg)) < 0) {
@@ -115,6 +120,8 @@ int main(int argc, char **argv)
 		pid1_main(&a);
 	} else {
 		cc_log_init("cocoon-agent", (enum cc_log_level)level, STDERR_FILENO);
+		if (cgroup_root != NULL && container_set_cgroup_root(cgroup_root, &err) < 0)
+			fatal(false, "--cgroup-root", &err);
 		a.channel = CHANNEL_UNIX;
 		a.listen_fd = channel_listen_unix(listen + 5, &err);
 		if (a.listen_fd < 0)

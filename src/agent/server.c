@@ -116,7 +116,7 @@ static void stdio_close_child(struct stdio_pair *s)
 
 /* A terminal: the child gets the pty slave as stdin/stdout/stderr (and makes it its
  * controlling terminal); we keep the master for output and a dup of it for stdin.
- * Otherwise separate pipes for stdout and stderr, and stdin a pipe or /dev/null. */
+ * Otherwise separate pipes for stdout and stderr, and stdin a pipe or (-1) /dev/null. */
 static int stdio_open(struct stdio_pair *s, bool terminal, bool want_stdin, unsigned width,
 		      unsigned height, struct cc_error *err)
 {
@@ -168,9 +168,6 @@ static int stdio_open(struct stdio_pair *s, bool terminal, bool want_stdin, unsi
 		}
 		s->child.in = p[0];
 		s->in = p[1];
-	} else if ((s->child.in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-		cc_error_set(err, errno, "open /dev/null");
-		goto fail;
 	}
 	return 0;
 fail:

@@ -36,7 +36,7 @@ struct fixture {
 	struct ttrpc_client *cl;
 };
 
-static char rootfs[256];
+static char rootfs[256], cgroot[256];
 
 static void *run_agent(void *arg)
 {
@@ -55,15 +55,24 @@ static int group_setup(void **state)
 	if (system(cmd) != 0)
 		return -1;
 	strcat(rootfs, "/rootfs");
-	return 0;
+	/* The host's cgroup v2 hierarchy (on a v1 host, the unified mount). */
+	const char *v2 = access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) == 0 ?
+				 "/sys/fs/cgroup/unified" :
+				 "/sys/fs/cgroup";
+	snprintf(cgroot, sizeof(cgroot), "%s/cocoon-agent-rpc-%d", v2, (int)getpid());
+	struct cc_error err;
+	return container_set_cgroup_root(cgroot, &err);
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
 	char cmd[512];
+	rmdir(cgroot); /* every container removed its own cgroup below */
+	if (access(cgroot, F_OK) == 0)
+		fprintf(stderr, "leftover cgroup %s\n", cgroot);
 	snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(rootfs) - strlen("/rootfs")), rootfs);
-	return system(cmd) == 0 ? 0 : -1;
+	return system(cmd) == 0 && access(cgroot, F_OK) != 0 ? 0 : -1;
 }
 
 static int setup(void **state)
@@ -454,6 +463,48 @@ static void test_terminal(void **state)
 	remove_container(f, "tty");
 }
 
+static void test_container_ops(void **state)
+{
+	struct fixture *f = *state;
+	struct cc_error err;
+	create_and_start(f, "ops", "exec sleep 100", false, false);
+	Cocoon__Agent__V1__ContainerRequest cr = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
+	cr.container_id = "ops";
+	Cocoon__Agent__V1__ListProcessesResponse *lp = NULL;
+	if (call(f, "ListProcesses", &cr, &cocoon__agent__v1__list_processes_response__descriptor,
+		 &lp, &err) < 0)
+		fail_msg("ListProcesses: %s", err.msg);
+	assert_int_equal(lp->n_pids, 1);
+	protobuf_c_message_free_unpacked(&lp->base, NULL);
+	Cocoon__Agent__V1__StatsResponse *st = NULL;
+	if (call(f, "StatsContainer", &cr, &cocoon__agent__v1__stats_response__descriptor, &st,
+		 &err) < 0)
+		fail_msg("StatsContainer: %s", err.msg);
+	/* 0 where the pids controller is not delegated (a v1 host's unified mount). */
+	assert_true(st->pids_current <= 1);
+	protobuf_c_message_free_unpacked(&st->base, NULL);
+	if (call(f, "PauseContainer", &cr, NULL, NULL, &err) < 0)
+		fail_msg("PauseContainer: %s", err.msg);
+	if (call(f, "ResumeContainer", &cr, NULL, NULL, &err) < 0)
+		fail_msg("ResumeContainer: %s", err.msg);
+	Cocoon__Agent__V1__UpdateContainerRequest up = COCOON__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
+	up.container_id = "ops";
+	up.resources_json.data = (uint8_t *)"{\"memory\": 5}";
+	up.resources_json.len = strlen("{\"memory\": 5}");
+	expect_code(call(f, "UpdateContainer", &up, NULL, NULL, &err), &err,
+		    TTRPC_INVALID_ARGUMENT, "resources_json");
+	/* Removal of a created, never started container kills its waiting init. */
+	assert_int_equal(create(f, "never", "true", false, false, &err), 0);
+	remove_container(f, "never");
+	Cocoon__Agent__V1__SignalProcessRequest s = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+	s.container_id = "ops";
+	s.exec_id = "";
+	s.signal = SIGKILL; /* a pid namespace's init ignores SIGTERM without a handler */
+	assert_int_equal(call(f, "SignalProcess", &s, NULL, NULL, &err), 0);
+	assert_int_equal(wait_exit(f, "ops", ""), 128 + SIGKILL);
+	remove_container(f, "ops");
+}
+
 /* ---- the binary, outside a VM ---- */
 
 static void test_listen_binary(void **state)
@@ -524,6 +575,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_signal_and_stdin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_container_ops, setup, teardown),
 		cmocka_unit_test(test_listen_binary),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
