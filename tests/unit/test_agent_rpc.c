@@ -441,6 +441,48 @@ static void test_exec(void **state)
 	remove_container(f, "ex");
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A background child that inherited stdout keeps the pipe open after the process
+ * exited: WaitProcess still answers once the output stayed idle for a while. */
+static void test_wait_with_pipe_held_open(void **state)
+{
+	struct fixture *f = *state;
+	struct cc_error err;
+	create_and_start(f, "bg", "exec sleep 100", false, false);
+	const char *pj = "{\"args\":[\"/bin/sh\",\"-c\",\"sleep 30 & echo started; exit 4\"],"
+			 "\"cwd\":\"/\",\"env\":[\"PATH=/bin\"],\"user\":{\"uid\":0,\"gid\":0}}";
+	Cocoon__Agent__V1__ExecProcessRequest e = COCOON__AGENT__V1__EXEC_PROCESS_REQUEST__INIT;
+	e.container_id = "bg";
+	e.exec_id = "holder";
+	e.process_json.data = (uint8_t *)pj;
+	e.process_json.len = strlen(pj);
+	if (call(f, "ExecProcess", &e, NULL, NULL, &err) < 0)
+		fail_msg("ExecProcess: %s", err.msg);
+	uint64_t t0 = mono_ms();
+	assert_int_equal(wait_exit(f, "bg", "holder"), 4);
+	uint64_t waited = mono_ms() - t0;
+	assert_true(waited >= AGENT_DRAIN_IDLE_NS / 1000000 / 2);
+	assert_true(waited < 10000);
+	Cocoon__Agent__V1__SignalProcessRequest s = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+	s.container_id = "bg";
+	s.exec_id = "";
+	s.signal = SIGKILL;
+	s.all = true;
+	assert_int_equal(call(f, "SignalProcess", &s, NULL, NULL, &err), 0);
+	/* With the holder killed, the stream ends and keeps what was written. */
+	char *out = read_all(f, "bg", "holder", 0, 0);
+	assert_string_equal(out, "started\n");
+	free(out);
+	assert_int_equal(wait_exit(f, "bg", ""), 128 + SIGKILL);
+	remove_container(f, "bg");
+}
+
 static void test_terminal(void **state)
 {
 	struct fixture *f = *state;
@@ -574,6 +616,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_after_output_drained, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signal_and_stdin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_with_pipe_held_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_container_ops, setup, teardown),
 		cmocka_unit_test(test_listen_binary),
