@@ -212,8 +212,10 @@ static void do_create(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 	struct cc_error err;
 	UNPACK(Cocoon__Agent__V1__CreateContainerRequest,
 	       cocoon__agent__v1__create_container_request__descriptor, r);
-	if (agent_check_id("container_id", r->container_id, false, &err) < 0)
-		return fail(call, &err, TTRPC_INVALID_ARGUMENT);
+	if (agent_check_id("container_id", r->container_id, false, &err) < 0) {
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
+	}
 	if (agent_find_container(a, r->container_id) != NULL) {
 		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "container %s already exists",
 				r->container_id);
@@ -227,7 +229,8 @@ static void do_create(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 	struct oci_spec *spec = NULL;
 	if (oci_spec_parse((const char *)r->spec_json.data, r->spec_json.len, &spec, &err) < 0) {
 		cc_error_prefix(&err, "spec_json");
-		return fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
 	}
 	struct container *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -245,7 +248,8 @@ static void do_create(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 		stdio_close(&io);
 		oci_spec_free(spec);
 		free(c);
-		return fail(call, &err, TTRPC_UNKNOWN);
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
 	}
 	stdio_close_child(&io);
 	c->next = a->containers;
@@ -278,8 +282,10 @@ static void do_start(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 				c->rt.id);
 		return;
 	}
-	if (container_start(&c->rt, &err) < 0)
-		return fail(call, &err, TTRPC_UNKNOWN);
+	if (container_start(&c->rt, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
 	c->started = true;
 	reply_empty(call);
 }
@@ -293,8 +299,10 @@ static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	struct container *c = get_container(a, call, r->container_id);
 	if (c == NULL)
 		return;
-	if (agent_check_id("exec_id", r->exec_id, false, &err) < 0)
-		return fail(call, &err, TTRPC_INVALID_ARGUMENT);
+	if (agent_check_id("exec_id", r->exec_id, false, &err) < 0) {
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
+	}
 	if (agent_find_process(c, r->exec_id) != NULL) {
 		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "process %s already exists in %s",
 				r->exec_id, c->rt.id);
@@ -316,7 +324,8 @@ static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 			      &err) < 0) {
 		oci_process_free(&proc);
 		cc_error_prefix(&err, "process_json");
-		return fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
 	}
 	struct stdio_pair io;
 	pid_t pid = 0;
@@ -328,7 +337,8 @@ static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	oci_process_free(&proc);
 	if (rc < 0) {
 		stdio_close(&io);
-		return fail(call, &err, TTRPC_UNKNOWN);
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
 	}
 	stdio_close_child(&io);
 	if (agent_add_process(a, c, r->exec_id, pid, terminal, io.out, io.err, io.in) == NULL) {
@@ -357,9 +367,12 @@ static void do_signal(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 		return;
 	}
 	if (r->all) {
-		if (container_kill(&p->ct->rt, (int)r->signal, 1, &err) < 0)
-			return fail(call, &err, TTRPC_UNKNOWN);
-		return reply_empty(call);
+		if (container_kill(&p->ct->rt, (int)r->signal, 1, &err) < 0) {
+			fail(call, &err, TTRPC_UNKNOWN);
+			return;
+		}
+		reply_empty(call);
+		return;
 	}
 	if (p->exited) {
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s/%s already exited",
@@ -367,8 +380,10 @@ static void do_signal(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 		return;
 	}
 	if (p->exec_id[0] == '\0') {
-		if (container_kill(&p->ct->rt, (int)r->signal, 0, &err) < 0)
-			return fail(call, &err, TTRPC_UNKNOWN);
+		if (container_kill(&p->ct->rt, (int)r->signal, 0, &err) < 0) {
+			fail(call, &err, TTRPC_UNKNOWN);
+			return;
+		}
 	} else if (kill(p->pid, (int)r->signal) < 0) {
 		/* Not reaped yet, so the pid is still ours. */
 		ttrpc_call_fail(call, TTRPC_UNKNOWN, "kill %d: %s", (int)p->pid, strerror(errno));
@@ -463,8 +478,10 @@ static void do_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	if (c == NULL)
 		return;
 	struct container_stats st;
-	if (container_stats(&c->rt, &st, &err) < 0)
-		return fail(call, &err, TTRPC_UNKNOWN);
+	if (container_stats(&c->rt, &st, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
 	Cocoon__Agent__V1__StatsResponse resp = COCOON__AGENT__V1__STATS_RESPONSE__INIT;
 	resp.cpu_usage_ns = st.cpu_usage_ns;
 	resp.cpu_user_ns = st.cpu_user_ns;
@@ -493,8 +510,10 @@ static void freeze(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	struct container *c = get_container(user, call, r->container_id);
 	if (c == NULL)
 		return;
-	if (container_freeze(&c->rt, frozen, &err) < 0)
-		return fail(call, &err, TTRPC_UNKNOWN);
+	if (container_freeze(&c->rt, frozen, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
 	reply_empty(call);
 }
 
@@ -546,8 +565,10 @@ static void do_list(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 		return;
 	cleanup_free pid_t *pids = NULL;
 	size_t n = 0;
-	if (container_pids(&c->rt, &pids, &n, &err) < 0)
-		return fail(call, &err, TTRPC_UNKNOWN);
+	if (container_pids(&c->rt, &pids, &n, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
 	cleanup_free uint32_t *out = calloc(n > 0 ? n : 1, sizeof(*out));
 	if (out == NULL) {
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -577,8 +598,10 @@ static void do_remove_container(struct ttrpc_call *call, const uint8_t *req, siz
 				"container %s is running; signal it and wait first", c->rt.id);
 		return;
 	}
-	if (agent_remove_container(user, c, &err) < 0)
-		return fail(call, &err, TTRPC_UNKNOWN);
+	if (agent_remove_container(user, c, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
 	cc_info("container %s removed", r->container_id);
 	reply_empty(call);
 }
