@@ -278,7 +278,9 @@ static char *read_all(struct fixture *f, const char *cid, const char *eid, int s
 		assert_true(eof ? resp->data.len == 0 : resp->data.len > 0);
 		if (max_len > 0)
 			assert_true(resp->data.len <= max_len);
-		out = realloc(out, len + resp->data.len + 1);
+		char *grown = realloc(out, len + resp->data.len + 1);
+		assert_non_null(grown);
+		out = grown;
 		if (resp->data.len > 0)
 			memcpy(out + len, resp->data.data, resp->data.len);
 		len += resp->data.len;
