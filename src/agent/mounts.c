@@ -232,11 +232,17 @@ static int setup_dev(int rootfd, int console_fd, struct cc_error *err)
 			return cc_error_set(err, errno, "symlink /dev/%s", links[i][1]);
 	}
 	if (console_fd >= 0) {
-		char src[64], target[64];
+		/* The fd's mount belongs to the agent's namespace, which a bind mount may not
+		 * take from; the same path resolves in this namespace's copy of it. */
+		char link[64], src[256], target[64];
+		fd_path(link, sizeof(link), console_fd);
+		ssize_t n = readlink(link, src, sizeof(src) - 1);
+		if (n < 0 || n == (ssize_t)sizeof(src) - 1)
+			return cc_error_set(err, n < 0 ? errno : ENAMETOOLONG, "terminal path");
+		src[n] = '\0';
 		cleanup_close int c = open_in_root(rootfd, "/dev/console", 1, err);
 		if (c < 0)
 			return -1;
-		fd_path(src, sizeof(src), console_fd);
 		fd_path(target, sizeof(target), c);
 		if (mount(src, target, NULL, MS_BIND, NULL) < 0)
 			return cc_error_set(err, errno, "bind the terminal onto /dev/console");

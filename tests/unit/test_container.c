@@ -84,10 +84,11 @@ static int teardown(void **state)
 	DIR *d = opendir(cgroot);
 	for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
 		struct container_rt c = { .spec = NULL, .start_fd = -1 };
-		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+		if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
+		    snprintf(c.id, sizeof(c.id), "%s", e->d_name) >= (int)sizeof(c.id) ||
+		    snprintf(c.cgroup, sizeof(c.cgroup), "%s/%s", cgroot, e->d_name) >=
+			    (int)sizeof(c.cgroup))
 			continue;
-		snprintf(c.id, sizeof(c.id), "%s", e->d_name);
-		snprintf(c.cgroup, sizeof(c.cgroup), "%s/%s", cgroot, e->d_name);
 		if (container_destroy(&c, &err) < 0)
 			print_error("teardown: %s\n", err.msg);
 	}
@@ -286,6 +287,20 @@ static void test_create_errors(void **state)
 	assert_non_null(strstr(err.msg, "container id '../escape'"));
 	assert_int_equal(container_destroy(&c, &err), 0);
 
+	/* A limit whose controller is missing fails by name (the host's v2 hierarchy has
+	 * no controllers; in a guest with them this would succeed). */
+	s = make_spec(args, NULL);
+	s->resources.pids_limit = 10;
+	init_rt(&c, "nolimit", s);
+	snprintf(cgdir, sizeof(cgdir), "%s/nolimit", cgroot);
+	if (access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) == 0) {
+		assert_int_equal(container_create(&c, &io, &err), -1);
+		assert_non_null(strstr(err.msg, "nolimit/pids.max: missing (is its controller "
+						"enabled?)"));
+		assert_int_equal(access(cgdir, F_OK), -1);
+	}
+	assert_int_equal(container_destroy(&c, &err), 0);
+
 	s = make_spec(args, NULL);
 	free(s->mounts[0].type);
 	s->mounts[0].type = strdup("nosuchfs");
@@ -293,6 +308,45 @@ static void test_create_errors(void **state)
 	assert_int_equal(container_create(&c, &io, &err), -1);
 	assert_string_equal(err.msg, "create container badmount: mounts[0] (/proc): mount "
 				     "nosuchfs: No such device");
+	assert_int_equal(container_destroy(&c, &err), 0);
+}
+
+static void set_terminal(json_object *j)
+{
+	json_object_object_add(json_object_object_get(j, "process"), "terminal",
+			       json_object_new_boolean(1));
+}
+
+/* With a terminal, the pty slave is the controlling tty and /dev/console. */
+static void test_terminal(void **state)
+{
+	(void)state;
+	char *args[] = { "sh", "-c", "tty; test -t 0 && echo interactive; "
+				     "test -c /dev/console && echo console; echo $TERM",
+			 NULL };
+	struct container_rt c;
+	struct cc_error err = { 0 };
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(master >= 0);
+	assert_int_equal(grantpt(master), 0);
+	assert_int_equal(unlockpt(master), 0);
+	int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(slave >= 0);
+	init_rt(&c, "tty", make_spec(args, set_terminal));
+	struct spawn_stdio io = { slave, slave, slave };
+	if (container_create(&c, &io, &err) < 0)
+		fail_msg("create: %s", err.msg);
+	close(slave);
+	assert_int_equal(container_start(&c, &err), 0);
+	assert_int_equal(wait_status(c.init_pid), 0);
+	char buf[512];
+	ssize_t n = read(master, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	close(master);
+	/* The tty is the agent's pty (not in the container's devpts), so tty(1) may not
+	 * name it; it must be a terminal all the same. */
+	assert_non_null(strstr(buf, "interactive\r\nconsole\r\nxterm\r\n"));
 	assert_int_equal(container_destroy(&c, &err), 0);
 }
 
@@ -364,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_seccomp_sysctl),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test(test_terminal),
 		cmocka_unit_test(test_exec_and_lifecycle),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
