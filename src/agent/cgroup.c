@@ -70,12 +70,13 @@ static uint64_t keyed(const char *text, const char *key)
  * that cannot be enabled are left out; a limit that needs one then fails by name. */
 static void enable_controllers(const char *dir)
 {
-	char up[512], probe[512];
+	char up[512];
 	/* Parents first; the walk stops above the cgroup2 mount root, whose parent has no
 	 * cgroup.controllers. */
 	snprintf(up, sizeof(up), "%s", dir);
 	char *slash = strrchr(up, '/');
 	if (slash != NULL && slash != up) {
+		char probe[512];
 		*slash = '\0';
 		cg_path(probe, sizeof(probe), up, "cgroup.controllers");
 		if (access(probe, F_OK) == 0)

@@ -137,7 +137,7 @@ static int member(json_object *obj, const char *key, json_type type, const char 
 	return 0;
 }
 
-static int required(json_object *v, const char *parent, const char *key, struct cc_error *err)
+static int required(const json_object *v, const char *parent, const char *key, struct cc_error *err)
 {
 	if (v != NULL)
 		return 0;
