@@ -518,6 +518,7 @@ static int start_conn(struct agent *a, int fd, struct cc_error *err)
 
 int agent_serve_fd(struct agent *a, int fd, struct cc_error *err)
 {
+	a->channel = CHANNEL_FD;
 	return start_conn(a, fd, err);
 }
 
@@ -537,7 +538,9 @@ static void drop_conn(struct agent *a)
 				close_stdin(a, p);
 		}
 	cc_info("host disconnected");
-	if (a->channel == CHANNEL_SERIAL)
+	if (a->channel == CHANNEL_FD)
+		a->stop = true;
+	else if (a->channel == CHANNEL_SERIAL)
 		a->reopen_at_ns = cc_now_ns() + SERIAL_RETRY_NS;
 	else if (a->listen_fd >= 0)
 		ep_ctl(a, EPOLL_CTL_ADD, a->listen_fd, EPOLLIN, &a->listen_w);

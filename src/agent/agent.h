@@ -76,7 +76,8 @@ struct container {
 	bool started;
 };
 
-enum agent_channel { CHANNEL_SERIAL, CHANNEL_VSOCK, CHANNEL_UNIX };
+/* CHANNEL_FD: one connection handed in by agent_serve_fd; the loop ends with it. */
+enum agent_channel { CHANNEL_SERIAL, CHANNEL_VSOCK, CHANNEL_UNIX, CHANNEL_FD };
 
 struct agent {
 	int epfd, sigfd;
@@ -95,7 +96,7 @@ struct agent {
 };
 
 int agent_init(struct agent *a, bool pid1, struct cc_error *err);
-/* Serves ttrpc on an already connected fd (owned; for tests and --listen). */
+/* Serves ttrpc on an already connected fd (owned); agent_run returns when it closes. */
 int agent_serve_fd(struct agent *a, int fd, struct cc_error *err);
 /* Runs until stop. Returns <0 on a fatal error. */
 int agent_run(struct agent *a, struct cc_error *err);

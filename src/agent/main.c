@@ -49,7 +49,6 @@ static int find_serial(struct agent *a, struct cc_error *err)
 static void pid1_main(struct agent *a)
 {
 	struct cc_error err;
-	cc_log_init("cocoon-agent", CC_LOG_WARN, STDERR_FILENO);
 	if (guest_setup(&err) < 0)
 		fatal(true, "guest setup", &err);
 	cleanup_free char *cmdline = NULL;
@@ -114,12 +113,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* As PID 1, stderr is /dev/console: the serial console the host keeps as a log. */
+	cc_log_init("cocoon-agent", pid1 ? CC_LOG_WARN : (enum cc_log_level)level, STDERR_FILENO);
 	if (agent_init(&a, pid1, &err) < 0)
 		fatal(pid1, "agent", &err);
 	if (pid1) {
 		pid1_main(&a);
 	} else {
-		cc_log_init("cocoon-agent", (enum cc_log_level)level, STDERR_FILENO);
 		if (cgroup_root != NULL && container_set_cgroup_root(cgroup_root, &err) < 0)
 			fatal(false, "--cgroup-root", &err);
 		a.channel = CHANNEL_UNIX;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -551,49 +552,51 @@ static void test_container_ops(void **state)
 
 /* ---- the binary, outside a VM ---- */
 
-static void test_listen_binary(void **state)
+static const char *agent_bin = "build/bin/cocoon-agent";
+
+/* Starts `cocoon-agent --listen unix:<sock>` with containers below <cgroot>-bin. */
+static pid_t start_binary(char *sock, size_t len)
 {
-	(void)state;
-	const char *bin = "build/bin/cocoon-agent";
-	if (access(bin, X_OK) != 0)
-		skip(); /* `make bins` not run */
-	char path[108];
-	snprintf(path, sizeof(path), "/tmp/cocoon-agent-test.%d.sock", (int)getpid());
-	char listen[128];
-	snprintf(listen, sizeof(listen), "unix:%s", path);
+	char listen[128], cg[300];
+	snprintf(sock, len, "/tmp/cocoon-agent-test.%d.sock", (int)getpid());
+	snprintf(listen, sizeof(listen), "unix:%s", sock);
+	snprintf(cg, sizeof(cg), "%s-bin", cgroot);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execl(bin, bin, "--listen", listen, "--log-level", "error", (char *)NULL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave it running */
+		execl(agent_bin, agent_bin, "--listen", listen, "--cgroup-root", cg, "--log-level",
+		      "error", (char *)NULL);
 		_exit(127);
 	}
+	return pid;
+}
+
+static struct ttrpc_client *connect_binary(const char *sock)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	strcpy(sa.sun_path, path);
-	int fd = -1;
-	for (int i = 0; i < 200 && fd < 0; i++) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			close(fd);
-			fd = -1;
-			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
-		}
-	}
-	assert_true(fd >= 0);
 	struct cc_error err;
-	struct ttrpc_client *cl = ttrpc_client_new(fd, &err);
-	assert_non_null(cl);
-	Cocoon__Agent__V1__HelloRequest req = COCOON__AGENT__V1__HELLO_REQUEST__INIT;
-	req.version = 0;
-	int rc = ttrpc_client_call(cl, AGENT_SERVICE, "Hello", &req.base, NULL, NULL, TIMEOUT_MS,
-				   &err);
-	expect_code(rc, &err, TTRPC_FAILED_PRECONDITION, "host sent 0");
-	req.version = AGENT_PROTOCOL_VERSION;
-	assert_int_equal(ttrpc_client_call(cl, AGENT_SERVICE, "Hello", &req.base, NULL, NULL,
-					   TIMEOUT_MS, &err),
-			 0);
+	strcpy(sa.sun_path, sock);
+	for (int i = 0; i < 500; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			struct ttrpc_client *cl = ttrpc_client_new(fd, &err);
+			assert_non_null(cl);
+			return cl;
+		}
+		close(fd);
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	fail_msg("cannot connect to %s", sock);
+	return NULL;
+}
+
+static void stop_binary(struct ttrpc_client *cl, pid_t pid, const char *sock)
+{
+	struct cc_error err;
 	Cocoon__Agent__V1__Empty e = COCOON__AGENT__V1__EMPTY__INIT;
 	assert_int_equal(ttrpc_client_call(cl, AGENT_SERVICE, "Shutdown", &e.base, NULL, NULL,
 					   TIMEOUT_MS, &err),
@@ -603,7 +606,84 @@ static void test_listen_binary(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_int_equal(access(path, F_OK), -1); /* socket removed */
+	assert_int_equal(access(sock, F_OK), -1); /* socket removed */
+	char cg[300];
+	snprintf(cg, sizeof(cg), "%s-bin", cgroot);
+	rmdir(cg);
+}
+
+static void test_listen_binary(void **state)
+{
+	(void)state;
+	if (access(agent_bin, X_OK) != 0)
+		skip(); /* `make bins` not run */
+	char sock[108];
+	pid_t pid = start_binary(sock, sizeof(sock));
+	struct ttrpc_client *cl = connect_binary(sock);
+	struct cc_error err;
+	Cocoon__Agent__V1__HelloRequest req = COCOON__AGENT__V1__HELLO_REQUEST__INIT;
+	req.version = 0;
+	int rc = ttrpc_client_call(cl, AGENT_SERVICE, "Hello", &req.base, NULL, NULL, TIMEOUT_MS,
+				   &err);
+	expect_code(rc, &err, TTRPC_FAILED_PRECONDITION, "host sent 0");
+	req.version = AGENT_PROTOCOL_VERSION;
+	assert_int_equal(ttrpc_client_call(cl, AGENT_SERVICE, "Hello", &req.base, NULL, NULL,
+					   TIMEOUT_MS, &err),
+			 0);
+	Cocoon__Agent__V1__ContainerRequest cr = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
+	cr.container_id = "missing";
+	expect_code(ttrpc_client_call(cl, AGENT_SERVICE, "StatsContainer", &cr.base, NULL, NULL,
+				      TIMEOUT_MS, &err),
+		    &err, TTRPC_NOT_FOUND, "container missing not found");
+	stop_binary(cl, pid, sock);
+}
+
+struct parked_read {
+	struct fixture f; /* only .cl is used */
+	int rc;
+	struct cc_error err;
+};
+
+static void *read_in_thread(void *arg)
+{
+	struct parked_read *r = arg;
+	Cocoon__Agent__V1__ReadStreamRequest rr = COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
+	rr.container_id = "rc";
+	rr.exec_id = "";
+	r->rc = call(&r->f, "ReadStream", &rr, NULL, NULL, &r->err);
+	return NULL;
+}
+
+/* A host that goes away loses its parked calls but no output: the next connection
+ * reads what the process wrote meanwhile. */
+static void test_reconnect_keeps_output(void **state)
+{
+	(void)state;
+	if (access(agent_bin, X_OK) != 0)
+		skip();
+	char sock[108];
+	pid_t pid = start_binary(sock, sizeof(sock));
+	struct parked_read r = { .f.cl = connect_binary(sock) };
+	struct cc_error err;
+	if (create(&r.f, "rc", "sleep 1; echo late", false, false, &err) < 0)
+		fail_msg("CreateContainer: %s", err.msg);
+	Cocoon__Agent__V1__StartContainerRequest s = COCOON__AGENT__V1__START_CONTAINER_REQUEST__INIT;
+	s.container_id = "rc";
+	assert_int_equal(call(&r.f, "StartContainer", &s, NULL, NULL, &err), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, read_in_thread, &r), 0);
+	nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 * 1000 }, NULL);
+	ttrpc_client_free(r.f.cl); /* disconnect with the ReadStream parked */
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, -1);
+
+	struct fixture f2 = { .cl = connect_binary(sock) };
+	char *out = read_all(&f2, "rc", "", 0, 0);
+	assert_string_equal(out, "late\n");
+	free(out);
+	assert_int_equal(wait_exit(&f2, "rc", ""), 0);
+	remove_container(&f2, "rc");
+	stop_binary(f2.cl, pid, sock);
 }
 
 int main(void)
@@ -622,6 +702,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_container_ops, setup, teardown),
 		cmocka_unit_test(test_listen_binary),
+		cmocka_unit_test(test_reconnect_keeps_output),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
