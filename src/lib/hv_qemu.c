@@ -183,7 +183,7 @@ static int qemu_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *er
 {
 	struct qemu *q = vm->priv;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", q->agent_sock);
+	memcpy(sa.sun_path, q->agent_sock, strlen(q->agent_sock) + 1); /* length checked in start */
 	uint64_t deadline = cc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
