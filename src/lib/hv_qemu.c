@@ -1,8 +1,7 @@
 /* QEMU microvm backend. Choices (measured under TCG on this kind of host):
  * - microvm with acpi=off: a kernel without ACPI finds the virtio-mmio devices only on
- *   the command line, which QEMU writes only with acpi=off; pit=off boots ~0.3 s faster
- *   (the kernel calibrates against the PIT otherwise). rtc=off or pic=off make it slower
- *   or hang, so they stay.
+ *   the command line, which QEMU writes only with acpi=off. pit=off panics the kernel
+ *   ("IO-APIC + timer doesn't work"); rtc=off or pic=off make boot slower or hang.
  * - guest RAM from a shared memfd: vhost-user-fs (virtiofsd) maps it.
  * - virtio-mmio non-legacy: virtiofsd refuses legacy virtio.
  * - the agent channel is a virtio-serial port named "agent" on a unix socket QEMU
@@ -63,7 +62,7 @@ static int build_argv(struct vm *vm, struct qemu *q, struct argv_buf *a)
 	r |= add(a, strdup("-name"));
 	r |= add(a, cc_strdup_printf("cocoon-%s", c->id));
 	r |= add(a, strdup("-M"));
-	r |= add(a, strdup("microvm,acpi=off,pit=off"));
+	r |= add(a, strdup("microvm,acpi=off"));
 	r |= add(a, strdup("-accel"));
 	r |= add(a, strdup(c->accel_kvm ? "kvm" : "tcg,thread=multi"));
 	r |= add(a, strdup("-cpu"));

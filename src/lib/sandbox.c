@@ -48,16 +48,24 @@ static void add_console_tail(struct sandbox *sb, struct cc_error *err)
 	for (int lines = 0; start > 0; start--)
 		if (text[start - 1] == '\n' && ++lines == CONSOLE_TAIL_LINES)
 			break;
-	/* The guest is untrusted: keep only printable bytes. */
-	for (size_t i = start; i < len; i++)
-		if ((text[i] < 0x20 && text[i] != '\n' && text[i] != '\t') || text[i] == 0x7f)
-			text[i] = '?';
+	/* The guest is untrusted: keep only printable bytes (and drop the \r of \r\n). */
+	size_t w = start;
+	for (size_t i = start; i < len; i++) {
+		if (text[i] == '\r')
+			continue;
+		bool ok = (unsigned char)text[i] >= 0x20 || text[i] == '\n' || text[i] == '\t';
+		text[w++] = ok && text[i] != 0x7f ? text[i] : '?';
+	}
+	text[w] = '\0';
 	size_t n = strlen(err->msg);
 	const char *tail = text + start;
 	size_t room = sizeof(err->msg) - n;
 	size_t tlen = strlen(tail);
-	if (tlen + 40 > room && room > 40)
+	if (tlen + 40 > room && room > 40) {
 		tail += tlen - (room - 40);
+		const char *nl = strchr(tail, '\n');
+		tail = nl != NULL ? nl + 1 : tail; /* start at a whole line */
+	}
 	snprintf(err->msg + n, room, "\n--- guest console (last lines) ---\n%s", tail);
 }
 
@@ -196,7 +204,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 fail_console:
 	/* Stop the VMM first so its console file is complete. */
 	if (sb->vm.pid > 0)
-		cfg->hv->stop(&sb->vm, 0, &ignored);
+		cfg->hv->stop(&sb->vm, VMM_TERM_GRACE_MS, &ignored);
 	add_console_tail(sb, err);
 fail:
 	sandbox_destroy(sb, &ignored);
