@@ -627,6 +627,21 @@ static void do_remove_process(struct ttrpc_call *call, const uint8_t *req, size_
 	reply_empty(call);
 }
 
+static void do_configure_network(struct ttrpc_call *call, const uint8_t *req, size_t len,
+				 void *user)
+{
+	(void)user;
+	UNPACK(Cocoon__Agent__V1__ConfigureNetworkRequest,
+	       cocoon__agent__v1__configure_network_request__descriptor, r);
+	struct cc_error err;
+	if (guest_net_configure(r, &err) < 0) {
+		cc_warn("network: %s", err.msg);
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	reply_empty(call);
+}
+
 static void do_shutdown(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
 {
 	struct agent *a = user;
@@ -657,6 +672,7 @@ const struct ttrpc_method agent_methods[] = {
 	{ AGENT_SERVICE, "ListProcesses", do_list },
 	{ AGENT_SERVICE, "RemoveContainer", do_remove_container },
 	{ AGENT_SERVICE, "RemoveProcess", do_remove_process },
+	{ AGENT_SERVICE, "ConfigureNetwork", do_configure_network },
 	{ AGENT_SERVICE, "Shutdown", do_shutdown },
 };
 const size_t agent_n_methods = CC_ARRAY_SIZE(agent_methods);

@@ -50,7 +50,7 @@ struct run_opts {
 	bool has_user;
 	uid_t uid;
 	gid_t gid;
-	const char *hypervisor, *config, *rootfs, *bundle;
+	const char *hypervisor, *config, *rootfs, *bundle, *netns;
 	char **cmd; /* NULL-terminated, may be empty */
 };
 
@@ -80,6 +80,8 @@ static void usage(FILE *f)
 		"  -w, --workdir DIR       working directory inside the container\n"
 		"  -u, --user UID[:GID]    numeric user and group\n"
 		"      --read-only         mount the root filesystem read-only\n"
+		"      --netns PATH        network namespace whose interfaces the VM takes over\n"
+		"                          (e.g. /var/run/netns/NAME); without it: loopback only\n"
 		"      --hypervisor NAME   VM backend (default from the config: qemu)\n"
 		"      --config FILE       config file (default: $COCOON_CONFIG, <prefix>/etc/cocoon/cocoon.conf, /etc/cocoon/cocoon.conf)\n"
 		"      --debug             verbose logs and timing lines on stderr\n"
@@ -121,7 +123,7 @@ static int parse_user(const char *s, struct run_opts *o)
 
 static int parse_args(int argc, char **argv, struct run_opts *o)
 {
-	enum { O_CPUS = 256, O_READONLY, O_HV, O_CONFIG, O_DEBUG, O_ROOTFS, O_BUNDLE };
+	enum { O_CPUS = 256, O_READONLY, O_HV, O_CONFIG, O_DEBUG, O_ROOTFS, O_BUNDLE, O_NETNS };
 	static const struct option longopts[] = {
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "memory", required_argument, NULL, 'm' },
@@ -136,6 +138,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		{ "debug", no_argument, NULL, O_DEBUG },
 		{ "rootfs", required_argument, NULL, O_ROOTFS },
 		{ "bundle", required_argument, NULL, O_BUNDLE },
+		{ "netns", required_argument, NULL, O_NETNS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -186,6 +189,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		case O_DEBUG: o->debug = true; break;
 		case O_ROOTFS: o->rootfs = optarg; break;
 		case O_BUNDLE: o->bundle = optarg; break;
+		case O_NETNS: o->netns = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case '?':
 		default:
@@ -794,6 +798,7 @@ int cmd_run(int argc, char **argv)
 		.initrd = cfg.initrd,
 		.cpus = vcpus,
 		.memory_mib = o.memory ? limit_mib + GUEST_OVERHEAD_MIB : cfg.default_memory_mib,
+		.netns = o.netns,
 		.debug = o.debug,
 		.boot_timeout_ms = cfg.boot_timeout_ms,
 	};
