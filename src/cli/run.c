@@ -319,12 +319,18 @@ static void set_limits(json_object *spec, const struct run_opts *o)
 }
 
 /* The bundle's config.json with our flags applied on top. */
-static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, const char *guest_root,
-			 char **env)
+static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, struct sandbox *sb,
+			 const char *guest_root, char **env, struct cc_error *err)
 {
 	json_object *spec = json_tokener_parse(in->bundle_json);
-	if (spec == NULL)
+	if (spec == NULL) {
+		cc_error_set(err, ENOMEM, "config.json");
 		return NULL;
+	}
+	if (sandbox_share_spec_mounts(sb, spec, "mount", err) < 0) {
+		json_object_put(spec);
+		return NULL;
+	}
 	json_object *root, *proc;
 	if (!json_object_object_get_ex(spec, "root", &root)) {
 		root = json_object_new_object();
@@ -365,19 +371,19 @@ static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, con
 	set_limits(spec, o);
 	char *out = strdup(json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN));
 	json_object_put(spec);
+	if (out == NULL)
+		cc_error_set(err, ENOMEM, "config.json");
 	return out;
 }
 
-static char *build_spec(const struct run_opts *o, const struct spec_in *in, const char *guest_root,
-			struct cc_error *err)
+static char *build_spec(const struct run_opts *o, const struct spec_in *in, struct sandbox *sb,
+			const char *guest_root, struct cc_error *err)
 {
 	char *store[MAX_ENV + 1];
 	char **env = env_list(o, store);
 	char *json;
 	if (in->bundle_json != NULL) {
-		json = edit_bundle(o, in, guest_root, env);
-		if (json == NULL)
-			cc_error_set(err, ENOMEM, "config.json");
+		json = edit_bundle(o, in, sb, guest_root, env, err);
 	} else {
 		struct oci_default_opts d = {
 			.args = o->cmd,
@@ -831,7 +837,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "cocoon: sharing rootfs %s: %s\n", in.rootfs, err.msg);
 		goto out;
 	}
-	spec_json = build_spec(&o, &in, guest_root, &err);
+	spec_json = build_spec(&o, &in, sb, guest_root, &err);
 	if (spec_json == NULL) {
 		fprintf(stderr, "cocoon: container spec: %s\n", err.msg);
 		goto out;

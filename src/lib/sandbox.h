@@ -73,6 +73,12 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
  * sees it (SANDBOX_GUEST_SHARED "/" name). */
 int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
 		  char *guest_path, size_t guest_path_len, struct cc_error *err);
+/* Shares the source of every bind mount in an OCI spec (a json-c object: the document
+ * root) as "<prefix><index>" and rewrites the source to the guest path. Shares made
+ * before a failure stay until sandbox_destroy. */
+struct json_object;
+int sandbox_share_spec_mounts(struct sandbox *sb, struct json_object *spec, const char *prefix,
+			      struct cc_error *err);
 int sandbox_unshare(struct sandbox *sb, const char *name, struct cc_error *err);
 /* True while the VMM process runs. */
 bool sandbox_alive(struct sandbox *sb);
