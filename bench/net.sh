@@ -17,6 +17,7 @@ peerns=ccbp-$tag
 vmpid=
 
 cleanup() {
+	set +e
 	if [ -n "$vmpid" ]; then
 		# The container's init is sh, which ignores SIGTERM as PID 1: ask, then kill.
 		touch "$dir/rootfs/done"

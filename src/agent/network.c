@@ -214,7 +214,7 @@ int guest_net_configure(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, str
 		if (idx[i] == 0)
 			return cc_error_set(err, ENODEV, "no guest NIC has the MAC of %s", ni->name);
 		char tmp[IF_NAMESIZE];
-		snprintf(tmp, sizeof(tmp), "ccnet%zu", i);
+		snprintf(tmp, sizeof(tmp), "ccnet%u", (unsigned)i % NET_MAX_IFS);
 		int rc = set_link(nl, idx[i], tmp, 0, false);
 		if (rc < 0)
 			return cc_error_set(err, -rc, "rename guest NIC for %s", ni->name);
