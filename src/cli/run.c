@@ -652,11 +652,13 @@ static int run_container(struct run_ctx *c, const struct run_opts *o, const char
 			code = wresp->exit_status;
 			if (code < 0 || code > 255)
 				code = CLI_EXIT_RUNTIME;
+			/* The OOM killer may pick a child the main process survives: then
+			 * its own status stands, and the run only says what happened. */
 			if (wresp->oom_killed) {
 				restore_terminal();
-				code = 137;
 				fprintf(stderr,
-					"cocoon: container killed: out of memory (memory limit %llu MiB)\n",
+					code == 137 ? "cocoon: container killed: out of memory (memory limit %llu MiB)\n"
+						    : "cocoon: a process in the container was killed: out of memory (memory limit %llu MiB)\n",
 					(unsigned long long)limit_mib);
 			}
 			protobuf_c_message_free_unpacked(&wresp->base, NULL);
