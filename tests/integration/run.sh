@@ -144,8 +144,9 @@ test_run_tty() {
 	command -v script >/dev/null || skip "script(1) from bsdutils is missing"
 	local out
 	# script(1) gives cocoon a real terminal on the host side, sized 33x101.
-	out=$(script -qec "stty rows 33 cols 101; $COCOON run -t --rootfs $r -- sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; stty size'" /dev/null </dev/null)
+	out=$(script -qec "stty rows 33 cols 101; $COCOON run -t --rootfs $r -- sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty; stty size'" /dev/null </dev/null)
 	assert_contains "$out" "is-a-tty" "the container has a terminal"
+	assert_contains "$out" "/dev/pts/0" "the terminal is the container's own pty"
 	assert_contains "$out" "33 101" "the terminal has the host's size"
 }
 
