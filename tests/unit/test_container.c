@@ -157,7 +157,7 @@ static char *run(const char *id, struct oci_spec *s, int *status)
 	int p[2];
 	init_rt(&c, id, s);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	struct spawn_stdio io = { -1, p[1], p[1] };
+	struct spawn_stdio io = { -1, p[1], p[1], -1 };
 	if (container_create(&c, &io, &err) < 0)
 		fail_msg("create: %s", err.msg);
 	close(p[1]);
@@ -247,7 +247,7 @@ static void test_not_found(void **state)
 	struct container_rt c;
 	struct cc_error err = { 0 };
 	init_rt(&c, "notfound", make_spec(args, NULL));
-	struct spawn_stdio io = { -1, -1, -1 };
+	struct spawn_stdio io = { -1, -1, -1, -1 };
 	assert_int_equal(container_create(&c, &io, &err), 0);
 	assert_int_equal(container_start(&c, &err), -1);
 	assert_string_equal(err.msg, "start container notfound: exec: no-such-command: not found");
@@ -261,7 +261,7 @@ static void test_create_errors(void **state)
 	char *args[] = { "true", NULL };
 	struct container_rt c;
 	struct cc_error err = { 0 };
-	struct spawn_stdio io = { -1, -1, -1 };
+	struct spawn_stdio io = { -1, -1, -1, -1 };
 	char cgdir[256];
 	snprintf(cgdir, sizeof(cgdir), "%s/bad", cgroot);
 
@@ -349,7 +349,7 @@ static void test_exec_and_lifecycle(void **state)
 	char *args[] = { "sleep", "1000", NULL };
 	struct container_rt c;
 	struct cc_error err = { 0 };
-	struct spawn_stdio none = { -1, -1, -1 };
+	struct spawn_stdio none = { -1, -1, -1, -1 };
 	init_rt(&c, "life", make_spec(args, NULL));
 	assert_int_equal(container_create(&c, &none, &err), 0);
 	assert_int_equal(container_start(&c, &err), 0);
@@ -362,7 +362,7 @@ static void test_exec_and_lifecycle(void **state)
 	int out[2];
 	pid_t pid;
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	struct spawn_stdio io = { -1, out[1], out[1] };
+	struct spawn_stdio io = { -1, out[1], out[1], -1 };
 	if (container_exec(&c, &p, &io, &pid, &err) < 0)
 		fail_msg("exec: %s", err.msg);
 	close(out[1]);
