@@ -95,8 +95,26 @@ static int loopback_up(struct cc_error *err)
 	return 0;
 }
 
+/* The initramfs is the root of the mount tree, which pivot_root cannot move away
+ * from; containers then could only chroot, which a process with CAP_SYS_CHROOT can
+ * escape. A tmpfs moved over it becomes a root pivot_root can leave. The agent needs
+ * no file of the initramfs after this. */
+static int reroot_on_tmpfs(struct cc_error *err)
+{
+	if (mkdir("/root.tmp", 0755) < 0 && errno != EEXIST)
+		return cc_error_set(err, errno, "mkdir /root.tmp");
+	if (mount("rootfs", "/root.tmp", "tmpfs", 0, "mode=0755") < 0)
+		return cc_error_set(err, errno, "mount tmpfs on /root.tmp");
+	if (chdir("/root.tmp") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
+	    chroot(".") < 0 || chdir("/") < 0)
+		return cc_error_set(err, errno, "move the root onto a tmpfs");
+	return 0;
+}
+
 int guest_setup(struct cc_error *err)
 {
+	if (reroot_on_tmpfs(err) < 0)
+		return -1;
 	for (size_t i = 0; i < CC_ARRAY_SIZE(guest_mounts); i++)
 		if (mount_one(&guest_mounts[i], err) < 0)
 			return -1;

@@ -1,8 +1,7 @@
 /* The container's filesystem view, built in its new mount namespace: the rootfs
  * bind-mounted onto itself, the spec's mounts (destinations resolved inside the rootfs,
- * never through its symlinks to the outside), /dev device nodes, pivot_root (or
- * MS_MOVE + chroot when the current root is the initramfs, which cannot be pivoted),
- * then masked and read-only paths and the read-only root. */
+ * never through its symlinks to the outside), /dev device nodes, pivot_root (the
+ * agent moved its own root off the initramfs at boot so that this works), then masked and read-only paths and the read-only root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -203,7 +202,7 @@ static int mount_one(int rootfd, const struct oci_mount *m, struct cc_error *err
 }
 
 /* The minimal device set of the OCI spec, in a /dev the spec mounted as tmpfs. */
-static int setup_dev(int rootfd, int console_fd, struct cc_error *err)
+static int setup_dev(int rootfd, bool console, struct cc_error *err)
 {
 	static const struct {
 		const char *name;
@@ -231,26 +230,16 @@ static int setup_dev(int rootfd, int console_fd, struct cc_error *err)
 		if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST)
 			return cc_error_set(err, errno, "symlink /dev/%s", links[i][1]);
 	}
-	if (console_fd >= 0) {
-		/* The fd's mount belongs to the agent's namespace, which a bind mount may not
-		 * take from; the same path resolves in this namespace's copy of it. */
-		char link[64], src[256], target[64];
-		fd_path(link, sizeof(link), console_fd);
-		ssize_t n = readlink(link, src, sizeof(src) - 1);
-		if (n < 0 || n == (ssize_t)sizeof(src) - 1)
-			return cc_error_set(err, n < 0 ? errno : ENAMETOOLONG, "terminal path");
-		src[n] = '\0';
+	/* The terminal is bound here after pivot_root, once its pty exists. */
+	if (console) {
 		cleanup_close int c = open_in_root(rootfd, "/dev/console", 1, err);
 		if (c < 0)
 			return -1;
-		fd_path(target, sizeof(target), c);
-		if (mount(src, target, NULL, MS_BIND, NULL) < 0)
-			return cc_error_set(err, errno, "bind the terminal onto /dev/console");
 	}
 	return 0;
 }
 
-int mounts_apply(const struct oci_spec *spec, const char *rootfs, int console_fd,
+int mounts_apply(const struct oci_spec *spec, const char *rootfs, bool console,
 		 struct cc_error *err)
 {
 	cleanup_close int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -264,7 +253,7 @@ int mounts_apply(const struct oci_spec *spec, const char *rootfs, int console_fd
 		if (strcmp(m->destination, "/dev") == 0)
 			dev_tmpfs = m->type != NULL && strcmp(m->type, "tmpfs") == 0;
 	}
-	if (dev_tmpfs && setup_dev(rootfd, console_fd, err) < 0)
+	if (dev_tmpfs && setup_dev(rootfd, console, err) < 0)
 		return -1;
 	return 0;
 }
@@ -273,19 +262,11 @@ int mounts_pivot(const char *rootfs, struct cc_error *err)
 {
 	if (chdir(rootfs) < 0)
 		return cc_error_set(err, errno, "chdir %s", rootfs);
-	if (syscall(SYS_pivot_root, ".", ".") == 0) {
-		/* The old root is now stacked under "."; detach it. */
-		if (umount2(".", MNT_DETACH) < 0)
-			return cc_error_set(err, errno, "detach the old root");
-	} else if (errno == EINVAL) {
-		/* The initramfs cannot be pivoted away: cover it instead. */
-		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
-			return cc_error_set(err, errno, "move rootfs onto /");
-		if (chroot(".") < 0)
-			return cc_error_set(err, errno, "chroot");
-	} else {
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return cc_error_set(err, errno, "pivot_root %s", rootfs);
-	}
+	/* The old root is now stacked under "."; detach it. */
+	if (umount2(".", MNT_DETACH) < 0)
+		return cc_error_set(err, errno, "detach the old root");
 	if (chdir("/") < 0)
 		return cc_error_set(err, errno, "chdir /");
 	return 0;

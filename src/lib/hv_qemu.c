@@ -22,7 +22,9 @@
 #include "lib/util.h"
 
 #define QEMU_DEFAULT_BINARY "qemu-system-x86_64"
-#define QEMU_BASE_CMDLINE "console=ttyS0 reboot=t panic=-1 quiet cocoon.channel=serial"
+/* random.trust_cpu: seed the guest CRNG from RDRAND at boot; otherwise the first
+ * getrandom() in the guest (json-c seeds its hash with one) blocks ~1 s. */
+#define QEMU_BASE_CMDLINE "console=ttyS0 reboot=t panic=-1 quiet random.trust_cpu=on cocoon.channel=serial"
 #define QEMU_MAX_ARGS 96
 
 struct qemu {

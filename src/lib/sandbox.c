@@ -19,6 +19,7 @@
 #include "proto/agent.pb-c.h"
 
 #define CONSOLE_TAIL_LINES 20
+#define CONSOLE_DEBUG_LINES 200
 #define SHUTDOWN_RPC_MS 2000
 #define VMM_EXIT_AFTER_SHUTDOWN_MS 3000
 #define VMM_TERM_GRACE_MS 2000
@@ -34,23 +35,25 @@ int sandbox_enter_mount_ns(struct cc_error *err)
 	return 0;
 }
 
-/* Appends the last lines of the guest console to err: why the agent never answered. */
-static void add_console_tail(struct sandbox *sb, struct cc_error *err)
+/* The last `max_lines` lines of the guest console, printable bytes only (the guest is
+ * untrusted), or NULL when there is none. The caller frees it. */
+static char *console_tail(struct sandbox *sb, int max_lines)
 {
-	cleanup_free char *text = NULL;
+	char *text = NULL;
 	size_t len = 0;
 	struct cc_error e;
 	if (sb->vm.console_log[0] == '\0' ||
-	    cc_read_file(sb->vm.console_log, 16u << 20, &text, &len, &e) < 0 || len == 0)
-		return;
+	    cc_read_file(sb->vm.console_log, 16u << 20, &text, &len, &e) < 0 || len == 0) {
+		free(text);
+		return NULL;
+	}
 	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
 		text[--len] = '\0';
 	size_t start = len;
 	for (int lines = 0; start > 0; start--)
-		if (text[start - 1] == '\n' && ++lines == CONSOLE_TAIL_LINES)
+		if (text[start - 1] == '\n' && ++lines == max_lines)
 			break;
-	/* The guest is untrusted: keep only printable bytes (and drop the \r of \r\n). */
-	size_t w = start;
+	size_t w = 0;
 	for (size_t i = start; i < len; i++) {
 		if (text[i] == '\r')
 			continue;
@@ -58,8 +61,17 @@ static void add_console_tail(struct sandbox *sb, struct cc_error *err)
 		text[w++] = ok && text[i] != 0x7f ? text[i] : '?';
 	}
 	text[w] = '\0';
+	return text;
+}
+
+/* Appends the last lines of the guest console to err: why the agent never answered. */
+static void add_console_tail(struct sandbox *sb, struct cc_error *err)
+{
+	cleanup_free char *text = console_tail(sb, CONSOLE_TAIL_LINES);
+	if (text == NULL)
+		return;
 	size_t n = strlen(err->msg);
-	const char *tail = text + start;
+	const char *tail = text;
 	size_t room = sizeof(err->msg) - n;
 	size_t tlen = strlen(tail);
 	if (tlen + 40 > room && room > 40) {
@@ -68,6 +80,21 @@ static void add_console_tail(struct sandbox *sb, struct cc_error *err)
 		tail = nl != NULL ? nl + 1 : tail; /* start at a whole line */
 	}
 	snprintf(err->msg + n, room, "\n--- guest console (last lines) ---\n%s", tail);
+}
+
+/* With debug logging, the guest's own log (kernel and agent, on its console) follows
+ * ours, so one --debug run shows both sides. */
+static void log_console(struct sandbox *sb)
+{
+	if (cc_log_level() < CC_LOG_DEBUG)
+		return;
+	cleanup_free char *text = console_tail(sb, CONSOLE_DEBUG_LINES);
+	for (char *line = text, *next; line != NULL && *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		cc_debug("guest: %s", line);
+	}
 }
 
 static int mount_shared_dir(struct sandbox *sb, struct cc_error *err)
@@ -360,6 +387,7 @@ int sandbox_destroy(struct sandbox *sb, struct cc_error *err)
 		sb->vm.ops->destroy(&sb->vm);
 	}
 	virtiofsd_stop(&sb->virtiofsd_pid);
+	log_console(sb);
 	struct cc_error e;
 	if (pod_net_teardown(sb->net, rc == 0 ? err : &e) < 0)
 		rc = -1;
