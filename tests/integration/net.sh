@@ -165,6 +165,47 @@ test_net_two_vms_and_peer_on_bridge() {
 	trap - EXIT
 }
 
+# The real CNI plugins (bridge + host-local, as containerd's CRI calls them) set up the
+# namespace; the VM serves the IP CNI allocated; CNI DEL and teardown leave nothing.
+test_net_cni_bridge_plugin() {
+	[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "containernetworking-plugins missing"
+	trap net_cleanup EXIT
+	local tag s ns br conf
+	tag=$(net_tag); s=$(net_subnet); ns=ccc-$tag; br=cni$tag
+	ip netns add "$ns" || fail "ip netns add"
+	NET_NS+=("$ns")
+	NET_LINKS+=("$br")
+	conf=$(cat <<JSON
+{"cniVersion": "0.4.0", "name": "cocoon-test-$tag", "type": "bridge", "bridge": "$br",
+ "isGateway": true, "ipMasq": false,
+ "ipam": {"type": "host-local", "subnet": "$s.0/24", "dataDir": "$T/ipam",
+          "routes": [{"dst": "0.0.0.0/0"}]}}
+JSON
+)
+	cni() { # COMMAND
+		echo "$conf" | CNI_COMMAND=$1 CNI_CONTAINERID="c$tag" CNI_NETNS="/var/run/netns/$ns" \
+			CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni /usr/lib/cni/bridge
+	}
+	local result ip
+	result=$(cni ADD) || fail "CNI ADD: $result"
+	ip=$(echo "$result" | jq -r '.ips[0].address' | cut -d/ -f1)
+	[[ "$ip" == "$s".* ]] || fail "CNI gave no address in $s.0/24: $result"
+	net_rootfs "$T/r" "pod on the CNI bridge"
+	"$COCOON" run --netns "/var/run/netns/$ns" --rootfs "$T/r" -- \
+		sh -c "ip route; $SERVE" >"$T/out" 2>&1 &
+	local pid=$! body
+	body=$(wait_http "http://$ip:8080/")
+	touch "$T/r/www/done"
+	wait $pid
+	assert_eq 0 $? "cocoon run exit status ($(cat "$T/out"))"
+	assert_eq "pod on the CNI bridge" "$body" "host fetched the page at the CNI address $ip"
+	assert_contains "$(cat "$T/out")" "default via $s.1 dev eth0" "CNI's default route in the guest"
+	assert_ns_clean "$ns"
+	cni DEL || fail "CNI DEL"
+	net_cleanup
+	trap - EXIT
+}
+
 test_net_without_netns_loopback_only() {
 	make_rootfs "$T/r"
 	local out
