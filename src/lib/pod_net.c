@@ -240,7 +240,8 @@ static int tap_create(struct pod_if *pi, unsigned idx, struct cc_error *err)
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, pi->tap, sizeof(pi->tap));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-		return cc_error_set(err, errno, "create tap %s", pi->tap);
+		return cc_error_set(err, errno, "create tap %s%s", pi->tap,
+				    errno == EBUSY ? " (is another sandbox using this namespace?)" : "");
 	if (ioctl(fd, TUNSETPERSIST, 1) < 0)
 		return cc_error_set(err, errno, "make tap %s persistent", pi->tap);
 	pi->tap_ifindex = (int)if_nametoindex(pi->tap);
@@ -319,7 +320,8 @@ static int wire(struct nl *nl, struct pod_if *pi, unsigned idx, struct cc_error 
 	if (tap_create(pi, idx, err) < 0 || link_set(nl, pi->tap_ifindex, pi->mtu, true, err) < 0)
 		return -1;
 	if (ingress_qdisc(nl, pi->ifindex, true) < 0)
-		return cc_error_set(err, errno, "add ingress qdisc on %s", pi->name);
+		return cc_error_set(err, errno, "add ingress qdisc on %s%s", pi->name,
+				    errno == EEXIST ? " (is another sandbox using this namespace?)" : "");
 	pi->veth_qdisc = true;
 	if (ingress_qdisc(nl, pi->tap_ifindex, true) < 0)
 		return cc_error_set(err, errno, "add ingress qdisc on %s", pi->tap);

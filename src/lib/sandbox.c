@@ -239,6 +239,9 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 			memcpy(sb->nets[i].mac, pi->mac, 6);
 			sb->nets[i].mtu = pi->mtu;
 		}
+		if (sb->net->n_ifs == 0)
+			cc_info("sandbox %s: %s has no interface besides lo, the guest has loopback only",
+				sb->id, cfg->netns);
 		cc_debug("sandbox %s: %u interfaces from %s", sb->id, sb->net->n_ifs, cfg->netns);
 	} else {
 		cc_info("sandbox %s: no network namespace, the guest has loopback only", sb->id);

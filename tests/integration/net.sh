@@ -151,6 +151,11 @@ test_net_two_vms_and_peer_on_bridge() {
 	frompeer=$(wait_http "http://$s.2:8080/" "ccp-$tag")
 	fromb=$("$COCOON" run --netns "/var/run/netns/ccb-$tag" --rootfs "$T/b" -- \
 		sh -c "timeout 5 wget -qO- http://$s.2:8080/; timeout 5 wget -qO- http://$s.4:8080/" 2>&1)
+	# A second sandbox on VM A's namespace is refused and leaves VM A's wiring alone.
+	local second again
+	second=$("$COCOON" run --netns "/var/run/netns/cca-$tag" --rootfs "$T/b" -- true 2>&1)
+	local second_rc=$?
+	again=$(wait_http "http://$s.2:8080/")
 	touch "$T/a/www/done"
 	wait $pid
 	local rc=$?
@@ -159,6 +164,9 @@ test_net_two_vms_and_peer_on_bridge() {
 	assert_eq "served by VM A" "$frompeer" "plain peer -> VM A"
 	assert_eq $'served by VM A\nserved by the plain peer' "$fromb" "VM B -> VM A and -> plain peer"
 	assert_eq 0 $rc "VM A exit status ($(cat "$T/a.out"))"
+	assert_eq 125 $second_rc "second sandbox on one namespace"
+	assert_contains "$second" "is another sandbox using this namespace?" "why it was refused"
+	assert_eq "served by VM A" "$again" "VM A still reachable after the refused second sandbox"
 	assert_ns_clean "cca-$tag"
 	assert_ns_clean "ccb-$tag"
 	net_cleanup
