@@ -469,19 +469,27 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
+/* Waits until fd is readable (true) or the stop pipe says the run is over (false). */
+static bool wait_input(int fd, int stop_fd)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		return p[1].revents == 0;
+	}
+}
+
 static void *stdin_main(void *arg)
 {
 	struct run_ctx *c = arg;
 	static char buf[STDIN_CHUNK];
 	struct cc_error err;
 	for (;;) {
-		struct pollfd p[2] = { { .fd = 0, .events = POLLIN }, { .fd = c->stop_pipe[0], .events = POLLIN } };
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return NULL;
-		}
-		if (p[1].revents != 0)
+		if (!wait_input(0, c->stop_pipe[0]))
 			return NULL;
 		ssize_t n = read(0, buf, sizeof(buf));
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -544,13 +552,7 @@ static void *signal_main(void *arg)
 		return NULL;
 	int interrupts = 0;
 	for (;;) {
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->stop_pipe[0], .events = POLLIN } };
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return NULL;
-		}
-		if (p[1].revents != 0)
+		if (!wait_input(sfd, c->stop_pipe[0]))
 			return NULL;
 		struct signalfd_siginfo si;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
