@@ -31,14 +31,7 @@ assert_not_contains() { # haystack needle what
 
 # Busybox rootfs: a directory with busybox and its applet links (no host libraries).
 make_rootfs() { # DIR
-	mkdir -p "$1/bin" "$1/tmp" "$1/etc" "$1/proc" "$1/sys" "$1/dev" "$1/root"
-	cp /bin/busybox "$1/bin/busybox"
-	for a in $(/bin/busybox --list); do
-		[ -e "$1/bin/$a" ] || ln -s busybox "$1/bin/$a"
-	done
-	echo 'root:x:0:0:root:/root:/bin/sh' >"$1/etc/passwd"
-	echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>"$1/etc/passwd"
-	echo 'root:x:0:' >"$1/etc/group"
+	"$ROOT/tests/busybox-rootfs.sh" "$1"
 }
 
 # Everything a test may have started or created carries $T in its paths.

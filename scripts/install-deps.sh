@@ -1,0 +1,29 @@
+#!/bin/bash
+# Installs the Debian packages Cocoon needs to build, run and test; does nothing when
+# they are all present (so the test command can call it every time).
+set -euo pipefail
+pkgs=(
+	# build
+	build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-utils
+	protobuf-c-compiler libprotobuf-c-dev libjson-c-dev libseccomp-dev libcap-dev libmnl-dev
+	libcmocka-dev clang libclang-rt-14-dev
+	# guest kernel source
+	linux-source-6.1
+	# run: VMM, virtio-fs backend, networking
+	qemu-system-x86 qemu-system-common iproute2
+	# tests and benchmarks: real containerd, runc, CNI, busybox images, CRI client, iperf3
+	containerd runc golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
+	containernetworking-plugins busybox-static iperf3 hyperfine nodejs procps psmisc
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# Debian splits npm from nodejs; NodeSource's nodejs already carries it.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}" >&2
+[ "$(id -u)" = 0 ] || { echo "install-deps: run as root to install packages" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
