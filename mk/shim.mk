@@ -32,7 +32,7 @@ $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: $(SHIM_PROTO_ROOT)/%.proto $(addprefix $(SH
 	protoc-c -I$(SHIM_PROTO_ROOT) --c_out=$(B)/gen $(patsubst $(SHIM_PROTO_ROOT)/%,%,$<)
 
 # Generated files are reached through pattern rules only; keep make from deleting them.
-.SECONDARY: $(SHIM_PROTO_C) $(SHIM_PROTO_H) $(addprefix $(SHIM_PROTO_ROOT)/,$(SHIM_PROTOS)) $(PROTO_C) $(PROTO_H)
+.SECONDARY: $(SHIM_PROTO_C) $(SHIM_PROTO_H) $(addprefix $(SHIM_PROTO_ROOT)/,$(SHIM_PROTOS))
 
 $(call obj,$(SHIM_SRC)): | $(SHIM_PROTO_H)
 $(B)/bin/containerd-shim-cocoon-v2: $(call obj,$(SHIM_PROTO_C))
