@@ -46,6 +46,7 @@ ctd_start() { # [cri]
 	command -v containerd >/dev/null || skip "containerd is not installed"
 	[ -x "$ROOT/build/bin/containerd-shim-cocoon-v2" ] || fail "build/bin/containerd-shim-cocoon-v2 missing: run make"
 	mkdir -p "$CTD" "$T/cni"
+	trap ctd_stop EXIT
 	local disabled='"io.containerd.grpc.v1.cri"'
 	[ "${1:-}" = cri ] && disabled=''
 	cat >"$CTD/config.toml" <<TOML

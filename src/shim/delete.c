@@ -80,7 +80,10 @@ static bool shim_alive(const struct shim_args *args, const char *bundle)
 	if (shim_spec_group(bundle, args->id, group, sizeof(group), &err) < 0 ||
 	    shim_socket_address(args, group, address, sizeof(address), &err) < 0)
 		return false;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", address + strlen("unix://"));
+	const char *path = address + strlen("unix://");
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
@@ -114,8 +117,13 @@ int shim_delete(const struct shim_args *args, struct cc_error *err)
 	    len > 1 && state[0] == '/') {
 		state[strcspn(state, "\n")] = 0;
 		kill_users_of(state);
-		if (cc_rm_rf(state, err) < 0)
-			cc_warn("removing %s: %s", state, err->msg);
+		/* Retried: processes killed a moment ago may still be tearing down. */
+		for (int i = 0; i < 20 && access(state, F_OK) == 0; i++) {
+			if (cc_rm_rf(state, err) < 0)
+				cc_warn("removing %s: %s", state, err->msg);
+			if (access(state, F_OK) == 0)
+				usleep(100 * 1000);
+		}
 	}
 	unlink(link);
 	cc_error_clear(err);

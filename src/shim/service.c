@@ -197,6 +197,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	struct shim_spec spec = { 0 };
 	struct shim_config cfg;
 	char root[PATH_MAX], guest[4096];
+	cleanup_free char *link = NULL, *target = NULL;
 	const char *type;
 	int rc = -1;
 
@@ -227,7 +228,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	}
 
 	if (r->n_rootfs > 0) {
-		cleanup_free char *target = cc_strdup_printf("%s/rootfs", r->bundle);
+		target = cc_strdup_printf("%s/rootfs", r->bundle);
 		if (!target || cc_mkdir_p(target, 0711, err) < 0)
 			goto out;
 		t->rootfs_mounted = true;
@@ -252,7 +253,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 		goto out;
 
 	/* `delete` finds the pod's state from any of its bundles after a shim crash. */
-	cleanup_free char *link = cc_strdup_printf("%s/%s", r->bundle, SHIM_STATE_LINK);
+	link = cc_strdup_printf("%s/%s", r->bundle, SHIM_STATE_LINK);
 	if (!link || cc_write_file(link, shim_vm()->dir, strlen(shim_vm()->dir), 0644, err) < 0)
 		goto out;
 
@@ -673,6 +674,7 @@ static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	struct cc_error err = { 0 };
 	struct shim_proc *p;
 	struct shim_task *t;
+	cleanup_free char *link = NULL;
 	(void)user;
 
 	if (!r)
@@ -705,7 +707,7 @@ static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	unshare_task(t);
 	if (t->rootfs_mounted)
 		umount_rootfs(t->bundle);
-	cleanup_free char *link = cc_strdup_printf("%s/%s", t->bundle, SHIM_STATE_LINK);
+	link = cc_strdup_printf("%s/%s", t->bundle, SHIM_STATE_LINK);
 	if (link)
 		unlink(link);
 
@@ -860,7 +862,10 @@ static void h_resize_pty(struct ttrpc_call *call, const uint8_t *req, size_t len
 	pthread_mutex_lock(&shim.lock);
 	bool found = find_proc(call, r->id, r->exec_id) != NULL;
 	pthread_mutex_unlock(&shim.lock);
-	if (found) {
+	/* A client without a terminal size (0x0) asks for nothing. */
+	if (found && (r->width == 0 || r->height == 0)) {
+		ttrpc_call_reply(call, &empty.base);
+	} else if (found) {
 		areq.container_id = r->id;
 		areq.exec_id = r->exec_id;
 		areq.width = r->width;

@@ -116,7 +116,8 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct s
 		(unsigned long long)sc.memory_mib);
 	if (sandbox_start(&sc, &vm.sb, err) < 0) {
 		vm.sb = NULL;
-		cc_error_code(err, TTRPC_UNAVAILABLE, "%s", err->msg);
+		if (!err->code)
+			err->code = TTRPC_UNAVAILABLE;
 		return cc_error_prefix(err, "starting the pod VM");
 	}
 	cc_info("pod VM %s ready: guest kernel %s", group, vm.sb->guest_kernel);
