@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/sandbox.h"
 #include "lib/ttrpc.h"
@@ -195,7 +196,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 		       bool *booted, struct cc_error *err)
 {
 	struct shim_spec spec = { 0 };
-	struct shim_config cfg;
+	struct cc_config cfg;
 	char root[PATH_MAX], guest[4096];
 	cleanup_free char *link = NULL, *target = NULL;
 	const char *type;
@@ -208,14 +209,13 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	type = shim_spec_annotation(&spec, "io.kubernetes.cri.container-type");
 	t->is_sandbox = !(type && strcmp(type, "container") == 0);
 	if (t->is_sandbox) {
-		if (shim_config_load(config_path(r->options), &cfg, err) < 0) {
+		if (cc_config_load(&cfg, config_path(r->options), err) < 0) {
 			err->code = TTRPC_INVALID_ARGUMENT;
 			goto out;
 		}
-		if (cfg.debug || shim.args->debug)
+		if (cfg.log_level >= CC_LOG_DEBUG)
 			cc_log_set_level(CC_LOG_DEBUG);
 		rc = shim_vm_boot(&spec, t->id, &cfg, err);
-		shim_config_free(&cfg);
 		if (rc < 0)
 			goto out;
 		rc = -1;

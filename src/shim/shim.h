@@ -110,33 +110,16 @@ int shim_proc_watch(struct shim_proc *p, struct cc_error *err);
 /* Records the exit (once), answers Wait calls and publishes /tasks/exit. Lock held. */
 void shim_proc_set_exited(struct shim_proc *p, uint32_t status, uint64_t at_ns);
 
-/* ---- configuration (config.c) ---- */
-
-struct shim_config {
-	char path[4096];         /* where the values came from, for error messages */
-	char hypervisor[32];
-	char kernel[4096], initrd[4096];
-	char *vmm_binary;        /* NULL: the backend's default */
-	char virtiofsd[4096];
-	char state_root[4096];   /* parent of per-pod sandbox dirs */
-	char *kernel_params;
-	unsigned default_cpus, max_cpus;
-	uint64_t default_memory_mib, max_memory_mib;
-	int boot_timeout_ms;
-	bool debug;
-};
-
-/* path: the runtime options' ConfigPath, or NULL for the default file (if any). */
-int shim_config_load(const char *path, struct shim_config *cfg, struct cc_error *err);
-void shim_config_free(struct shim_config *cfg);
-
 /* ---- the pod VM (vm.c) ---- */
 
 struct shim_spec;
 struct sandbox;
+struct cc_config;
 
-/* Boots the pod VM for its first (sandbox) container, sized from its annotations. */
-int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct shim_config *cfg,
+/* Boots the pod VM for its first (sandbox) container, sized from its annotations on
+ * top of the configured defaults (src/lib/config.h; the file is the runtime options'
+ * ConfigPath when containerd passes one). */
+int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct cc_config *cfg,
 		 struct cc_error *err);
 struct sandbox *shim_vm(void);
 /* Host pid that stands for every task of the pod (the VMM). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/sandbox.h"
 #include "lib/ttrpc.h"
@@ -17,6 +18,9 @@
 #include "shim/spec.h"
 
 #define AGENT_SERVICE "cocoon.agent.v1.Agent"
+/* Caps on what pod annotations may ask for. */
+#define MAX_VCPUS 16
+#define MAX_MEMORY_MIB (64u << 10)
 
 static struct {
 	struct sandbox *sb;
@@ -55,14 +59,14 @@ int shim_agent_call(const char *method, const ProtobufCMessage *req,
 }
 
 /* Sandbox annotations: memory in bytes, CPU as CFS quota/period (containerd's CRI). */
-static void size_vm(const struct shim_spec *spec, const struct shim_config *cfg,
+static void size_vm(const struct shim_spec *spec, const struct cc_config *cfg,
 		    unsigned *cpus, uint64_t *memory_mib)
 {
 	const char *mem = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-memory");
 	const char *quota = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-quota");
 	const char *period = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-period");
 
-	*cpus = cfg->default_cpus;
+	*cpus = cfg->default_vcpus;
 	*memory_mib = cfg->default_memory_mib;
 	if (mem) {
 		unsigned long long bytes = strtoull(mem, NULL, 10);
@@ -73,16 +77,17 @@ static void size_vm(const struct shim_spec *spec, const struct shim_config *cfg,
 		if (q > 0 && p > 0)
 			*cpus += (unsigned)((q + p - 1) / p);
 	}
-	if (*cpus > cfg->max_cpus)
-		*cpus = cfg->max_cpus;
-	if (*memory_mib > cfg->max_memory_mib)
-		*memory_mib = cfg->max_memory_mib;
+	if (*cpus > MAX_VCPUS)
+		*cpus = MAX_VCPUS;
+	if (*memory_mib > MAX_MEMORY_MIB)
+		*memory_mib = MAX_MEMORY_MIB;
 }
 
-int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct shim_config *cfg,
+int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct cc_config *cfg,
 		 struct cc_error *err)
 {
 	struct sandbox_config sc = { 0 };
+	const char *file = cfg->source[0] ? cfg->source : "the built-in defaults";
 
 	if (vm.sb)
 		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
@@ -90,27 +95,26 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct s
 	sc.hv = hypervisor_find(cfg->hypervisor);
 	if (!sc.hv)
 		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "unknown hypervisor '%s' in %s",
-				     cfg->hypervisor, cfg->path);
+				     cfg->hypervisor, file);
 	if (access(cfg->kernel, R_OK) < 0)
 		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
 				     "guest kernel %s: %s (set kernel= in %s)", cfg->kernel,
-				     strerror(errno), cfg->path);
+				     strerror(errno), file);
 	if (access(cfg->initrd, R_OK) < 0)
 		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
 				     "guest initrd %s: %s (set initrd= in %s)", cfg->initrd,
-				     strerror(errno), cfg->path);
+				     strerror(errno), file);
 	sc.id = group;
-	sc.state_root = cfg->state_root;
-	sc.vmm_binary = cfg->vmm_binary;
+	sc.state_root = cfg->state_dir;
+	sc.vmm_binary = strcmp(sc.hv->name, "qemu") == 0 && cfg->qemu[0] ? cfg->qemu : NULL;
 	sc.virtiofsd = cfg->virtiofsd;
 	sc.kernel = cfg->kernel;
 	sc.initrd = cfg->initrd;
-	sc.extra_cmdline = cfg->kernel_params;
 	sc.netns = shim_spec_netns(spec);
-	sc.debug = cfg->debug;
+	sc.debug = cfg->log_level >= CC_LOG_DEBUG;
 	sc.boot_timeout_ms = cfg->boot_timeout_ms;
 	size_vm(spec, cfg, &sc.cpus, &sc.memory_mib);
-	if (cc_mkdir_p(cfg->state_root, 0711, err) < 0)
+	if (cc_mkdir_p(cfg->state_dir, 0711, err) < 0)
 		return -1;
 	cc_info("booting pod VM %s: %s, %u vCPU, %llu MiB", group, sc.hv->name, sc.cpus,
 		(unsigned long long)sc.memory_mib);

@@ -117,7 +117,8 @@ test_ctr_shim_killed() {
 	ctr_ tasks ls -q | grep -qx c7 && { ctd_log_tail; fail "task still listed after the shim died"; }
 	for i in $(seq 50); do pgrep -f -- "$COCOON_STATE_DIR" >/dev/null || break; sleep 0.2; done
 	pgrep -af -- "$COCOON_STATE_DIR" && fail "VM or virtiofsd outlived the shim"
-	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "sandbox state outlived the shim: $(ls "$COCOON_STATE_DIR")"
+	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && break; sleep 0.2; done
+	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || { ctd_log_tail; fail "sandbox state outlived the shim: $(ls "$COCOON_STATE_DIR")"; }
 	ctr_ containers rm c7
 	ctd_stop
 }
