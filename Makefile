@@ -28,7 +28,11 @@ VMM_LIBS := -lseccomp -lpthread
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 asan_obj = $(patsubst %.c,$(B)/asan/%.o,$(1))
 
-BINS := $(B)/bin/cocoon $(B)/bin/cocoon-agent $(B)/bin/cocoon-vmm
+# A component joins the build once it has sources.
+BINS := $(B)/bin/cocoon $(B)/bin/cocoon-agent
+ifneq ($(VMM_SRC),)
+BINS += $(B)/bin/cocoon-vmm
+endif
 ifneq ($(SHIM_SRC),)
 BINS += $(B)/bin/containerd-shim-cocoon-v2
 endif

@@ -1,8 +1,7 @@
 /* The container's filesystem view, built in its new mount namespace: the rootfs
  * bind-mounted onto itself, the spec's mounts (destinations resolved inside the rootfs,
- * never through its symlinks to the outside), /dev device nodes, pivot_root (or
- * MS_MOVE + chroot when the current root is the initramfs, which cannot be pivoted),
- * then masked and read-only paths and the read-only root. */
+ * never through its symlinks to the outside), /dev device nodes, pivot_root (the
+ * agent moved its own root off the initramfs at boot so that this works), then masked and read-only paths and the read-only root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -273,19 +272,11 @@ int mounts_pivot(const char *rootfs, struct cc_error *err)
 {
 	if (chdir(rootfs) < 0)
 		return cc_error_set(err, errno, "chdir %s", rootfs);
-	if (syscall(SYS_pivot_root, ".", ".") == 0) {
-		/* The old root is now stacked under "."; detach it. */
-		if (umount2(".", MNT_DETACH) < 0)
-			return cc_error_set(err, errno, "detach the old root");
-	} else if (errno == EINVAL) {
-		/* The initramfs cannot be pivoted away: cover it instead. */
-		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
-			return cc_error_set(err, errno, "move rootfs onto /");
-		if (chroot(".") < 0)
-			return cc_error_set(err, errno, "chroot");
-	} else {
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return cc_error_set(err, errno, "pivot_root %s", rootfs);
-	}
+	/* The old root is now stacked under "."; detach it. */
+	if (umount2(".", MNT_DETACH) < 0)
+		return cc_error_set(err, errno, "detach the old root");
 	if (chdir("/") < 0)
 		return cc_error_set(err, errno, "chdir /");
 	return 0;
