@@ -5,14 +5,18 @@
 
 CTD_NS=cocoon-test
 IMG=docker.io/library/busybox:cocoon
+# The CRI sandbox (pause) image: the same busybox, sleeping until killed.
+PAUSE_IMG=docker.io/library/pause:cocoon
 RUNTIME=io.containerd.cocoon.v2
 
 ctr_() {
 	ctr --address "$CTD_SOCK" -n "$CTD_NS" "$@"
 }
 
-# An OCI image layout tar of a busybox rootfs (busybox-static), named $IMG.
-make_busybox_oci() { # OUT.tar
+# An OCI image layout tar of a busybox rootfs (busybox-static), named NAME (default
+# $IMG) whose command is CMD (a JSON array, default ["sh"]).
+make_busybox_oci() { # OUT.tar [NAME CMD]
+	local name=${2:-$IMG} cmd=${3:-'["sh"]'}
 	local d=$T/oci rootfs=$T/oci-rootfs
 	mkdir -p "$d/blobs/sha256"
 	make_rootfs "$rootfs"
@@ -22,8 +26,8 @@ make_busybox_oci() { # OUT.tar
 	layer=$(sha256sum "$T/layer.tar" | cut -d' ' -f1)
 	layer_size=$(stat -c %s "$T/layer.tar")
 	mv "$T/layer.tar" "$d/blobs/sha256/$layer"
-	printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-		"$layer" >"$T/config.json"
+	printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+		"$cmd" "$layer" >"$T/config.json"
 	config=$(sha256sum "$T/config.json" | cut -d' ' -f1)
 	config_size=$(stat -c %s "$T/config.json")
 	mv "$T/config.json" "$d/blobs/sha256/$config"
@@ -33,13 +37,14 @@ make_busybox_oci() { # OUT.tar
 	manifest_size=$(stat -c %s "$T/manifest.json")
 	mv "$T/manifest.json" "$d/blobs/sha256/$manifest"
 	printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"cocoon"}}]}' \
-		"$manifest" "$manifest_size" "$IMG" >"$d/index.json"
+		"$manifest" "$manifest_size" "$name" >"$d/index.json"
 	echo '{"imageLayoutVersion":"1.0.0"}' >"$d/oci-layout"
 	tar -C "$d" -cf "$1" oci-layout index.json blobs
 	rm -rf "$d"
 }
 
-# Starts containerd; with "cri" the CRI plugin is on (handler `cocoon`), else off.
+# Starts containerd; with "cri" the CRI plugin is on (handler `cocoon`, with the runtime
+# option ConfigPath=$CTD_COCOON_CONFIG when that is set), else off.
 ctd_start() { # [cri]
 	CTD=$T/ctd
 	CTD_SOCK=$CTD/containerd.sock
@@ -63,13 +68,16 @@ disabled_plugins = [$disabled]
 [plugins."io.containerd.internal.v1.opt"]
   path = "$CTD/opt"
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$IMG"
+  sandbox_image = "$PAUSE_IMG"
+  # Parallel tests each run a containerd: no fixed port for the exec/attach server.
+  stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.cocoon]
       runtime_type = "$RUNTIME"
+$([ -n "${CTD_COCOON_CONFIG:-}" ] && printf '      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.cocoon.options]\n        ConfigPath = "%s"\n' "$CTD_COCOON_CONFIG")
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$T/cni"
@@ -85,19 +93,54 @@ TOML
 	ctr_ version >/dev/null 2>&1 || fail "containerd did not come up"
 	[ -f "$T/busybox.tar" ] || make_busybox_oci "$T/busybox.tar"
 	ctr_ images import "$T/busybox.tar" >/dev/null || fail "image import failed"
+	if [ "${1:-}" = cri ]; then
+		# The CRI plugin works in its own namespace.
+		[ -f "$T/pause.tar" ] || make_busybox_oci "$T/pause.tar" "$PAUSE_IMG" '["sleep","1000000000"]'
+		ctr --address "$CTD_SOCK" -n k8s.io images import "$T/busybox.tar" >/dev/null &&
+			ctr --address "$CTD_SOCK" -n k8s.io images import "$T/pause.tar" >/dev/null ||
+			fail "image import (k8s.io) failed"
+	fi
+}
+
+# The CRI test client (tests/cri) needs @grpc/grpc-js and @grpc/proto-loader from npm:
+# installed once into a cache outside the clone, keyed by tests/cri/package.json.
+cri_client_setup() {
+	command -v node >/dev/null || skip "node is not installed (the CRI client is in JavaScript)"
+	local key dir
+	key=$(sha256sum "$ROOT/tests/cri/package.json" | cut -c1-16)
+	dir=${XDG_CACHE_HOME:-$HOME/.cache}/cocoon/npm-$key
+	if [ ! -d "$dir/node_modules/@grpc/grpc-js" ]; then
+		mkdir -p "$(dirname "$dir")"
+		(
+			flock 9
+			[ -d "$dir/node_modules/@grpc/grpc-js" ] && exit 0
+			rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" &&
+				cp "$ROOT/tests/cri/package.json" "$dir.tmp/" &&
+				npm install --prefix "$dir.tmp" --no-audit --no-fund --loglevel=error >&2 &&
+				rm -rf "$dir" && mv "$dir.tmp" "$dir"
+		) 9>"$dir.lock" || fail "npm install of the CRI client's packages failed"
+	fi
+	export NODE_PATH=$dir/node_modules
+}
+
+# One CRI RuntimeService call (tests/cri/cri.js); prints the reply as JSON.
+cri_() { # METHOD [JSON]
+	timeout 300 node "$ROOT/tests/cri/cri.js" "$CTD_SOCK" "$@"
 }
 
 # Stops containerd after removing what it still runs (as an operator would), then
 # unmounts what containerd left under its root.
 ctd_stop() {
-	local c
+	local c ns
 	[ -f "$CTD/pid" ] || return 0
-	for c in $(ctr_ tasks ls -q 2>/dev/null); do
-		ctr_ tasks kill -s SIGKILL "$c" >/dev/null 2>&1
-		ctr_ tasks rm -f "$c" >/dev/null 2>&1
-	done
-	for c in $(ctr_ containers ls -q 2>/dev/null); do
-		ctr_ containers rm "$c" >/dev/null 2>&1
+	for ns in "$CTD_NS" k8s.io; do
+		for c in $(ctr --address "$CTD_SOCK" -n "$ns" tasks ls -q 2>/dev/null); do
+			ctr --address "$CTD_SOCK" -n "$ns" tasks kill -s SIGKILL "$c" >/dev/null 2>&1
+			ctr --address "$CTD_SOCK" -n "$ns" tasks rm -f "$c" >/dev/null 2>&1
+		done
+		for c in $(ctr --address "$CTD_SOCK" -n "$ns" containers ls -q 2>/dev/null); do
+			ctr --address "$CTD_SOCK" -n "$ns" containers rm "$c" >/dev/null 2>&1
+		done
 	done
 	local pid
 	pid=$(cat "$CTD/pid")

@@ -94,6 +94,9 @@ int main(int argc, char **argv)
 	cc_log_init("containerd-shim-cocoon-v2", args.debug ? CC_LOG_DEBUG : CC_LOG_INFO,
 		    STDERR_FILENO);
 	if (args.action && strcmp(args.action, "start") == 0) {
+		/* containerd reads stdout and stderr together as the socket address: only a
+		 * failure may print anything. */
+		cc_log_set_level(CC_LOG_ERROR);
 		if (shim_start(&args, &err) < 0)
 			goto fail;
 		return 0;

@@ -118,6 +118,16 @@ void shim_spec_drop_pod_namespaces(struct shim_spec *s)
 			continue;
 		json_object_array_add(kept, json_object_get(ns));
 	}
+	/* A hostname needs a uts namespace of its own (the agent, like runc, refuses to
+	 * rename the guest); CRI sets one even for host-network pods, where it dropped uts. */
+	if (get(s->root, "hostname", json_type_string)) {
+		struct json_object *uts = json_object_new_object();
+
+		if (uts) {
+			json_object_object_add(uts, "type", json_object_new_string("uts"));
+			json_object_array_add(kept, uts);
+		}
+	}
 	json_object_object_add(get(s->root, "linux", json_type_object), "namespaces", kept);
 }
 

@@ -1,6 +1,7 @@
 /* The bundle's OCI config.json as containerd wrote it, edited for the guest: paths on
  * the host become paths under the pod's shared directory, and the namespaces a VM
- * already provides (network, ipc, uts: one per pod) are dropped. */
+ * already provides (network, ipc, uts: one per pod) are dropped; a container with a
+ * hostname gets a fresh uts namespace for it. */
 #ifndef COCOON_SHIM_SPEC_H
 #define COCOON_SHIM_SPEC_H
 
