@@ -33,6 +33,7 @@ static int parse_args(int argc, char **argv, struct shim_args *a, struct cc_erro
 		{ "publish-binary", offsetof(struct shim_args, publish_binary) },
 		{ "id", offsetof(struct shim_args, id) },
 		{ "bundle", offsetof(struct shim_args, bundle) },
+		{ "config", offsetof(struct shim_args, config) },
 	};
 	int i;
 

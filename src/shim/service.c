@@ -177,19 +177,30 @@ static void unshare_task(struct shim_task *t)
 		cc_warn("%s: unshare rootfs: %s", t->id, err.msg);
 }
 
+void shim_options_config_path(const Google__Protobuf__Any *opts, char *out, size_t len)
+{
+	Runtimeoptions__V1__Options *o;
+
+	out[0] = '\0';
+	if (!opts || !opts->type_url || !strstr(opts->type_url, "runtimeoptions.v1.Options"))
+		return;
+	o = runtimeoptions__v1__options__unpack(NULL, opts->value.len, opts->value.data);
+	if (!o)
+		return;
+	snprintf(out, len, "%s", o->config_path ? o->config_path : "");
+	runtimeoptions__v1__options__free_unpacked(o, NULL);
+}
+
+/* The task options' ConfigPath (ctr --runtime-config-path), else the runtime options'
+ * one that `start` got (CRI's runtime handler options), else none. */
 static const char *config_path(const Google__Protobuf__Any *opts)
 {
 	static char path[4096];
-	Runtimeoptions__V1__Options *o;
 
-	if (!opts || !opts->type_url || !strstr(opts->type_url, "runtimeoptions.v1.Options"))
-		return NULL;
-	o = runtimeoptions__v1__options__unpack(NULL, opts->value.len, opts->value.data);
-	if (!o)
-		return NULL;
-	snprintf(path, sizeof(path), "%s", o->config_path ? o->config_path : "");
-	runtimeoptions__v1__options__free_unpacked(o, NULL);
-	return path[0] ? path : NULL;
+	shim_options_config_path(opts, path, sizeof(path));
+	if (path[0])
+		return path;
+	return shim.args->config && shim.args->config[0] ? shim.args->config : NULL;
 }
 
 static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct shim_task *t,

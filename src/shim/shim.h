@@ -32,6 +32,8 @@ struct shim_args {
 	const char *publish_binary;
 	const char *id;
 	const char *bundle;         /* -bundle, else the working directory */
+	const char *config;         /* -config: the runtime options' ConfigPath that `start`
+				     * read on stdin, handed to the daemon (ours, not containerd's) */
 	bool debug;
 	const char *action;         /* "start", "delete" or NULL to serve */
 };
@@ -163,6 +165,9 @@ extern const size_t shim_n_task_methods;
 
 int shim_start(const struct shim_args *args, struct cc_error *err);
 int shim_delete(const struct shim_args *args, struct cc_error *err);
+/* ConfigPath of runtime options (runtimeoptions.v1.Options in an Any), copied to out;
+ * "" when opts are absent or of another type. */
+void shim_options_config_path(const Google__Protobuf__Any *opts, char *out, size_t len);
 /* unix:///run/containerd/s/<sha256(address/ns/group)>: the group is the pod's
  * sandbox id for CRI containers, else the container id. */
 int shim_socket_address(const struct shim_args *args, const char *group, char *out, size_t len,

@@ -65,7 +65,37 @@ static int write_address(const char *address, struct cc_error *err)
 	return cc_write_file("address", address, strlen(address), 0644, err);
 }
 
-static int spawn_daemon(const struct shim_args *args, int listen_fd, struct cc_error *err)
+/* containerd 1.6 writes the runtime options (a protobuf Any) to our stdin: the CRI
+ * handler's `options` from its config, with ConfigPath. */
+static void read_config_path(char *out, size_t len)
+{
+	uint8_t buf[65536];
+	size_t n = 0;
+	ssize_t r;
+	Google__Protobuf__Any *any;
+
+	out[0] = '\0';
+	if (isatty(STDIN_FILENO))
+		return;
+	while (n < sizeof(buf) && (r = read(STDIN_FILENO, buf + n, sizeof(buf) - n)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		n += (size_t)r;
+	}
+	if (n == 0 || n == sizeof(buf))
+		return;
+	any = google__protobuf__any__unpack(NULL, n, buf);
+	if (!any)
+		return;
+	shim_options_config_path(any, out, len);
+	google__protobuf__any__free_unpacked(any, NULL);
+}
+
+static int spawn_daemon(const struct shim_args *args, const char *config, int listen_fd,
+			struct cc_error *err)
 {
 	pid_t pid = fork();
 
@@ -83,6 +113,8 @@ static int spawn_daemon(const struct shim_args *args, int listen_fd, struct cc_e
 			argv[n++] = "-publish-binary", argv[n++] = args->publish_binary;
 		if (args->debug)
 			argv[n++] = "-debug";
+		if (config[0])
+			argv[n++] = "-config", argv[n++] = config;
 		argv[n] = NULL;
 		setsid();
 		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
@@ -96,7 +128,7 @@ static int spawn_daemon(const struct shim_args *args, int listen_fd, struct cc_e
 
 int shim_start(const struct shim_args *args, struct cc_error *err)
 {
-	char cwd[PATH_MAX], group[256], address[256];
+	char cwd[PATH_MAX], group[256], address[256], config[4096];
 	struct sockaddr_un sa;
 	cleanup_close int fd = -1;
 
@@ -117,7 +149,8 @@ int shim_start(const struct shim_args *args, struct cc_error *err)
 			return cc_error_set(err, errno, "socket");
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 			return cc_error_set(err, errno, "bind %s", sa.sun_path);
-		if (listen(fd, 64) < 0 || spawn_daemon(args, fd, err) < 0) {
+		read_config_path(config, sizeof(config));
+		if (listen(fd, 64) < 0 || spawn_daemon(args, config, fd, err) < 0) {
 			if (!err->msg[0])
 				cc_error_set(err, errno, "listen %s", sa.sun_path);
 			unlink(sa.sun_path);

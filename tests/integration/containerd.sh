@@ -41,6 +41,9 @@ test_ctr_run_guest_kernel_and_exit_code() {
 
 test_ctr_exec_kill() {
 	ctd_start
+	# Events the shim forwards to containerd, as `ctr events` shows them.
+	ctr_ events >"$T/events" 2>&1 &
+	local events_pid=$!
 	ctr_run -d "$IMG" c2 sleep 1000 >/dev/null || { ctd_log_tail; fail "ctr run -d failed"; }
 	wait_task_status c2 RUNNING || fail "task c2 not RUNNING"
 	local out rc
@@ -61,6 +64,14 @@ test_ctr_exec_kill() {
 	ctr_ tasks rm c2 >/dev/null || fail "tasks rm"
 	ctr_ containers rm c2 || fail "containers rm"
 	wait_gone "$(shim_socket c2)" || fail "shim socket left behind"
+	local topic
+	for topic in /tasks/create /tasks/start /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/delete; do
+		grep -q " $topic " "$T/events" || { cat "$T/events"; fail "no $topic event"; }
+	done
+	grep -q '/tasks/exit .*"exit_status":137' "$T/events" || grep -q '/tasks/exit .*137' "$T/events" ||
+		{ cat "$T/events"; fail "no exit event with status 137"; }
+	kill "$events_pid"
+	wait "$events_pid" 2>/dev/null
 	ctd_stop
 }
 

@@ -17,18 +17,22 @@ json_array() { # WORD...  (each gets a prefix: jq would take words like -c as it
 
 # RunPodSandbox with handler cocoon; prints the pod id. RESOURCES: LinuxContainerResources JSON.
 cri_pod() { # NAME [RESOURCES]
-	cri_ RunPodSandbox "$(jq -nc --arg n "$1" --arg l "$LOGS/$1" --argjson r "${2:-{\}}" \
-		'{handler: "cocoon", pod: {name: $n, logdir: $l, resources: $r}}')" | jq -r .pod_sandbox_id
+	local out
+	out=$(cri_ RunPodSandbox "$(jq -nc --arg n "$1" --arg l "$LOGS/$1" --argjson r "${2:-{\}}" \
+		'{handler: "cocoon", pod: {name: $n, logdir: $l, resources: $r}}')") || return 1
+	echo "$out" | jq -r .pod_sandbox_id
 }
 
 # CreateContainer (log file $LOGS/POD_NAME/NAME.log); prints the container id.
 cri_create() { # POD_ID POD_NAME NAME CMD...
 	local pod=$1 pname=$2 name=$3
 	shift 3
-	cri_ CreateContainer "$(jq -nc --arg p "$pod" --arg pn "$pname" --arg l "$LOGS/$pname" \
+	local out
+	out=$(cri_ CreateContainer "$(jq -nc --arg p "$pod" --arg pn "$pname" --arg l "$LOGS/$pname" \
 		--arg n "$name" --arg i "$IMG" --argjson c "$(json_array "$@")" \
-		'{pod: $p, pod_config: {name: $pn, logdir: $l}, container: $n, image: $i, command: $c}')" |
-		jq -r .container_id
+		'{pod: $p, pod_config: {name: $pn, logdir: $l}, container: $n, image: $i, command: $c}')") ||
+		return 1
+	echo "$out" | jq -r .container_id
 }
 
 cri_start_ctr() { # ID
@@ -130,5 +134,62 @@ test_cri_pod_shares_one_vm() {
 	cri_ StopContainer "{\"container_id\":\"$b\",\"timeout\":1}" >/dev/null || fail "StopContainer"
 	assert_eq 137 "$(cri_status "$b" | jq -r .exit_code)" "exit code of a stopped container"
 	pod_gone "$pod"
+	ctd_stop
+}
+
+test_cri_missing_command() {
+	cri_start
+	local pod a b out
+	pod=$(cri_pod p2) || { ctd_log_tail; fail "RunPodSandbox"; }
+	a=$(cri_create "$pod" p2 a /no/such/command) || fail "CreateContainer"
+	out=$(cri_start_ctr "$a" 2>&1) && fail "StartContainer of a missing command succeeded"
+	assert_contains "$out" "/no/such/command" "StartContainer error names the command"
+	# The pod (and its VM) stays usable.
+	b=$(cri_create "$pod" p2 b sleep 1000) || fail "CreateContainer after the failure"
+	cri_start_ctr "$b" || fail "StartContainer after the failure"
+	out=$(cri_exec "$b" echo still-works | jq -r .stdout)
+	assert_eq still-works "$out" "ExecSync in the pod after the failure"
+	pod_gone "$pod"
+	ctd_stop
+}
+
+test_cri_shim_killed() {
+	cri_start
+	local pod a shim i
+	pod=$(cri_pod p3) || { ctd_log_tail; fail "RunPodSandbox"; }
+	a=$(cri_create "$pod" p3 a sleep 1000) || fail "CreateContainer"
+	cri_start_ctr "$a" || fail "StartContainer"
+	[ -n "$(vm_procs "$pod")" ] || fail "no VM processes for the pod"
+	shim=$(pgrep -f -- "containerd-shim-cocoon-v2 -namespace k8s.io -id $pod")
+	[ -n "$shim" ] || fail "no shim for the pod"
+	kill -9 "$shim"
+	# containerd sees the shim's socket close and runs `containerd-shim-cocoon-v2 delete`,
+	# which stops the VM and virtiofsd and removes the state; the tasks are gone.
+	for i in $(seq 75); do
+		[ -z "$(vm_procs "$pod")" ] && [ ! -e "$COCOON_STATE_DIR/$pod" ] && break
+		sleep 0.2
+	done
+	[ -z "$(vm_procs "$pod")" ] || { ctd_log_tail; fail "VM processes outlived the shim"; }
+	[ ! -e "$COCOON_STATE_DIR/$pod" ] || { ctd_log_tail; fail "sandbox state outlived the shim"; }
+	for i in $(seq 50); do
+		[ "$(cri_status "$a" | jq -r .state)" = CONTAINER_EXITED ] && break
+		sleep 0.2
+	done
+	assert_eq CONTAINER_EXITED "$(cri_status "$a" | jq -r .state)" "container state after the shim died"
+	pod_gone "$pod"
+	ctd_stop
+}
+
+test_cri_guest_kernel_missing() {
+	printf 'kernel = %s/no-such-vmlinux\n' "$T" >"$T/cocoon.conf"
+	CTD_COCOON_CONFIG=$T/cocoon.conf cri_start
+	local out
+	out=$(cri_pod p4 2>&1) && fail "RunPodSandbox succeeded without a guest kernel"
+	assert_contains "$out" "guest kernel $T/no-such-vmlinux" "RunPodSandbox error"
+	assert_contains "$out" "$T/cocoon.conf" "the error names the config file (ConfigPath)"
+	sleep 1
+	pgrep -af -- "containerd-shim-cocoon-v2 -namespace k8s.io" | grep -F -- "$CTD_SOCK" &&
+		fail "a shim outlived the failed RunPodSandbox"
+	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "state left: $(ls "$COCOON_STATE_DIR")"
 	ctd_stop
 }
