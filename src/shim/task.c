@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/sandbox.h"
 #include "lib/ttrpc.h"
 #include "proto/agent.pb-c.h"
 #include "shim/shim.h"
@@ -168,6 +169,10 @@ static void *watch(void *arg)
 	if (p->io)
 		shim_io_wait_outputs(p->io, 2000);
 	pthread_mutex_lock(&shim.lock);
+	/* The agent's connection closes only when the VM went away: every later call
+	 * fails at once, saying why. */
+	if (err.msg[0] && shim_vm() && ttrpc_client_closed(shim_vm()->agent))
+		shim_vm_lost(err.msg);
 	if (oom && !*p->exec_id) {
 		Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
 		ev.container_id = p->task->id;
