@@ -22,6 +22,8 @@ VMM_SRC := $(wildcard src/vmm/*.c src/vmm/*/*.c)
 SHIM_SRC := $(wildcard src/shim/*.c)
 
 LIBS := -lprotobuf-c -ljson-c -lpthread
+# Host binaries only: the static agent never links libmnl (Debian ships no libmnl.a).
+HOST_LIBS := -lmnl $(LIBS)
 AGENT_LIBS := -static -lseccomp -lcap $(LIBS)
 VMM_LIBS := -lseccomp -lpthread
 
@@ -65,7 +67,7 @@ $(B)/libcocoon-asan.a: $(call asan_obj,$(LIB_SRC) $(PROTO_C))
 
 $(B)/bin/cocoon: $(call obj,$(CLI_SRC)) $(B)/libcocoon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
 $(B)/bin/cocoon-agent: $(call obj,$(AGENT_SRC)) $(B)/libcocoon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(AGENT_LIBS)
@@ -74,7 +76,7 @@ $(B)/bin/cocoon-vmm: $(call obj,$(VMM_SRC)) $(B)/libcocoon.a
 	$(CC) $(CFLAGS) -o $@ $^ $(VMM_LIBS) $(LIBS)
 $(B)/bin/containerd-shim-cocoon-v2: $(call obj,$(SHIM_SRC)) $(B)/libcocoon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
 
 # Guest kernel: cached outside the clone by guest/build-kernel.sh.
 $(KERNEL) &: guest/kernel.config guest/build-kernel.sh

@@ -140,4 +140,11 @@ int guest_setup(struct cc_error *err);
 /* Ends the VM; never returns. */
 void guest_power_off(void) __attribute__((noreturn));
 
+/* network.c: pod networking inside the guest. validate fails with INVALID_ARGUMENT. */
+struct Cocoon__Agent__V1__ConfigureNetworkRequest;
+int guest_net_validate(const struct Cocoon__Agent__V1__ConfigureNetworkRequest *r,
+		       struct cc_error *err);
+int guest_net_configure(const struct Cocoon__Agent__V1__ConfigureNetworkRequest *r,
+			struct cc_error *err);
+
 #endif

@@ -50,7 +50,7 @@ struct run_opts {
 	bool has_user;
 	uid_t uid;
 	gid_t gid;
-	const char *hypervisor, *config, *rootfs, *bundle;
+	const char *hypervisor, *config, *rootfs, *bundle, *netns;
 	char **cmd; /* NULL-terminated, may be empty */
 };
 
@@ -80,10 +80,15 @@ static void usage(FILE *f)
 		"  -w, --workdir DIR       working directory inside the container\n"
 		"  -u, --user UID[:GID]    numeric user and group\n"
 		"      --read-only         mount the root filesystem read-only\n"
+		"      --netns PATH        network namespace whose interfaces the VM takes over\n"
+		"                          (e.g. /var/run/netns/NAME); without it: loopback only\n"
 		"      --hypervisor NAME   VM backend (default from the config: qemu)\n"
 		"      --config FILE       config file (default: $COCOON_CONFIG, <prefix>/etc/cocoon/cocoon.conf, /etc/cocoon/cocoon.conf)\n"
 		"      --debug             verbose logs and timing lines on stderr\n"
 		"  -h, --help              this help\n"
+		"\n"
+		"SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the container; a third SIGINT/SIGTERM\n"
+		"kills it (its init ignores signals it has no handler for).\n"
 		"\n"
 		"Exit status: the container's (128+N if killed by signal N), 125 if cocoon failed,\n"
 		"126 if CMD cannot be executed, 127 if CMD was not found.\n",
@@ -121,7 +126,7 @@ static int parse_user(const char *s, struct run_opts *o)
 
 static int parse_args(int argc, char **argv, struct run_opts *o)
 {
-	enum { O_CPUS = 256, O_READONLY, O_HV, O_CONFIG, O_DEBUG, O_ROOTFS, O_BUNDLE };
+	enum { O_CPUS = 256, O_READONLY, O_HV, O_CONFIG, O_DEBUG, O_ROOTFS, O_BUNDLE, O_NETNS };
 	static const struct option longopts[] = {
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "memory", required_argument, NULL, 'm' },
@@ -136,6 +141,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		{ "debug", no_argument, NULL, O_DEBUG },
 		{ "rootfs", required_argument, NULL, O_ROOTFS },
 		{ "bundle", required_argument, NULL, O_BUNDLE },
+		{ "netns", required_argument, NULL, O_NETNS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -186,6 +192,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		case O_DEBUG: o->debug = true; break;
 		case O_ROOTFS: o->rootfs = optarg; break;
 		case O_BUNDLE: o->bundle = optarg; break;
+		case O_NETNS: o->netns = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case '?':
 		default:
@@ -315,12 +322,18 @@ static void set_limits(json_object *spec, const struct run_opts *o)
 }
 
 /* The bundle's config.json with our flags applied on top. */
-static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, const char *guest_root,
-			 char **env)
+static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, struct sandbox *sb,
+			 const char *guest_root, char **env, struct cc_error *err)
 {
 	json_object *spec = json_tokener_parse(in->bundle_json);
-	if (spec == NULL)
+	if (spec == NULL) {
+		cc_error_set(err, ENOMEM, "config.json");
 		return NULL;
+	}
+	if (sandbox_share_spec_mounts(sb, spec, "mount", err) < 0) {
+		json_object_put(spec);
+		return NULL;
+	}
 	json_object *root, *proc;
 	if (!json_object_object_get_ex(spec, "root", &root)) {
 		root = json_object_new_object();
@@ -361,19 +374,19 @@ static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, con
 	set_limits(spec, o);
 	char *out = strdup(json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN));
 	json_object_put(spec);
+	if (out == NULL)
+		cc_error_set(err, ENOMEM, "config.json");
 	return out;
 }
 
-static char *build_spec(const struct run_opts *o, const struct spec_in *in, const char *guest_root,
-			struct cc_error *err)
+static char *build_spec(const struct run_opts *o, const struct spec_in *in, struct sandbox *sb,
+			const char *guest_root, struct cc_error *err)
 {
 	char *store[MAX_ENV + 1];
 	char **env = env_list(o, store);
 	char *json;
 	if (in->bundle_json != NULL) {
-		json = edit_bundle(o, in, guest_root, env);
-		if (json == NULL)
-			cc_error_set(err, ENOMEM, "config.json");
+		json = edit_bundle(o, in, sb, guest_root, env, err);
 	} else {
 		struct oci_default_opts d = {
 			.args = o->cmd,
@@ -516,6 +529,7 @@ static void resize(struct run_ctx *c)
 		cc_debug("ResizePty: %s", err.msg);
 }
 
+#define KILL_AFTER_INTERRUPTS 3
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
 
 static void *signal_main(void *arg)
@@ -528,6 +542,7 @@ static void *signal_main(void *arg)
 	cleanup_close int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0)
 		return NULL;
+	int interrupts = 0;
 	for (;;) {
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->stop_pipe[0], .events = POLLIN } };
 		if (poll(p, 2, -1) < 0) {
@@ -544,11 +559,18 @@ static void *signal_main(void *arg)
 			resize(c);
 			continue;
 		}
-		cc_debug("forwarding signal %u to the container", si.ssi_signo);
+		/* A container's init ignores signals it has no handler for, so interrupts
+		 * alone might never end it: the third one is a SIGKILL. */
+		uint32_t sig = si.ssi_signo;
+		if ((sig == SIGINT || sig == SIGTERM) && ++interrupts >= KILL_AFTER_INTERRUPTS) {
+			fprintf(stderr, "cocoon: interrupted %d times: killing the container\n", interrupts);
+			sig = SIGKILL;
+		}
+		cc_debug("forwarding signal %u to the container", sig);
 		Cocoon__Agent__V1__SignalProcessRequest req = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 		req.container_id = (char *)c->cid;
 		req.exec_id = "";
-		req.signal = si.ssi_signo;
+		req.signal = sig;
 		struct cc_error err;
 		if (agent_call(c, "SignalProcess", &req.base, NULL, 5000, &err) == NULL)
 			cc_debug("SignalProcess: %s", err.msg);
@@ -796,6 +818,7 @@ int cmd_run(int argc, char **argv)
 		.initrd = cfg.initrd,
 		.cpus = vcpus,
 		.memory_mib = o.memory ? limit_mib + GUEST_OVERHEAD_MIB : cfg.default_memory_mib,
+		.netns = o.netns,
 		.debug = o.debug,
 		.boot_timeout_ms = cfg.boot_timeout_ms,
 	};
@@ -828,7 +851,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "cocoon: sharing rootfs %s: %s\n", in.rootfs, err.msg);
 		goto out;
 	}
-	spec_json = build_spec(&o, &in, guest_root, &err);
+	spec_json = build_spec(&o, &in, sb, guest_root, &err);
 	if (spec_json == NULL) {
 		fprintf(stderr, "cocoon: container spec: %s\n", err.msg);
 		goto out;

@@ -6,6 +6,9 @@
  * - virtio-mmio non-legacy: virtiofsd refuses legacy virtio.
  * - the agent channel is a virtio-serial port named "agent" on a unix socket QEMU
  *   listens on; no vsock (no /dev/vhost-vsock here).
+ * - pod networking: QEMU runs in vm_config.netns and opens each vm_net tap by name
+ *   (the taps live only in that namespace); the virtio-net device carries the pod
+ *   interface's MAC and MTU. No vhost-net here, so QEMU moves every packet itself.
  * - graceful stop is SIGTERM: QEMU runs the same orderly exit as the QMP "quit". */
 #include <errno.h>
 #include <stdio.h>

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,6 +130,56 @@ static int hello(struct sandbox *sb, int timeout_ms, struct cc_error *err)
 	return rc;
 }
 
+/* The guest's share of the pod network: what CNI gave each interface, keyed by MAC. */
+static int configure_network(struct sandbox *sb, int timeout_ms, struct cc_error *err)
+{
+	const struct pod_net *pn = sb->net;
+	Cocoon__Agent__V1__NetInterface ifs[POD_NET_MAX_IFS], *ifp[POD_NET_MAX_IFS];
+	Cocoon__Agent__V1__IPAddress addrs[POD_NET_MAX_IFS][POD_NET_MAX_ADDRS];
+	Cocoon__Agent__V1__IPAddress *addrp[POD_NET_MAX_IFS][POD_NET_MAX_ADDRS];
+	Cocoon__Agent__V1__NetRoute routes[POD_NET_MAX_ROUTES], *routep[POD_NET_MAX_ROUTES];
+	static const uint8_t zero[16];
+	for (unsigned i = 0; i < pn->n_ifs; i++) {
+		const struct pod_if *pi = &pn->ifs[i];
+		cocoon__agent__v1__net_interface__init(&ifs[i]);
+		ifs[i].name = (char *)pi->name;
+		ifs[i].mac = (ProtobufCBinaryData){ 6, (uint8_t *)pi->mac };
+		ifs[i].mtu = pi->mtu;
+		for (unsigned k = 0; k < pi->n_addrs; k++) {
+			cocoon__agent__v1__ipaddress__init(&addrs[i][k]);
+			addrs[i][k].addr = (ProtobufCBinaryData){ pi->addrs[k].family == AF_INET ? 4 : 16,
+								  (uint8_t *)pi->addrs[k].addr };
+			addrs[i][k].prefix_len = pi->addrs[k].prefix_len;
+			addrp[i][k] = &addrs[i][k];
+		}
+		ifs[i].addresses = addrp[i];
+		ifs[i].n_addresses = pi->n_addrs;
+		ifp[i] = &ifs[i];
+	}
+	for (unsigned i = 0; i < pn->n_routes; i++) {
+		const struct pod_route *r = &pn->routes[i];
+		size_t alen = r->family == AF_INET ? 4 : 16;
+		cocoon__agent__v1__net_route__init(&routes[i]);
+		routes[i].dst = (ProtobufCBinaryData){ alen, r->dst_len ? (uint8_t *)r->dst : (uint8_t *)zero };
+		routes[i].dst_len = r->dst_len;
+		if (r->has_gateway)
+			routes[i].gateway = (ProtobufCBinaryData){ alen, (uint8_t *)r->gateway };
+		routes[i].device = (char *)pn->ifs[r->iface].name;
+		routes[i].metric = r->metric;
+		routep[i] = &routes[i];
+	}
+	Cocoon__Agent__V1__ConfigureNetworkRequest req =
+		COCOON__AGENT__V1__CONFIGURE_NETWORK_REQUEST__INIT;
+	req.interfaces = ifp;
+	req.n_interfaces = pn->n_ifs;
+	req.routes = routep;
+	req.n_routes = pn->n_routes;
+	if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "ConfigureNetwork", &req.base,
+			      &cocoon__agent__v1__empty__descriptor, NULL, timeout_ms, err) < 0)
+		return cc_error_prefix(err, "guest network");
+	return 0;
+}
+
 static int remaining_ms(uint64_t deadline)
 {
 	uint64_t now = cc_now_ns();
@@ -179,6 +230,23 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		goto fail;
 	sb->t.virtiofsd_ready = cc_now_ns();
 
+	if (cfg->netns != NULL) {
+		if (pod_net_setup(cfg->netns, &sb->net, err) < 0)
+			goto fail;
+		for (unsigned i = 0; i < sb->net->n_ifs; i++) {
+			const struct pod_if *pi = &sb->net->ifs[i];
+			snprintf(sb->nets[i].tap, sizeof(sb->nets[i].tap), "%s", pi->tap);
+			memcpy(sb->nets[i].mac, pi->mac, 6);
+			sb->nets[i].mtu = pi->mtu;
+		}
+		if (sb->net->n_ifs == 0)
+			cc_info("sandbox %s: %s has no interface besides lo, the guest has loopback only",
+				sb->id, cfg->netns);
+		cc_debug("sandbox %s: %u interfaces from %s", sb->id, sb->net->n_ifs, cfg->netns);
+	} else {
+		cc_info("sandbox %s: no network namespace, the guest has loopback only", sb->id);
+	}
+
 	cleanup_free char *cmdline = cc_strdup_printf(
 		"%s%s%s", cfg->debug ? "loglevel=7 cocoon.debug=1" : "",
 		cfg->debug && cfg->extra_cmdline ? " " : "", cfg->extra_cmdline ? cfg->extra_cmdline : "");
@@ -195,6 +263,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		.fs_socket = fs_sock,
 		.fs_tag = SANDBOX_FS_TAG,
 		.netns = cfg->netns,
+		.nets = sb->nets,
+		.n_nets = sb->net != NULL ? sb->net->n_ifs : 0,
 		.accel_kvm = hypervisor_hw_virt(),
 	};
 	if ((size_t)snprintf(sb->vm.console_log, sizeof(sb->vm.console_log), "%s/console.log",
@@ -221,6 +291,9 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 			cc_error_set(err, 0, "the VM stopped before its agent answered");
 		goto fail_console;
 	}
+	if (sb->net != NULL && sb->net->n_ifs > 0 &&
+	    configure_network(sb, remaining_ms(deadline), err) < 0)
+		goto fail_console;
 	sb->t.agent_ready = cc_now_ns();
 	cc_debug("sandbox %s: agent ready (guest %s, boot to ready %llu ms)", sb->id,
 		 sb->guest_kernel, (unsigned long long)(sb->t.guest_boot_to_ready_ns / 1000000ull));
@@ -318,10 +391,13 @@ int sandbox_destroy(struct sandbox *sb, struct cc_error *err)
 	}
 	virtiofsd_stop(&sb->virtiofsd_pid);
 	log_console(sb);
+	struct cc_error e;
+	if (pod_net_teardown(sb->net, rc == 0 ? err : &e) < 0)
+		rc = -1;
+	sb->net = NULL;
 	if (sb->shared_dir[0] != '\0' && umount2(sb->shared_dir, MNT_DETACH) < 0 &&
 	    errno != EINVAL && errno != ENOENT && rc == 0)
 		rc = cc_error_set(err, errno, "unmount %s", sb->shared_dir);
-	struct cc_error e;
 	if (cc_rm_rf(sb->dir, rc == 0 ? err : &e) < 0)
 		rc = -1;
 	free(sb);

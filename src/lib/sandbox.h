@@ -17,6 +17,7 @@
 
 #include "lib/error.h"
 #include "lib/hypervisor.h"
+#include "lib/pod_net.h"
 
 #define SANDBOX_GUEST_SHARED "/run/cocoon/shared"
 #define SANDBOX_FS_TAG "cocoon"
@@ -32,7 +33,10 @@ struct sandbox_config {
 	const char *extra_cmdline; /* NULL or extra kernel args */
 	unsigned cpus;
 	uint64_t memory_mib;
-	const char *netns;         /* pod netns path, NULL for none */
+	/* Pod network namespace (e.g. the CRI sandbox's), NULL for none: the guest then has
+	 * loopback only. Each interface CNI made there reaches the guest as a virtio-net
+	 * device (see lib/pod_net.h); the VMM runs in that namespace. */
+	const char *netns;
 	bool debug;                /* agent and kernel log verbosely to the console log */
 	int boot_timeout_ms;
 };
@@ -50,6 +54,8 @@ struct sandbox {
 	char dir[4096];            /* <state_root>/<id> */
 	char shared_dir[4096];     /* <dir>/shared */
 	struct vm vm;
+	struct pod_net *net;       /* NULL without a netns */
+	struct vm_net nets[POD_NET_MAX_IFS];
 	pid_t virtiofsd_pid;
 	struct ttrpc_client *agent;
 	char guest_kernel[128];    /* uname -r reported by the agent */
@@ -58,7 +64,8 @@ struct sandbox {
 };
 
 int sandbox_enter_mount_ns(struct cc_error *err);
-/* Boots the VM and returns once the agent answered Hello. On failure everything
+/* Boots the VM and returns once the agent answered Hello and, with a netns, configured
+ * the guest's interfaces. On failure everything
  * started so far is stopped and removed; err says what failed (with the tail of
  * the guest console when the guest got far enough to print). */
 int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct cc_error *err);
@@ -66,11 +73,17 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
  * sees it (SANDBOX_GUEST_SHARED "/" name). */
 int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
 		  char *guest_path, size_t guest_path_len, struct cc_error *err);
+/* Shares the source of every bind mount in an OCI spec (a json-c object: the document
+ * root) as "<prefix><index>" and rewrites the source to the guest path. Shares made
+ * before a failure stay until sandbox_destroy. */
+struct json_object;
+int sandbox_share_spec_mounts(struct sandbox *sb, struct json_object *spec, const char *prefix,
+			      struct cc_error *err);
 int sandbox_unshare(struct sandbox *sb, const char *name, struct cc_error *err);
 /* True while the VMM process runs. */
 bool sandbox_alive(struct sandbox *sb);
-/* Asks the agent to power off, stops VMM and virtiofsd, unmounts, removes the state
- * dir, frees sb. Safe on a half-started or dead sandbox; always frees. */
+/* Asks the agent to power off, stops VMM and virtiofsd, removes taps and tc rules,
+ * unmounts, removes the state dir, frees sb. Safe on a half-started or dead sandbox; always frees. */
 int sandbox_destroy(struct sandbox *sb, struct cc_error *err);
 
 #endif
