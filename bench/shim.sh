@@ -26,7 +26,8 @@ ctd_start cri
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1fx", a / b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.1fx", a / b; else print "n/a"}'; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
 time_ctr_runs() { # RUNTIME
 	local i t0
@@ -86,8 +87,8 @@ cocoon_shim=$(pgrep -f -- "containerd-shim-cocoon-v2 -namespace k8s.io -id $idle
 vm_pids=$(pgrep -f -- "$COCOON_STATE_DIR/$idle_c")
 runc_pss=$(pss_kb $runc_shim)
 cocoon_pss=$(pss_kb $cocoon_shim $vm_pids)
-detail="shim $(($(pss_kb $cocoon_shim) / 1024))"
-for p in $vm_pids; do detail+=", $(basename "$(readlink /proc/$p/exe)") $(($(pss_kb $p) / 1024))"; done
+detail="shim $(mib "$(pss_kb $cocoon_shim)")"
+for p in $vm_pids; do detail+=", $(basename "$(readlink /proc/$p/exe)") $(mib "$(pss_kb $p)")"; done
 pod_down "$idle_r"
 pod_down "$idle_c"
 
@@ -129,7 +130,7 @@ same containerd, same run. Pods use the node network (no CNI).
 |---|---|---|---|
 | \`ctr run --rm IMG true\` | ${runc_ctr_ms} ms | ${cocoon_ctr_ms} ms | $(ratio "$cocoon_ctr_ms" "$runc_ctr_ms") |
 | pod start (RunPodSandbox + CreateContainer + StartContainer) | ${runc_pod_ms} ms | ${cocoon_pod_ms} ms | $(ratio "$cocoon_pod_ms" "$runc_pod_ms") |
-| host memory of an idle pod (PSS) | $((runc_pss / 1024)) MiB (shim) | $((cocoon_pss / 1024)) MiB ($detail MiB) | $(ratio "$cocoon_pss" "$runc_pss") |
+| host memory of an idle pod (PSS) | $(mib "$runc_pss") MiB (shim) | $(mib "$cocoon_pss") MiB ($detail MiB) | $(ratio "$cocoon_pss" "$runc_pss") |
 
 $CONCURRENT cocoon pods started at once: $conc_ok of $CONCURRENT running after ${conc_ms} ms
 (slowest pod ${conc_max} ms; $vms VMs were up at once).

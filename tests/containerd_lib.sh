@@ -71,6 +71,9 @@ disabled_plugins = [$disabled]
   sandbox_image = "$PAUSE_IMG"
   # Parallel tests each run a containerd: no fixed port for the exec/attach server.
   stream_server_port = "0"
+  # Lowering oom_score_adj (-998 for pause) needs CAP_SYS_RESOURCE, which a CI container
+  # may lack: runc then fails ("failed to update /proc/self/oom_score_adj").
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]

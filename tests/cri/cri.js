@@ -40,12 +40,12 @@ function call(name, req) {
 const text = (k, v) => (v && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data).toString() : v);
 
 // Pod and container configs the way kubelet would build them for a simple pod
-// (host network: CNI is not needed; the pod is still its own VM).
+// (host network: CNI is not needed; the pod is still its own VM). Like kubelet, no
+// hostname for a host-network pod (runc refuses one without a uts namespace).
 function podConfig(o) {
 	const res = o.resources || {};
 	return {
 		metadata: { name: o.name, uid: 'uid-' + o.name, namespace: 'default', attempt: 0 },
-		hostname: o.name,
 		log_directory: o.logdir,
 		labels: { app: o.name },
 		linux: {
