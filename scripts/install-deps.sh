@@ -13,7 +13,7 @@ pkgs=(
 	qemu-system-x86 qemu-system-common iproute2
 	# tests and benchmarks: real containerd, runc, CNI, busybox images, CRI client, iperf3
 	containerd runc golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
-	containernetworking-plugins busybox-static iperf3 hyperfine nodejs procps psmisc
+	containernetworking-plugins busybox-static iperf3 hyperfine nodejs procps psmisc jq
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,60 @@
+#!/bin/bash
+# Installs Cocoon on this node for containerd 1.6: binaries and guest artifacts under
+# PREFIX, the containerd drop-in registering handler `cocoon`, a default
+# /etc/cocoon/cocoon.conf, then restarts containerd and (with --label NODE) labels the
+# node so RuntimeClass `cocoon` schedules there.
+# Usage: deploy/install.sh [--prefix /opt/cocoon] [--label NODE] [--no-restart]
+# Run from a built tree (`make`): it installs build/bin and build/share/cocoon.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+prefix=/opt/cocoon
+label=
+restart=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--prefix) prefix=$2; shift 2 ;;
+	--label) label=$2; shift 2 ;;
+	--no-restart) restart=0; shift ;;
+	*) echo "unknown argument: $1" >&2; exit 2 ;;
+	esac
+done
+for f in bin/containerd-shim-cocoon-v2 bin/cocoon share/cocoon/initrd.img; do
+	[ -e "$root/build/$f" ] || { echo "build/$f missing: run make first" >&2; exit 1; }
+done
+
+make -C "$root" install PREFIX="$prefix" >/dev/null
+# containerd looks the shim up on its PATH, which always has /usr/local/bin.
+ln -sf "$prefix/bin/containerd-shim-cocoon-v2" /usr/local/bin/containerd-shim-cocoon-v2
+
+install -d /etc/cocoon /etc/containerd/conf.d
+if [ ! -e /etc/cocoon/cocoon.conf ]; then
+	cat >/etc/cocoon/cocoon.conf <<CONF
+# Cocoon configuration (docs/configuration.md). Per-handler files are selected by the
+# ConfigPath option in /etc/containerd/conf.d/cocoon.toml.
+hypervisor = qemu
+kernel = $prefix/share/cocoon/vmlinux
+initrd = $prefix/share/cocoon/initrd.img
+default_vcpus = 1
+default_memory_mib = 256
+CONF
+fi
+install -m 644 "$root/deploy/containerd/cocoon.toml" /etc/containerd/conf.d/cocoon.toml
+
+cfg=/etc/containerd/config.toml
+if [ ! -e "$cfg" ]; then
+	containerd config default >"$cfg"
+fi
+if ! grep -q '^imports' "$cfg"; then
+	sed -i '1i imports = ["/etc/containerd/conf.d/*.toml"]' "$cfg"
+elif ! grep -q 'conf.d' "$cfg"; then
+	echo "$cfg has its own imports line: add \"/etc/containerd/conf.d/*.toml\" to it" >&2
+	exit 1
+fi
+if [ "$restart" = 1 ]; then
+	systemctl restart containerd
+fi
+"$prefix/bin/cocoon" check || echo "warning: cocoon check failed; pods will not start here" >&2
+if [ -n "$label" ]; then
+	kubectl label node "$label" cocoon.dev/runtime=true --overwrite
+fi
+echo "installed Cocoon in $prefix; RuntimeClass: kubectl apply -f $root/deploy/kubernetes/runtimeclass.yaml"

@@ -1,0 +1,180 @@
+/* containerd-shim-cocoon-v2: one shim process per pod (or per plain `ctr run`
+ * container) that owns the pod's VM and serves containerd's task API over ttrpc.
+ *
+ * Threads: the main thread accepts containerd's connections and runs every task API
+ * handler; one thread per process waits for its exit in the guest (WaitProcess), up to
+ * three threads per process relay stdio between containerd's FIFOs and the agent, and
+ * one thread forwards events to containerd. `shim.lock` guards the task table and every
+ * process's state; nobody holds it across an agent call. */
+#ifndef COCOON_SHIM_H
+#define COCOON_SHIM_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/error.h"
+#include "lib/ttrpc.h"
+
+#include "github.com/containerd/containerd/runtime/v2/task/shim.pb-c.h"
+
+#define SHIM_SOCKET_DIR "/run/containerd/s"
+#define SHIM_RUNTIME_NAME "io.containerd.cocoon.v2"
+/* Bundle file naming the sandbox state dir, so `delete` finds it after a crash. */
+#define SHIM_STATE_LINK "cocoon-state"
+
+/* Command line, shared by every subcommand (containerd's shim v2 contract). */
+struct shim_args {
+	const char *ns;
+	const char *address;        /* containerd's gRPC socket */
+	const char *publish_binary;
+	const char *id;
+	const char *bundle;         /* -bundle, else the working directory */
+	const char *config;         /* -config: the runtime options' ConfigPath that `start`
+				     * read on stdin, handed to the daemon (ours, not containerd's) */
+	bool debug;
+	const char *action;         /* "start", "delete" or NULL to serve */
+};
+
+/* ---- stdio relay (io.c) ---- */
+
+struct shim_io;
+
+/* Starts the relays between containerd's FIFOs (paths may be "") and the agent's
+ * streams of (id, exec_id). The relays keep their own reference, so a process may be
+ * deleted while one is still blocked on a FIFO. */
+struct shim_io *shim_io_start(const char *id, const char *exec_id, const char *stdin_path,
+			      const char *stdout_path, const char *stderr_path, bool terminal);
+/* Closes stdin in the guest (CloseIO, or EOF on the stdin FIFO). */
+void shim_io_close_stdin(struct shim_io *io);
+/* Waits (bounded) until the output relays drained, so logs are complete at exit. */
+void shim_io_wait_outputs(struct shim_io *io, int timeout_ms);
+/* Drops the caller's reference; stops the stdin relay. */
+void shim_io_release(struct shim_io *io);
+
+/* ---- tasks (task.c) ---- */
+
+enum shim_status {
+	SHIM_CREATED = CONTAINERD__V1__TYPES__STATUS__CREATED,
+	SHIM_RUNNING = CONTAINERD__V1__TYPES__STATUS__RUNNING,
+	SHIM_STOPPED = CONTAINERD__V1__TYPES__STATUS__STOPPED,
+	SHIM_PAUSED = CONTAINERD__V1__TYPES__STATUS__PAUSED,
+};
+
+struct ttrpc_call;
+struct shim_task;
+
+struct shim_proc {
+	struct shim_task *task;
+	char *exec_id;           /* "" for the init process */
+	char *process_json;      /* exec: the OCI process, sent to the agent at Start */
+	char *stdin_path, *stdout_path, *stderr_path;
+	bool terminal;
+	struct shim_io *io;      /* NULL until the process exists in the guest */
+	enum shim_status status;
+	uint32_t guest_pid;
+	uint32_t exit_status;
+	uint64_t exited_at_ns;   /* CLOCK_REALTIME */
+	bool exited;
+	bool wait_started;
+	pthread_t wait_thread;
+	struct ttrpc_call **waiters; /* Wait calls answered at exit */
+	size_t n_waiters;
+	struct shim_proc *next;  /* the task's exec list */
+};
+
+struct shim_task {
+	char *id;
+	char *bundle;
+	char *share_name;        /* rootfs share in the sandbox, NULL if none */
+	char **extra_shares;     /* shared bind-mount sources */
+	size_t n_extra_shares;
+	bool rootfs_mounted;     /* we mounted the Create rootfs at <bundle>/rootfs */
+	bool is_sandbox;         /* the CRI pause container, or a plain ctr container */
+	struct shim_proc init;
+	struct shim_proc *execs;
+	struct shim_task *next;
+};
+
+struct shim_task *shim_task_find(const char *id);
+/* Process by (id, exec_id); exec_id NULL or "" is the init. */
+struct shim_proc *shim_proc_find(const char *id, const char *exec_id);
+/* The task API's error for a missing task/process, as a ttrpc code. */
+void shim_task_add(struct shim_task *t);
+void shim_task_remove(struct shim_task *t);
+size_t shim_task_count(void);
+void shim_task_free(struct shim_task *t);
+void shim_proc_free(struct shim_proc *p);
+/* Starts the thread that waits for the process's exit in the guest. */
+int shim_proc_watch(struct shim_proc *p, struct cc_error *err);
+/* Records the exit (once), answers Wait calls and publishes /tasks/exit. Lock held. */
+void shim_proc_set_exited(struct shim_proc *p, uint32_t status, uint64_t at_ns);
+
+/* ---- the pod VM (vm.c) ---- */
+
+struct shim_spec;
+struct sandbox;
+struct cc_config;
+
+/* Boots the pod VM for its first (sandbox) container, sized from its annotations on
+ * top of the configured defaults (src/lib/config.h; the file is the runtime options'
+ * ConfigPath when containerd passes one). */
+int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct cc_config *cfg,
+		 struct cc_error *err);
+struct sandbox *shim_vm(void);
+/* Host pid that stands for every task of the pod (the VMM). */
+uint32_t shim_vm_pid(void);
+bool shim_vm_is_lost(void);
+/* One agent RPC (service cocoon.agent.v1.Agent). resp_desc NULL: the reply is Empty
+ * and dropped. timeout_ms <= 0 waits forever (WaitProcess, ReadStream). */
+int shim_agent_call(const char *method, const ProtobufCMessage *req,
+		    const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+		    int timeout_ms, struct cc_error *err);
+#define SHIM_AGENT_TIMEOUT_MS 30000
+/* Every process of the pod exits with an error status: the VM is gone. */
+void shim_vm_lost(const char *why);
+void shim_vm_destroy(void);
+
+/* ---- events (events.c) ---- */
+
+int shim_events_init(const char *ttrpc_address, const char *ns, struct cc_error *err);
+/* Queues an event (never blocks on containerd). msg is packed at once. */
+void shim_publish(const char *topic, const char *type_url, const ProtobufCMessage *msg);
+/* Delivers what is queued (bounded wait) and stops the publisher. */
+void shim_events_flush(int timeout_ms);
+
+/* ---- the daemon (serve.c, service.c) ---- */
+
+struct shim {
+	const struct shim_args *args;
+	pthread_mutex_t lock;
+	struct shim_task *tasks;
+	volatile sig_atomic_t shutdown; /* leave the accept loop */
+	int wake_fd;             /* eventfd: tells the main loop to look at `shutdown` */
+};
+extern struct shim shim;
+
+int shim_serve(const struct shim_args *args, int listen_fd);
+void shim_request_exit(void);
+extern const struct ttrpc_method shim_task_methods[];
+extern const size_t shim_n_task_methods;
+
+/* ---- subcommands and helpers ---- */
+
+int shim_start(const struct shim_args *args, struct cc_error *err);
+int shim_delete(const struct shim_args *args, struct cc_error *err);
+/* ConfigPath of runtime options (runtimeoptions.v1.Options in an Any), copied to out;
+ * "" when opts are absent or of another type. */
+void shim_options_config_path(const Google__Protobuf__Any *opts, char *out, size_t len);
+/* unix:///run/containerd/s/<sha256(address/ns/group)>: the group is the pod's
+ * sandbox id for CRI containers, else the container id. */
+int shim_socket_address(const struct shim_args *args, const char *group, char *out, size_t len,
+			struct cc_error *err);
+void shim_sha256_hex(const void *data, size_t len, char out[65]);
+/* Protobuf Timestamp of a CLOCK_REALTIME nanosecond value. */
+void shim_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns);
+uint64_t shim_realtime_ns(void);
+
+#endif

@@ -1,0 +1,192 @@
+#include "shim/spec.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/oci_spec.h"
+#include "lib/util.h"
+
+int shim_spec_load(const char *bundle, struct shim_spec *s, struct cc_error *err)
+{
+	cleanup_free char *path = cc_strdup_printf("%s/config.json", bundle);
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	struct json_tokener *tok;
+
+	s->root = NULL;
+	if (!path)
+		return cc_error_set(err, ENOMEM, "config.json");
+	if (cc_read_file(path, OCI_MAX_SPEC_BYTES, &text, &len, err) < 0)
+		return -1;
+	tok = json_tokener_new();
+	if (!tok)
+		return cc_error_set(err, ENOMEM, "json");
+	s->root = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (!s->root || jerr != json_tokener_success ||
+	    !json_object_is_type(s->root, json_type_object)) {
+		shim_spec_free(s);
+		return cc_error_set(err, 0, "%s: not a JSON object (%s)", path,
+				    json_tokener_error_desc(jerr));
+	}
+	return 0;
+}
+
+void shim_spec_free(struct shim_spec *s)
+{
+	if (s->root)
+		json_object_put(s->root);
+	s->root = NULL;
+}
+
+static struct json_object *get(struct json_object *o, const char *key, json_type type)
+{
+	struct json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
+		return NULL;
+	return v;
+}
+
+const char *shim_spec_annotation(const struct shim_spec *s, const char *key)
+{
+	struct json_object *v = get(get(s->root, "annotations", json_type_object), key,
+				    json_type_string);
+	return v ? json_object_get_string(v) : NULL;
+}
+
+const char *shim_spec_netns(const struct shim_spec *s)
+{
+	struct json_object *nss = get(get(s->root, "linux", json_type_object), "namespaces",
+				      json_type_array);
+	for (size_t i = 0; nss && i < json_object_array_length(nss); i++) {
+		struct json_object *ns = json_object_array_get_idx(nss, i);
+		struct json_object *type = get(ns, "type", json_type_string);
+		struct json_object *path = get(ns, "path", json_type_string);
+		if (type && path && strcmp(json_object_get_string(type), "network") == 0 &&
+		    *json_object_get_string(path))
+			return json_object_get_string(path);
+	}
+	return NULL;
+}
+
+int shim_spec_root(const struct shim_spec *s, const char *bundle, char *out, size_t len,
+		   struct cc_error *err)
+{
+	struct json_object *p = get(get(s->root, "root", json_type_object), "path", json_type_string);
+	const char *path = p ? json_object_get_string(p) : NULL;
+	int n;
+
+	if (!path || !*path)
+		return cc_error_set(err, 0, "config.json: root.path is missing");
+	n = path[0] == '/' ? snprintf(out, len, "%s", path) : snprintf(out, len, "%s/%s", bundle, path);
+	if (n < 0 || (size_t)n >= len)
+		return cc_error_set(err, 0, "config.json: root.path too long");
+	return 0;
+}
+
+int shim_spec_set_root(struct shim_spec *s, const char *guest_path, struct cc_error *err)
+{
+	struct json_object *root = get(s->root, "root", json_type_object);
+	if (!root)
+		return cc_error_set(err, 0, "config.json: root is missing");
+	json_object_object_add(root, "path", json_object_new_string(guest_path));
+	return 0;
+}
+
+void shim_spec_drop_pod_namespaces(struct shim_spec *s)
+{
+	struct json_object *nss = get(get(s->root, "linux", json_type_object), "namespaces",
+				      json_type_array);
+	struct json_object *kept = json_object_new_array();
+
+	if (!nss || !kept) {
+		json_object_put(kept);
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(nss); i++) {
+		struct json_object *ns = json_object_array_get_idx(nss, i);
+		struct json_object *type = get(ns, "type", json_type_string);
+		const char *t = type ? json_object_get_string(type) : "";
+		/* The VM is the pod: its network, ipc and uts are the pod's. Paths name host
+		 * namespaces (the pod netns, the pause process) that mean nothing inside. */
+		if (strcmp(t, "network") == 0 || strcmp(t, "ipc") == 0 || strcmp(t, "uts") == 0 ||
+		    get(ns, "path", json_type_string))
+			continue;
+		json_object_array_add(kept, json_object_get(ns));
+	}
+	/* A hostname needs a uts namespace of its own (the agent, like runc, refuses to
+	 * rename the guest); CRI sets one even for host-network pods, where it dropped uts. */
+	if (get(s->root, "hostname", json_type_string)) {
+		struct json_object *uts = json_object_new_object();
+
+		if (uts) {
+			json_object_object_add(uts, "type", json_object_new_string("uts"));
+			json_object_array_add(kept, uts);
+		}
+	}
+	json_object_object_add(get(s->root, "linux", json_type_object), "namespaces", kept);
+}
+
+static bool is_bind(struct json_object *m)
+{
+	struct json_object *type = get(m, "type", json_type_string);
+	struct json_object *opts = get(m, "options", json_type_array);
+
+	if (type && strcmp(json_object_get_string(type), "bind") == 0)
+		return true;
+	for (size_t i = 0; opts && i < json_object_array_length(opts); i++) {
+		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
+		if (o && (strcmp(o, "bind") == 0 || strcmp(o, "rbind") == 0))
+			return true;
+	}
+	return false;
+}
+
+int shim_spec_share_binds(struct shim_spec *s, shim_share_fn share, void *user,
+			  struct cc_error *err)
+{
+	struct json_object *mounts = get(s->root, "mounts", json_type_array);
+
+	for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
+		struct json_object *m = json_object_array_get_idx(mounts, i);
+		struct json_object *src = get(m, "source", json_type_string);
+		char guest[4096];
+
+		if (!is_bind(m) || !src || json_object_get_string(src)[0] != '/')
+			continue;
+		if (share(user, json_object_get_string(src), guest, sizeof(guest), err) < 0)
+			return -1;
+		json_object_object_add(m, "source", json_object_new_string(guest));
+	}
+	return 0;
+}
+
+const char *shim_spec_json(const struct shim_spec *s, size_t *len)
+{
+	const char *text = json_object_to_json_string_ext(s->root, JSON_C_TO_STRING_PLAIN);
+	*len = strlen(text);
+	return text;
+}
+
+int shim_spec_group(const char *bundle, const char *id, char *out, size_t len,
+		    struct cc_error *err)
+{
+	struct shim_spec s;
+	const char *type, *sandbox;
+	int n;
+
+	if (shim_spec_load(bundle, &s, err) < 0)
+		return -1;
+	type = shim_spec_annotation(&s, "io.kubernetes.cri.container-type");
+	sandbox = shim_spec_annotation(&s, "io.kubernetes.cri.sandbox-id");
+	n = snprintf(out, len, "%s",
+		     type && strcmp(type, "container") == 0 && sandbox && *sandbox ? sandbox : id);
+	shim_spec_free(&s);
+	if (n < 0 || (size_t)n >= len)
+		return cc_error_set(err, 0, "sandbox id too long");
+	return 0;
+}

@@ -1,0 +1,42 @@
+/* The bundle's OCI config.json as containerd wrote it, edited for the guest: paths on
+ * the host become paths under the pod's shared directory, and the namespaces a VM
+ * already provides (network, ipc, uts: one per pod) are dropped; a container with a
+ * hostname gets a fresh uts namespace for it. */
+#ifndef COCOON_SHIM_SPEC_H
+#define COCOON_SHIM_SPEC_H
+
+#include <stddef.h>
+
+#include "lib/error.h"
+
+struct json_object;
+
+struct shim_spec {
+	struct json_object *root;
+};
+
+int shim_spec_load(const char *bundle, struct shim_spec *s, struct cc_error *err);
+void shim_spec_free(struct shim_spec *s);
+const char *shim_spec_annotation(const struct shim_spec *s, const char *key);
+/* Path of the network namespace the spec asks to join (the CRI pod netns), or NULL. */
+const char *shim_spec_netns(const struct shim_spec *s);
+/* root.path, absolute (resolved against the bundle). */
+int shim_spec_root(const struct shim_spec *s, const char *bundle, char *out, size_t len,
+		   struct cc_error *err);
+int shim_spec_set_root(struct shim_spec *s, const char *guest_path, struct cc_error *err);
+void shim_spec_drop_pod_namespaces(struct shim_spec *s);
+
+/* Called for each bind-mount source; returns the guest path of the source (0) or
+ * fails (-1 with err). */
+typedef int (*shim_share_fn)(void *user, const char *host_src, char *guest, size_t len,
+			     struct cc_error *err);
+int shim_spec_share_binds(struct shim_spec *s, shim_share_fn share, void *user,
+			  struct cc_error *err);
+const char *shim_spec_json(const struct shim_spec *s, size_t *len);
+
+/* The config.json of the bundle in the working directory: which shim group it joins
+ * (the CRI sandbox id, else the container id). */
+int shim_spec_group(const char *bundle, const char *id, char *out, size_t len,
+		    struct cc_error *err);
+
+#endif

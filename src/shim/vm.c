@@ -1,0 +1,154 @@
+/* The pod's VM: booted by the first (sandbox) container, sized from the CRI sandbox
+ * annotations on top of the configured defaults, shared by the pod's containers, and
+ * destroyed when the shim exits. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/sandbox.h"
+#include "lib/ttrpc.h"
+#include "proto/agent.pb-c.h"
+#include "lib/util.h"
+#include "shim/shim.h"
+#include "shim/spec.h"
+
+#define AGENT_SERVICE "cocoon.agent.v1.Agent"
+/* Caps on what pod annotations may ask for. */
+#define MAX_VCPUS 16
+#define MAX_MEMORY_MIB (64u << 10)
+
+static struct {
+	struct sandbox *sb;
+	bool lost;
+	char lost_why[256];
+} vm;
+
+struct sandbox *shim_vm(void)
+{
+	return vm.sb;
+}
+
+uint32_t shim_vm_pid(void)
+{
+	return vm.sb ? (uint32_t)vm.sb->vm.pid : 0;
+}
+
+int shim_agent_call(const char *method, const ProtobufCMessage *req,
+		    const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+		    int timeout_ms, struct cc_error *err)
+{
+	ProtobufCMessage *ignored = NULL;
+	int rc;
+
+	if (!vm.sb || vm.lost)
+		return cc_error_code(err, TTRPC_UNAVAILABLE, "the pod VM is not running%s%s",
+				     vm.lost ? ": " : "", vm.lost ? vm.lost_why : "");
+	rc = ttrpc_client_call(vm.sb->agent, AGENT_SERVICE, method, req,
+			       resp_desc ? resp_desc : &cocoon__agent__v1__empty__descriptor,
+			       resp ? resp : &ignored, timeout_ms, err);
+	if (ignored)
+		protobuf_c_message_free_unpacked(ignored, NULL);
+	if (rc < 0)
+		cc_error_prefix(err, "agent %s", method);
+	return rc;
+}
+
+/* Sandbox annotations: memory in bytes, CPU as CFS quota/period (containerd's CRI). */
+static void size_vm(const struct shim_spec *spec, const struct cc_config *cfg,
+		    unsigned *cpus, uint64_t *memory_mib)
+{
+	const char *mem = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-memory");
+	const char *quota = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-quota");
+	const char *period = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-period");
+
+	*cpus = cfg->default_vcpus;
+	*memory_mib = cfg->default_memory_mib;
+	if (mem) {
+		unsigned long long bytes = strtoull(mem, NULL, 10);
+		*memory_mib += bytes / (1024 * 1024);
+	}
+	if (quota && period) {
+		long long q = strtoll(quota, NULL, 10), p = strtoll(period, NULL, 10);
+		if (q > 0 && p > 0)
+			*cpus += (unsigned)((q + p - 1) / p);
+	}
+	if (*cpus > MAX_VCPUS)
+		*cpus = MAX_VCPUS;
+	if (*memory_mib > MAX_MEMORY_MIB)
+		*memory_mib = MAX_MEMORY_MIB;
+}
+
+int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct cc_config *cfg,
+		 struct cc_error *err)
+{
+	struct sandbox_config sc = { 0 };
+	const char *file = cfg->source[0] ? cfg->source : "the built-in defaults";
+
+	if (vm.sb)
+		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
+				     "this shim already runs a VM for pod %s", vm.sb->id);
+	sc.hv = hypervisor_find(cfg->hypervisor);
+	if (!sc.hv)
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "unknown hypervisor '%s' in %s",
+				     cfg->hypervisor, file);
+	if (access(cfg->kernel, R_OK) < 0)
+		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
+				     "guest kernel %s: %s (set kernel= in %s)", cfg->kernel,
+				     strerror(errno), file);
+	if (access(cfg->initrd, R_OK) < 0)
+		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
+				     "guest initrd %s: %s (set initrd= in %s)", cfg->initrd,
+				     strerror(errno), file);
+	sc.id = group;
+	sc.state_root = cfg->state_dir;
+	sc.vmm_binary = strcmp(sc.hv->name, "qemu") == 0 && cfg->qemu[0] ? cfg->qemu : NULL;
+	sc.virtiofsd = cfg->virtiofsd;
+	sc.kernel = cfg->kernel;
+	sc.initrd = cfg->initrd;
+	sc.netns = shim_spec_netns(spec);
+	sc.debug = cfg->log_level >= CC_LOG_DEBUG;
+	sc.boot_timeout_ms = cfg->boot_timeout_ms;
+	size_vm(spec, cfg, &sc.cpus, &sc.memory_mib);
+	if (cc_mkdir_p(cfg->state_dir, 0711, err) < 0)
+		return -1;
+	cc_info("booting pod VM %s: %s, %u vCPU, %llu MiB", group, sc.hv->name, sc.cpus,
+		(unsigned long long)sc.memory_mib);
+	if (sandbox_start(&sc, &vm.sb, err) < 0) {
+		vm.sb = NULL;
+		if (!err->code)
+			err->code = TTRPC_UNAVAILABLE;
+		return cc_error_prefix(err, "starting the pod VM");
+	}
+	cc_info("pod VM %s ready: guest kernel %s", group, vm.sb->guest_kernel);
+	return 0;
+}
+
+void shim_vm_lost(const char *why)
+{
+	if (vm.lost)
+		return;
+	vm.lost = true;
+	snprintf(vm.lost_why, sizeof(vm.lost_why), "%s", why);
+	cc_err("pod VM lost: %s", why);
+}
+
+bool shim_vm_is_lost(void)
+{
+	return vm.lost || (vm.sb && !sandbox_alive(vm.sb));
+}
+
+void shim_vm_destroy(void)
+{
+	struct cc_error err = { 0 };
+
+	if (!vm.sb)
+		return;
+	if (sandbox_destroy(vm.sb, &err) < 0)
+		cc_warn("destroying the pod VM: %s", err.msg);
+	vm.sb = NULL;
+}

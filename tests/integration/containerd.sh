@@ -1,0 +1,166 @@
+# containerd-shim-cocoon-v2 under a real containerd (Debian's 1.6), driven with ctr.
+# Every test starts its own containerd (tests/containerd_lib.sh) and stops it before
+# returning; the harness then checks that no process, mount or state names $T.
+source tests/containerd_lib.sh
+
+ctr_run() { # ARGS... (ctr run with the cocoon runtime; bounded)
+	timeout 120 ctr --address "$CTD_SOCK" -n "$CTD_NS" run --runtime "$RUNTIME" "$@"
+}
+
+wait_gone() { # PATH
+	local i
+	for i in $(seq 50); do [ -e "$1" ] || return 0; sleep 0.1; done
+	return 1
+}
+
+wait_task_status() { # ID STATUS
+	local i
+	for i in $(seq 100); do
+		ctr_ tasks ls 2>/dev/null | grep -qE "^$1 .* $2\$" && return 0
+		sleep 0.2
+	done
+	ctr_ tasks ls
+	return 1
+}
+
+test_ctr_run_guest_kernel_and_exit_code() {
+	ctd_start
+	local out rc
+	out=$(ctr_run --rm "$IMG" c1 sh -c 'uname -r; echo to-stderr >&2; exit 3' 2>&1)
+	rc=$?
+	[ "$rc" -eq 3 ] || { ctd_log_tail; fail "exit code: expected 3, got $rc; output: $out"; }
+	local kernel
+	kernel=$(echo "$out" | head -1)
+	[ -n "$kernel" ] || fail "no output from uname -r"
+	[ "$kernel" != "$(uname -r)" ] || fail "uname -r shows the host kernel ($kernel): not in a VM"
+	assert_contains "$out" "to-stderr" "stderr of the container"
+	wait_gone "$(shim_socket c1)" || fail "shim socket left behind"
+	ctr_ containers ls -q | grep -qx c1 && fail "--rm left the container"
+	ctd_stop
+}
+
+test_ctr_exec_kill() {
+	ctd_start
+	# Events the shim forwards to containerd, as `ctr events` shows them.
+	ctr_ events >"$T/events" 2>&1 &
+	local events_pid=$!
+	ctr_run -d "$IMG" c2 sleep 1000 >/dev/null || { ctd_log_tail; fail "ctr run -d failed"; }
+	wait_task_status c2 RUNNING || fail "task c2 not RUNNING"
+	local out rc
+	out=$(timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --exec-id e1 c2 sh -c 'echo exec-out; ps; exit 5' 2>&1)
+	rc=$?
+	assert_eq 5 "$rc" "exec exit code"
+	assert_contains "$out" "exec-out" "exec stdout"
+	assert_contains "$out" "sleep 1000" "exec sees the container's processes"
+	# Same VM: the exec'd process runs in the guest kernel.
+	out=$(timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --exec-id e2 c2 uname -r 2>&1)
+	[ "$out" != "$(uname -r)" ] || fail "exec ran on the host kernel"
+	timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --exec-id e3 c2 sh -c 'kill -9 $$'
+	assert_eq 137 "$?" "exit status of a SIGKILLed exec"
+	ctr_ tasks ps c2 | grep -q . || fail "ctr tasks ps shows nothing"
+	# sleep is PID 1 of its container and ignores SIGTERM, as under runc.
+	ctr_ tasks kill -s SIGKILL c2 || fail "kill"
+	wait_task_status c2 STOPPED || fail "task did not stop after SIGKILL"
+	ctr_ tasks rm c2 >/dev/null || fail "tasks rm"
+	ctr_ containers rm c2 || fail "containers rm"
+	wait_gone "$(shim_socket c2)" || fail "shim socket left behind"
+	local topic
+	for topic in /tasks/create /tasks/start /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/delete; do
+		grep -q " $topic " "$T/events" || { cat "$T/events"; fail "no $topic event"; }
+	done
+	grep -q '/tasks/exit .*"exit_status":137' "$T/events" || grep -q '/tasks/exit .*137' "$T/events" ||
+		{ cat "$T/events"; fail "no exit event with status 137"; }
+	kill "$events_pid"
+	wait "$events_pid" 2>/dev/null
+	ctd_stop
+}
+
+test_ctr_kill_all_and_pause() {
+	ctd_start
+	ctr_run -d "$IMG" c3 sh -c 'sleep 1000 & sleep 1000' >/dev/null || fail "ctr run -d"
+	wait_task_status c3 RUNNING || fail "not RUNNING"
+	ctr_ tasks pause c3 || fail "pause"
+	wait_task_status c3 PAUSED || fail "not PAUSED"
+	ctr_ tasks resume c3 || fail "resume"
+	wait_task_status c3 RUNNING || fail "not RUNNING after resume"
+	ctr_ tasks kill -a -s SIGKILL c3 || fail "kill --all"
+	wait_task_status c3 STOPPED || fail "not STOPPED after kill --all"
+	out=$(ctr_ tasks rm c3 2>&1)
+	ctr_ containers rm c3
+	ctd_stop
+}
+
+test_ctr_run_tty() {
+	ctd_start
+	local out
+	out=$(script -qec "timeout 120 ctr --address $CTD_SOCK -n $CTD_NS run --runtime $RUNTIME -t --rm $IMG c4 sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; exit 7'" /dev/null 2>&1)
+	local rc=$?
+	assert_contains "$out" "is-a-tty" "stdin and stdout are a terminal"
+	assert_eq 7 "$rc" "exit code through the tty"
+	ctd_stop
+}
+
+test_ctr_missing_command() {
+	ctd_start
+	local out rc
+	out=$(ctr_run --rm "$IMG" c5 /no/such/command 2>&1)
+	rc=$?
+	[ "$rc" -ne 0 ] || fail "a missing command succeeded"
+	assert_contains "$out" "/no/such/command" "error names the command"
+	# The runtime still works afterwards.
+	out=$(ctr_run --rm "$IMG" c6 echo still-works 2>&1)
+	assert_contains "$out" "still-works" "a later container"
+	ctd_stop
+}
+
+test_ctr_shim_killed() {
+	ctd_start
+	ctr_run -d "$IMG" c7 sleep 1000 >/dev/null || fail "ctr run -d"
+	wait_task_status c7 RUNNING || fail "not RUNNING"
+	local pid
+	pid=$(shim_pid c7)
+	[ -n "$pid" ] || fail "no shim process"
+	pgrep -f -- "$COCOON_STATE_DIR" >/dev/null || fail "no VM process naming the state dir"
+	kill -9 "$pid"
+	# containerd notices, runs `containerd-shim-cocoon-v2 delete` and drops the task.
+	local i
+	for i in $(seq 50); do ctr_ tasks ls -q | grep -qx c7 || break; sleep 0.2; done
+	ctr_ tasks ls -q | grep -qx c7 && { ctd_log_tail; fail "task still listed after the shim died"; }
+	for i in $(seq 50); do pgrep -f -- "$COCOON_STATE_DIR" >/dev/null || break; sleep 0.2; done
+	pgrep -af -- "$COCOON_STATE_DIR" && fail "VM or virtiofsd outlived the shim"
+	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && break; sleep 0.2; done
+	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || { ctd_log_tail; fail "sandbox state outlived the shim: $(ls "$COCOON_STATE_DIR")"; }
+	ctr_ containers rm c7
+	ctd_stop
+}
+
+test_ctr_guest_kernel_missing() {
+	ctd_start
+	printf 'kernel = %s/no-such-vmlinux\n' "$T" >"$T/cocoon.conf"
+	local out rc
+	out=$(ctr_run --runtime-config-path "$T/cocoon.conf" --rm "$IMG" c8 true 2>&1)
+	rc=$?
+	[ "$rc" -ne 0 ] || fail "ran without a guest kernel"
+	assert_contains "$out" "no-such-vmlinux" "error names the missing kernel"
+	ctd_stop
+}
+
+test_ctr_vm_dies() {
+	ctd_start
+	ctr_run -d "$IMG" c9 sleep 1000 >/dev/null || fail "ctr run -d"
+	wait_task_status c9 RUNNING || fail "not RUNNING"
+	local vmm
+	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	[ -n "$vmm" ] || fail "no VMM process"
+	kill -9 $vmm
+	# The task exits with an error status (255: lost with its VM), as `ctr` reports it.
+	wait_task_status c9 STOPPED || fail "task not STOPPED after its VM died"
+	local out
+	out=$(ctr_ tasks rm c9 2>&1) || fail "tasks rm after the VM died: $out"
+	ctr_ containers rm c9 || fail "containers rm"
+	wait_gone "$(shim_socket c9)" || fail "shim socket left behind"
+	local i
+	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && break; sleep 0.2; done
+	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "sandbox state left: $(ls "$COCOON_STATE_DIR")"
+	ctd_stop
+}

@@ -1,0 +1,195 @@
+# Pods as VMs through containerd's CRI plugin (runtime handler `cocoon`), driven by a
+# real CRI client (tests/cri/cri.js, gRPC). Pods use the node network (no CNI here:
+# pod networking is a separate piece of work), which inside Cocoon is the pod VM's own.
+source tests/containerd_lib.sh
+
+# Starts containerd with CRI and the client; sets LOGS (the pods' log directory).
+cri_start() {
+	cri_client_setup
+	ctd_start cri
+	LOGS=$T/logs
+	mkdir -p "$LOGS"
+}
+
+json_array() { # WORD...  (each gets a prefix: jq would take words like -c as its options)
+	jq -nc '$ARGS.positional | map(.[1:])' --args "${@/#/x}"
+}
+
+# RunPodSandbox with handler cocoon; prints the pod id. RESOURCES: LinuxContainerResources JSON.
+cri_pod() { # NAME [RESOURCES]
+	local out
+	out=$(cri_ RunPodSandbox "$(jq -nc --arg n "$1" --arg l "$LOGS/$1" --argjson r "${2:-{\}}" \
+		'{handler: "cocoon", pod: {name: $n, logdir: $l, resources: $r}}')") || return 1
+	echo "$out" | jq -r .pod_sandbox_id
+}
+
+# CreateContainer (log file $LOGS/POD_NAME/NAME.log); prints the container id.
+cri_create() { # POD_ID POD_NAME NAME CMD...
+	local pod=$1 pname=$2 name=$3
+	shift 3
+	local out
+	out=$(cri_ CreateContainer "$(jq -nc --arg p "$pod" --arg pn "$pname" --arg l "$LOGS/$pname" \
+		--arg n "$name" --arg i "$IMG" --argjson c "$(json_array "$@")" \
+		'{pod: $p, pod_config: {name: $pn, logdir: $l}, container: $n, image: $i, command: $c}')") ||
+		return 1
+	echo "$out" | jq -r .container_id
+}
+
+cri_start_ctr() { # ID
+	cri_ StartContainer "{\"container_id\":\"$1\"}" >/dev/null
+}
+
+cri_status() { # ID  -> ContainerStatus JSON
+	cri_ ContainerStatus "{\"container_id\":\"$1\"}" | jq -c .status
+}
+
+cri_exec() { # ID CMD...  -> ExecSyncResponse JSON
+	local id=$1
+	shift
+	cri_ ExecSync "$(jq -nc --arg c "$id" --argjson cmd "$(json_array "$@")" '{container_id: $c, cmd: $cmd, timeout: 60}')"
+}
+
+wait_exited() { # ID
+	local i
+	for i in $(seq 100); do
+		[ "$(cri_status "$1" | jq -r .state)" = CONTAINER_EXITED ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# The pod's host processes: the VMM and virtiofsd name the sandbox state dir.
+vm_procs() { # POD_ID
+	pgrep -f -- "$COCOON_STATE_DIR/$1" || true
+}
+
+pod_gone() { # POD_ID
+	cri_ StopPodSandbox "{\"pod_sandbox_id\":\"$1\"}" >/dev/null || fail "StopPodSandbox"
+	cri_ RemovePodSandbox "{\"pod_sandbox_id\":\"$1\"}" >/dev/null || fail "RemovePodSandbox"
+	local i sock
+	sock=/run/containerd/s/$(printf '%s/k8s.io/%s' "$CTD_SOCK" "$1" | sha256sum | cut -d' ' -f1)
+	for i in $(seq 50); do
+		[ -z "$(vm_procs "$1")" ] && [ ! -e "$sock" ] && [ ! -e "$COCOON_STATE_DIR/$1" ] && break
+		sleep 0.2
+	done
+	[ -z "$(vm_procs "$1")" ] || fail "VM processes outlived RemovePodSandbox: $(ps -o args= -p "$(vm_procs "$1")")"
+	[ ! -e "$sock" ] || fail "shim socket $sock outlived RemovePodSandbox"
+	[ ! -e "$COCOON_STATE_DIR/$1" ] || fail "sandbox state outlived RemovePodSandbox"
+	pgrep -f -- "containerd-shim-cocoon-v2 -namespace k8s.io -id $1" >/dev/null &&
+		fail "shim outlived RemovePodSandbox"
+	true
+}
+
+test_cri_pod_shares_one_vm() {
+	cri_start
+	local pod a b c out
+	# 1 CPU and 128 MiB for the pod: the VM gets them on top of the defaults (1, 256 MiB).
+	pod=$(cri_pod p1 '{"cpu_period": 100000, "cpu_quota": 100000, "memory_limit_in_bytes": 134217728}') ||
+		{ ctd_log_tail; fail "RunPodSandbox"; }
+	[ -n "$pod" ] || fail "no pod id"
+	out=$(ps -o args= -p "$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR/$pod" | head -1)")
+	assert_contains "$out" "-smp 2 " "VM vCPUs from the pod's CPU limit"
+	assert_contains "$out" "-m 384" "VM memory from the pod's memory limit"
+	a=$(cri_create "$pod" p1 a sh -c 'echo log-a; echo err-a >&2; nc -l -p 7777; sleep 1000') || fail "CreateContainer a"
+	cri_start_ctr "$a" || fail "StartContainer a"
+	b=$(cri_create "$pod" p1 b sleep 1000) || fail "CreateContainer b"
+	cri_start_ctr "$b" || fail "StartContainer b"
+	[ "$(pgrep -fc -- "qemu-system.*$COCOON_STATE_DIR")" = 1 ] || fail "expected one VM for the pod"
+	# Same VM: same guest boot id, and a guest kernel that is not the host's.
+	local ba bb
+	ba=$(cri_exec "$a" cat /proc/sys/kernel/random/boot_id | jq -r .stdout)
+	bb=$(cri_exec "$b" cat /proc/sys/kernel/random/boot_id | jq -r .stdout)
+	[ -n "$ba" ] || fail "no boot id from container a: $(cri_status "$a"); log: $(cat "$LOGS/p1/a.log")"
+	assert_eq "$ba" "$bb" "guest boot id of the two containers"
+	[ "$ba" != "$(cat /proc/sys/kernel/random/boot_id)" ] || fail "containers see the host's boot id"
+	[ "$(cri_exec "$b" uname -r | jq -r .stdout)" != "$(uname -r)" ] || fail "exec ran on the host kernel"
+	# b reaches a over localhost; a's log shows what arrived.
+	out=$(cri_exec "$b" sh -c 'echo over-localhost | nc 127.0.0.1 7777; echo rc=$?')
+	assert_contains "$out" "rc=0" "nc from b to a over localhost"
+	# ExecSync keeps stdout, stderr and the exit code apart.
+	out=$(cri_exec "$b" sh -c 'echo to-out; echo to-err >&2; exit 4')
+	assert_eq 4 "$(echo "$out" | jq -r .exit_code)" "ExecSync exit code"
+	assert_eq to-out "$(echo "$out" | jq -r .stdout)" "ExecSync stdout"
+	assert_eq to-err "$(echo "$out" | jq -r .stderr)" "ExecSync stderr"
+	# CRI log file: containerd writes what the shim relays, stream by stream.
+	local i
+	for i in $(seq 25); do grep -q over-localhost "$LOGS/p1/a.log" 2>/dev/null && break; sleep 0.2; done
+	out=$(cat "$LOGS/p1/a.log")
+	assert_contains "$out" "stdout F log-a" "container a's log (stdout)"
+	assert_contains "$out" "stderr F err-a" "container a's log (stderr)"
+	assert_contains "$out" "stdout F over-localhost" "what b sent, in a's log"
+	# Stats from the guest's cgroups.
+	out=$(cri_ ContainerStats "{\"container_id\":\"$b\"}") || fail "ContainerStats"
+	[ "$(echo "$out" | jq -r '.stats.memory.working_set_bytes.value // 0')" -gt 0 ] ||
+		fail "ContainerStats: no memory working set: $out"
+	[ "$(echo "$out" | jq -r '.stats.cpu.usage_core_nano_seconds.value // 0')" -gt 0 ] ||
+		fail "ContainerStats: no CPU usage: $out"
+	# A container that exits: its status has the exit code.
+	c=$(cri_create "$pod" p1 c sh -c 'exit 7') || fail "CreateContainer c"
+	cri_start_ctr "$c" || fail "StartContainer c"
+	wait_exited "$c" || fail "container c did not exit"
+	assert_eq 7 "$(cri_status "$c" | jq -r .exit_code)" "ContainerStatus exit code"
+	# StopContainer of a running one: SIGTERM is ignored by sleep as PID 1, so after the
+	# grace period it is killed (137).
+	cri_ StopContainer "{\"container_id\":\"$b\",\"timeout\":1}" >/dev/null || fail "StopContainer"
+	assert_eq 137 "$(cri_status "$b" | jq -r .exit_code)" "exit code of a stopped container"
+	pod_gone "$pod"
+	ctd_stop
+}
+
+test_cri_missing_command() {
+	cri_start
+	local pod a b out
+	pod=$(cri_pod p2) || { ctd_log_tail; fail "RunPodSandbox"; }
+	a=$(cri_create "$pod" p2 a /no/such/command) || fail "CreateContainer"
+	out=$(cri_start_ctr "$a" 2>&1) && fail "StartContainer of a missing command succeeded"
+	assert_contains "$out" "/no/such/command" "StartContainer error names the command"
+	# The pod (and its VM) stays usable.
+	b=$(cri_create "$pod" p2 b sleep 1000) || fail "CreateContainer after the failure"
+	cri_start_ctr "$b" || fail "StartContainer after the failure"
+	out=$(cri_exec "$b" echo still-works | jq -r .stdout)
+	assert_eq still-works "$out" "ExecSync in the pod after the failure"
+	pod_gone "$pod"
+	ctd_stop
+}
+
+test_cri_shim_killed() {
+	cri_start
+	local pod a shim i
+	pod=$(cri_pod p3) || { ctd_log_tail; fail "RunPodSandbox"; }
+	a=$(cri_create "$pod" p3 a sleep 1000) || fail "CreateContainer"
+	cri_start_ctr "$a" || fail "StartContainer"
+	[ -n "$(vm_procs "$pod")" ] || fail "no VM processes for the pod"
+	shim=$(pgrep -f -- "containerd-shim-cocoon-v2 -namespace k8s.io -id $pod")
+	[ -n "$shim" ] || fail "no shim for the pod"
+	kill -9 "$shim"
+	# containerd sees the shim's socket close and runs `containerd-shim-cocoon-v2 delete`,
+	# which stops the VM and virtiofsd and removes the state; the tasks are gone.
+	for i in $(seq 75); do
+		[ -z "$(vm_procs "$pod")" ] && [ ! -e "$COCOON_STATE_DIR/$pod" ] && break
+		sleep 0.2
+	done
+	[ -z "$(vm_procs "$pod")" ] || { ctd_log_tail; fail "VM processes outlived the shim"; }
+	[ ! -e "$COCOON_STATE_DIR/$pod" ] || { ctd_log_tail; fail "sandbox state outlived the shim"; }
+	for i in $(seq 50); do
+		[ "$(cri_status "$a" | jq -r .state)" = CONTAINER_EXITED ] && break
+		sleep 0.2
+	done
+	assert_eq CONTAINER_EXITED "$(cri_status "$a" | jq -r .state)" "container state after the shim died"
+	pod_gone "$pod"
+	ctd_stop
+}
+
+test_cri_guest_kernel_missing() {
+	printf 'kernel = %s/no-such-vmlinux\n' "$T" >"$T/cocoon.conf"
+	CTD_COCOON_CONFIG=$T/cocoon.conf cri_start
+	local out
+	out=$(cri_pod p4 2>&1) && fail "RunPodSandbox succeeded without a guest kernel"
+	assert_contains "$out" "guest kernel $T/no-such-vmlinux" "RunPodSandbox error"
+	assert_contains "$out" "$T/cocoon.conf" "the error names the config file (ConfigPath)"
+	sleep 1
+	pgrep -af -- "containerd-shim-cocoon-v2 -namespace k8s.io" | grep -F -- "$CTD_SOCK" &&
+		fail "a shim outlived the failed RunPodSandbox"
+	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "state left: $(ls "$COCOON_STATE_DIR")"
+	ctd_stop
+}
