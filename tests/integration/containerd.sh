@@ -147,17 +147,17 @@ test_ctr_guest_kernel_missing() {
 
 test_ctr_vm_dies() {
 	ctd_start
-	ctr_run -d "$IMG" c9 sleep 1000 >/dev/null || fail "ctr run -d"
+	ctr_run --rm "$IMG" c9 sleep 1000 >"$T/c9.out" 2>&1 &
+	local ctr_pid=$!
 	wait_task_status c9 RUNNING || fail "not RUNNING"
 	local vmm
 	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
 	[ -n "$vmm" ] || fail "no VMM process"
 	kill -9 $vmm
-	# The task exits with an error status (255: lost with its VM), as `ctr` reports it.
-	wait_task_status c9 STOPPED || fail "task not STOPPED after its VM died"
-	local out
-	out=$(ctr_ tasks rm c9 2>&1) || fail "tasks rm after the VM died: $out"
-	ctr_ containers rm c9 || fail "containers rm"
+	# The task exits with an error status (255: lost with its VM), and `ctr run` with it.
+	wait "$ctr_pid"
+	assert_eq 255 "$?" "exit status of a task whose VM died"
+	ctr_ containers ls -q | grep -qx c9 && fail "--rm left the container"
 	wait_gone "$(shim_socket c9)" || fail "shim socket left behind"
 	local i
 	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && break; sleep 0.2; done
