@@ -164,3 +164,24 @@ test_ctr_vm_dies() {
 	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "sandbox state left: $(ls "$COCOON_STATE_DIR")"
 	ctd_stop
 }
+
+test_ctr_containerd_restart() {
+	ctd_start
+	ctr_run -d "$IMG" c10 sh -c 'echo before; sleep 1000' >/dev/null || fail "ctr run -d"
+	wait_task_status c10 RUNNING || fail "not RUNNING"
+	local shim
+	shim=$(shim_pid c10)
+	ctd_restart
+	# The shim kept running; containerd found it again through the bundle's address.
+	kill -0 "$shim" 2>/dev/null || fail "the shim died with containerd"
+	wait_task_status c10 RUNNING || { ctd_log_tail; fail "task not RUNNING after the restart"; }
+	local out
+	out=$(timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --exec-id e1 c10 echo after-restart 2>&1)
+	assert_eq after-restart "$out" "exec after containerd restarted"
+	ctr_ tasks kill -s SIGKILL c10 || fail "kill after the restart"
+	wait_task_status c10 STOPPED || fail "not STOPPED after SIGKILL"
+	ctr_ tasks rm c10 >/dev/null || fail "tasks rm"
+	ctr_ containers rm c10 || fail "containers rm"
+	wait_gone "$(shim_socket c10)" || fail "shim socket left behind"
+	ctd_stop
+}
