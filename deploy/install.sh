@@ -29,13 +29,14 @@ ln -sf "$prefix/bin/containerd-shim-cocoon-v2" /usr/local/bin/containerd-shim-co
 install -d /etc/cocoon /etc/containerd/conf.d
 if [ ! -e /etc/cocoon/cocoon.conf ]; then
 	cat >/etc/cocoon/cocoon.conf <<CONF
-# Cocoon configuration (docs/configuration.md). Per-handler files are selected by the
-# ConfigPath option in /etc/containerd/conf.d/cocoon.toml.
+# Cocoon configuration (docs/shim.md, "Configuration"). Per-handler files are selected
+# by the ConfigPath option in /etc/containerd/conf.d/cocoon.toml.
 hypervisor = qemu
 kernel = $prefix/share/cocoon/vmlinux
 initrd = $prefix/share/cocoon/initrd.img
 default_vcpus = 1
 default_memory_mib = 256
+log_level = warn
 CONF
 fi
 install -m 644 "$root/deploy/containerd/cocoon.toml" /etc/containerd/conf.d/cocoon.toml

@@ -131,6 +131,20 @@ cri_() { # METHOD [JSON]
 	timeout 300 node "$ROOT/tests/cri/cri.js" "$CTD_SOCK" "$@"
 }
 
+# Restarts containerd with the same config, leaving its shims running (as systemd would
+# on an upgrade).
+ctd_restart() {
+	local pid i
+	pid=$(cat "$CTD/pid")
+	kill "$pid"
+	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	wait "$pid" 2>/dev/null
+	PATH="$ROOT/build/bin:$PATH" containerd --config "$CTD/config.toml" >>"$CTD/containerd.log" 2>&1 &
+	echo $! >"$CTD/pid"
+	for i in $(seq 100); do ctr_ version >/dev/null 2>&1 && return 0; sleep 0.1; done
+	fail "containerd did not come back"
+}
+
 # Stops containerd after removing what it still runs (as an operator would), then
 # unmounts what containerd left under its root.
 ctd_stop() {

@@ -147,20 +147,41 @@ test_ctr_guest_kernel_missing() {
 
 test_ctr_vm_dies() {
 	ctd_start
-	ctr_run -d "$IMG" c9 sleep 1000 >/dev/null || fail "ctr run -d"
+	ctr_run --rm "$IMG" c9 sleep 1000 >"$T/c9.out" 2>&1 &
+	local ctr_pid=$!
 	wait_task_status c9 RUNNING || fail "not RUNNING"
 	local vmm
 	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
 	[ -n "$vmm" ] || fail "no VMM process"
 	kill -9 $vmm
-	# The task exits with an error status (255: lost with its VM), as `ctr` reports it.
-	wait_task_status c9 STOPPED || fail "task not STOPPED after its VM died"
-	local out
-	out=$(ctr_ tasks rm c9 2>&1) || fail "tasks rm after the VM died: $out"
-	ctr_ containers rm c9 || fail "containers rm"
+	# The task exits with an error status (255: lost with its VM), and `ctr run` with it.
+	wait "$ctr_pid"
+	assert_eq 255 "$?" "exit status of a task whose VM died"
+	ctr_ containers ls -q | grep -qx c9 && fail "--rm left the container"
 	wait_gone "$(shim_socket c9)" || fail "shim socket left behind"
 	local i
 	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && break; sleep 0.2; done
 	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "sandbox state left: $(ls "$COCOON_STATE_DIR")"
+	ctd_stop
+}
+
+test_ctr_containerd_restart() {
+	ctd_start
+	ctr_run -d "$IMG" c10 sh -c 'echo before; sleep 1000' >/dev/null || fail "ctr run -d"
+	wait_task_status c10 RUNNING || fail "not RUNNING"
+	local shim
+	shim=$(shim_pid c10)
+	ctd_restart
+	# The shim kept running; containerd found it again through the bundle's address.
+	kill -0 "$shim" 2>/dev/null || fail "the shim died with containerd"
+	wait_task_status c10 RUNNING || { ctd_log_tail; fail "task not RUNNING after the restart"; }
+	local out
+	out=$(timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --exec-id e1 c10 echo after-restart 2>&1)
+	assert_eq after-restart "$out" "exec after containerd restarted"
+	ctr_ tasks kill -s SIGKILL c10 || fail "kill after the restart"
+	wait_task_status c10 STOPPED || fail "not STOPPED after SIGKILL"
+	ctr_ tasks rm c10 >/dev/null || fail "tasks rm"
+	ctr_ containers rm c10 || fail "containers rm"
+	wait_gone "$(shim_socket c10)" || fail "shim socket left behind"
 	ctd_stop
 }
