@@ -42,7 +42,9 @@ int cc_error_prefix(struct cc_error *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	/* Truncating a long chain of context is fine; using the result says so to gcc. */
+	if (snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old) < 0)
+		err->msg[0] = '\0';
 	return -1;
 }
 

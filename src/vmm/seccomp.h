@@ -1,0 +1,11 @@
+/* Per-thread seccomp filters: each thread gets only the system calls its job needs. */
+#ifndef COCOON_VMM_SECCOMP_H
+#define COCOON_VMM_SECCOMP_H
+
+#include "lib/error.h"
+
+enum seccomp_thread { SECCOMP_THREAD_MAIN, SECCOMP_THREAD_VCPU };
+
+int seccomp_apply(enum seccomp_thread which, struct cc_error *err);
+
+#endif
