@@ -34,6 +34,7 @@ BINS += $(B)/bin/containerd-shim-cocoon-v2
 endif
 GUEST := $(B)/share/cocoon/vmlinux $(B)/share/cocoon/bzImage $(B)/share/cocoon/initrd.img
 
+.SECONDARY: $(PROTO_C) $(PROTO_H)
 .PHONY: all bins guest test unit-test integration-test bench install clean format lint fuzz
 all: bins guest
 bins: $(BINS)

@@ -7,7 +7,7 @@ VMM_LIB_SRC := $(filter-out src/vmm/main.c,$(VMM_SRC))
 
 $(B)/tests/test_%: tests/unit/test_%.c $(call asan_obj,$(AGENT_LIB_SRC) $(VMM_LIB_SRC)) $(B)/libcocoon-asan.a | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lcmocka -lseccomp -lcap $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(filter %.c %.o %.a,$^) -lcmocka -lseccomp -lcap $(LIBS)
 
 unit-test: $(UNIT_BINS)
 

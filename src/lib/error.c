@@ -42,9 +42,14 @@ int cc_error_prefix(struct cc_error *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	/* Truncating a long chain of context is fine; using the result says so to gcc. */
-	if (snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old) < 0)
-		err->msg[0] = '\0';
+	/* "prefix: old", cutting old when the two do not fit. */
+	size_t n = strlen(prefix);
+	memcpy(err->msg, prefix, n);
+	memcpy(err->msg + n, ": ", 2);
+	n += 2;
+	size_t keep = strnlen(old, sizeof(err->msg) - n - 1);
+	memcpy(err->msg + n, old, keep);
+	err->msg[n + keep] = '\0';
 	return -1;
 }
 

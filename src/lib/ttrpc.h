@@ -73,7 +73,8 @@ struct ttrpc_call;
 
 /* A handler owns `call` and must finish it exactly once with ttrpc_call_reply or
  * ttrpc_call_fail, either before returning or later (from any thread): that is how
- * long-running calls such as Wait are answered. */
+ * long-running calls such as Wait are answered. `req` (the packed request message),
+ * the metadata strings and the call itself stay valid until the call is finished. */
 typedef void (*ttrpc_handler_fn)(struct ttrpc_call *call, const uint8_t *req, size_t len,
 				 void *user);
 
@@ -83,7 +84,9 @@ struct ttrpc_method {
 	ttrpc_handler_fn fn;
 };
 
-/* Wraps a connected fd (made non-blocking; the conn owns and closes it). */
+/* Wraps a connected fd (made non-blocking; the conn owns and closes it). Returns NULL
+ * (fd not taken) if it cannot. ttrpc_conn_process and ttrpc_conn_close belong to one
+ * thread (the event loop); calls may be finished from any thread. */
 struct ttrpc_conn *ttrpc_conn_new(int fd, const struct ttrpc_method *methods, size_t n_methods,
 				  void *user);
 int ttrpc_conn_fd(const struct ttrpc_conn *c);
@@ -109,14 +112,18 @@ struct ttrpc_client;
 /* Takes ownership of a connected fd and starts a reader thread. Thread-safe: many
  * threads may have calls outstanding at once (each on its own stream id). */
 struct ttrpc_client *ttrpc_client_new(int fd, struct cc_error *err);
-/* Fails every outstanding call, joins the reader thread, closes the fd, frees. */
+/* Fails every outstanding call, waits until those callers have returned, joins the
+ * reader thread, closes the fd, frees. No new call may start once this is called. */
 void ttrpc_client_free(struct ttrpc_client *c);
 /* Adds metadata sent with every request (e.g. the containerd namespace). */
 int ttrpc_client_set_metadata(struct ttrpc_client *c, const char *key, const char *value);
 
 /* Sends req and waits up to timeout_ms (<= 0: wait forever) for the response, which
- * is unpacked with resp_desc into *resp (free with protobuf_c_message_free_unpacked).
- * A non-OK status becomes an error with err->code set and the server's message. */
+ * is unpacked with resp_desc into *resp (free with protobuf_c_message_free_unpacked;
+ * pass resp = NULL to ignore the reply). timeout_ms also goes to the server as
+ * Request.timeout_nano. Errors always set err->code: a non-OK status gives the server's
+ * code and message verbatim; a timeout gives DEADLINE_EXCEEDED (a late reply is
+ * dropped); a lost connection gives UNAVAILABLE "connection closed". */
 int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
 		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		      ProtobufCMessage **resp, int timeout_ms, struct cc_error *err);
