@@ -33,3 +33,35 @@ test_vmm_rejects_bad_kernel() {
 	assert_eq 1 "$?" "exit status for --memory 0"
 	assert_contains "$(cat "$T/err")" "--memory" "error names the option"
 }
+
+test_vmm_virtio_rng_returns_bytes() {
+	local out
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest rng)" 2>"$T/err") || fail "rng guest failed: $(cat "$T/err")"
+	[[ "$out" =~ ^rng:\ 10\ bytes\ ([0-9a-f]{32})$ ]] || fail "unexpected rng output: $out"
+	[ "${BASH_REMATCH[1]}" != "00000000000000000000000000000000" ] || fail "rng returned zeros"
+}
+
+test_vmm_virtio_blk_read_write_flush() {
+	local out
+	printf 'sector zero says hi\n' >"$T/disk.img"
+	truncate -s 1M "$T/disk.img"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest blk)" --disk "$T/disk.img" 2>"$T/err") ||
+		fail "blk guest failed: $(cat "$T/err")"
+	assert_contains "$out" "blk read status 00: sector zero says hi" "guest read sector 0"
+	assert_contains "$out" "blk write status 00" "write status"
+	assert_contains "$out" "blk flush status 00" "flush status"
+	assert_contains "$out" "blk out-of-range status 01" "out-of-range read is an I/O error"
+	assert_eq "written by the guest" "$(dd if="$T/disk.img" bs=512 skip=1 count=1 2>/dev/null | head -c 20)" \
+		"sector 1 on the host after the guest wrote it"
+}
+
+test_vmm_virtio_blk_read_only() {
+	local out
+	printf 'sector zero says hi\n' >"$T/disk.img"
+	truncate -s 1M "$T/disk.img"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest blk)" --disk "$T/disk.img,ro" 2>"$T/err") ||
+		fail "blk guest failed: $(cat "$T/err")"
+	assert_contains "$out" "blk read status 00: sector zero says hi" "guest read sector 0"
+	assert_contains "$out" "blk write status 01" "write to a read-only disk fails"
+	assert_eq "" "$(dd if="$T/disk.img" bs=512 skip=1 count=1 2>/dev/null | tr -d '\0')" "sector 1 untouched"
+}
