@@ -28,11 +28,16 @@ VMM_LIBS := -lseccomp -lpthread
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 asan_obj = $(patsubst %.c,$(B)/asan/%.o,$(1))
 
-BINS := $(B)/bin/cocoon $(B)/bin/cocoon-agent $(B)/bin/cocoon-vmm
+# A component joins the build once it has sources.
+BINS := $(B)/bin/cocoon $(B)/bin/cocoon-agent
+ifneq ($(VMM_SRC),)
+BINS += $(B)/bin/cocoon-vmm
+endif
 ifneq ($(SHIM_SRC),)
 BINS += $(B)/bin/containerd-shim-cocoon-v2
 endif
-GUEST := $(B)/share/cocoon/vmlinux $(B)/share/cocoon/bzImage $(B)/share/cocoon/initrd.img
+KERNEL := $(B)/share/cocoon/vmlinux $(B)/share/cocoon/bzImage $(B)/share/cocoon/kernel.release
+GUEST := $(KERNEL) $(B)/share/cocoon/initrd.img
 
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 .PHONY: all bins guest test unit-test integration-test bench install clean format lint fuzz
@@ -72,9 +77,9 @@ $(B)/bin/containerd-shim-cocoon-v2: $(call obj,$(SHIM_SRC)) $(B)/libcocoon.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 # Guest kernel: cached outside the clone by guest/build-kernel.sh.
-$(B)/share/cocoon/vmlinux $(B)/share/cocoon/bzImage: guest/kernel.config guest/build-kernel.sh
+$(KERNEL) &: guest/kernel.config guest/build-kernel.sh
 	guest/build-kernel.sh $(B)/share/cocoon
-	@touch $(B)/share/cocoon/vmlinux $(B)/share/cocoon/bzImage
+	@touch $(KERNEL)
 $(B)/share/cocoon/initrd.img: $(B)/bin/cocoon-agent guest/build-initrd.sh
 	guest/build-initrd.sh $(B)/bin/cocoon-agent $@
 

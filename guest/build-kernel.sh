@@ -10,7 +10,9 @@ tarball=/usr/src/linux-source-6.1.tar.xz
 [ -r "$tarball" ] || { echo "build-kernel: $tarball missing (apt-get install linux-source-6.1)" >&2; exit 1; }
 
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
-key=$( { cat "$here/kernel.config" "$0"; echo "$srcver"; gcc --version | head -1; } | sha256sum | cut -c1-16)
+# Bump when the build recipe below changes what it produces.
+recipe=1
+key=$( { cat "$here/kernel.config"; echo "$recipe $srcver"; gcc --version | head -1; } | sha256sum | cut -c1-16)
 cache=${COCOON_CACHE:-$HOME/.cache/cocoon}/kernel-$key
 mkdir -p "$out"
 
@@ -38,4 +40,6 @@ if [ ! -f "$cache/vmlinux" ] || [ ! -f "$cache/bzImage" ]; then
 	rm -rf "$cache" && mv "$cache.tmp" "$cache"
 fi
 cp "$cache/vmlinux" "$cache/bzImage" "$out/"
+# What `uname -r` prints in the guest, for tests and `cocoon check`.
+strings -n 16 "$cache/vmlinux" | sed -n 's/^Linux version \([^ ]*\) .*/\1/p' | head -1 >"$out/kernel.release"
 echo "build-kernel: $out/vmlinux $out/bzImage (from $cache)" >&2

@@ -2,11 +2,18 @@
 # Runs the whole suite: every unit test binary (cmocka, TAP output) and every
 # integration test function (tests/integration/*.sh, functions named test_*), the
 # latter in parallel. Ends with one line: "N passed, N failed, N skipped".
-# Usage: tests/run.sh [FILTER]   (FILTER: substring of test names to run)
+# Usage: tests/run.sh [FILTER...]   (run tests whose name contains any FILTER)
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-filter=${1:-}
+filters=("$@")
+# wanted NAME: true when no filter is given or NAME contains one of them.
+wanted() {
+	[ ${#filters[@]} -eq 0 ] && return 0
+	local f
+	for f in "${filters[@]}"; do [[ "$1" == *"$f"* ]] && return 0; done
+	return 1
+}
 jobs=${COCOON_TEST_JOBS:-$(nproc)}
 results=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-results.XXXXXX")
 trap 'rm -rf "$results"' EXIT
@@ -15,7 +22,7 @@ trap 'rm -rf "$results"' EXIT
 for bin in build/tests/test_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
-	[ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && continue
+	wanted "$name" || continue
 	out=$results/unit-$name.log
 	CMOCKA_MESSAGE_OUTPUT=TAP "$bin" >"$out" 2>&1
 	rc=$?
@@ -37,7 +44,7 @@ list=$results/list
 for f in tests/integration/*.sh; do
 	[ -f "$f" ] || continue
 	for t in $(grep -oE '^test_[A-Za-z0-9_]+' "$f"); do
-		[ -n "$filter" ] && [[ "$f:$t" != *"$filter"* ]] && continue
+		wanted "$f:$t" || continue
 		echo "$f $t"
 	done
 done >"$list"

@@ -10,33 +10,55 @@
 #include "lib/error.h"
 #include "lib/oci_spec.h"
 
-/* The child's stdio: fds to dup onto 0/1/2 (a pty slave for all three with a terminal).
- * The parent closes its copies after spawn. */
+/* The child's stdio: fds to dup onto 0/1/2 (a pty slave for all three with a terminal;
+ * -1 gives /dev/null). create/exec do not close them: the caller closes its copies
+ * after the call. */
 struct spawn_stdio {
 	int in, out, err;
 };
 
+/* The caller fills id ([A-Za-z0-9_.-], at most 100) and spec; create fills the rest.
+ * spec->root_path must be an absolute guest path (the caller resolves it against the
+ * bundle). Namespaces: a mount namespace is required; "network" is ignored (containers
+ * share the VM's network, which is the pod network); user and time are refused; a
+ * namespace with a path joins that guest path (/proc/<pid>/ns/..., e.g. to share a
+ * pod's ipc/uts), so the caller must drop host paths such as CRI's pod netns. */
 struct container_rt {
 	char id[128];
-	struct oci_spec *spec;   /* owned */
-	char cgroup[256];        /* absolute path of its cgroup v2 directory */
+	struct oci_spec *spec;   /* owned; freed by container_destroy */
+	char cgroup[256];        /* absolute path of its cgroup v2 directory; "" if none */
 	pid_t init_pid;          /* 0 until created */
-	int start_fd;            /* write end of the pipe that releases init to exec */
+	int start_fd;            /* sync socket that releases init to exec; -1 once started */
 };
 
-/* Creates the cgroup and the init process in new namespaces, fully set up and
- * blocked just before execve until container_start. */
+/* Where container cgroups go: <root>/<id>. Default /sys/fs/cgroup/cocoon. Every
+ * controller available is enabled from the cgroup2 mount down to root. */
+int container_set_cgroup_root(const char *root, struct cc_error *err);
+
+/* Creates the cgroup and the init process in new namespaces, fully set up (mounts,
+ * pivot_root, hostname, sysctl, rlimits) and blocked just before dropping privileges
+ * and execve until container_start. On failure nothing is left behind (no process, no
+ * cgroup); spec stays owned by c. init_pid is a child of the caller, who reaps it. */
 int container_create(struct container_rt *c, const struct spawn_stdio *io, struct cc_error *err);
-/* Lets init exec the spec's process. */
+/* Lets init drop privileges (user, capabilities, no_new_privs, seccomp) and exec the
+ * spec's process. Returns once execve succeeded, or -1 with the child's error, e.g.
+ * "exec: foo: not found"; init then exits with 127 (not found), 126 (not executable)
+ * or 1 (other setup failure) and the caller reaps it as usual. */
 int container_start(struct container_rt *c, struct cc_error *err);
-/* Runs an extra process inside the running container's namespaces and cgroup. */
+/* Runs an extra process inside the running container's namespaces and cgroup, with
+ * the container's seccomp profile. *pid is set whenever a process was forked, also
+ * when -1 is returned for a failed exec (it then exits 127/126/1 as above); the
+ * process is a child of the caller. */
 int container_exec(struct container_rt *c, const struct oci_process *p,
 		   const struct spawn_stdio *io, pid_t *pid, struct cc_error *err);
 /* Signals init, or every process in the cgroup when all is set. */
 int container_kill(struct container_rt *c, int sig, int all, struct cc_error *err);
 int container_freeze(struct container_rt *c, int frozen, struct cc_error *err);
+/* Applies the positive values of r (unset/-1/0 fields are left as they are). */
 int container_update(struct container_rt *c, const struct oci_resources *r, struct cc_error *err);
-/* Kills what is left, removes the cgroup and the container's guest state. */
+/* SIGKILLs every process of the container, removes its cgroup, frees the spec. Safe
+ * on a container whose create failed. Does not reap: the caller's SIGCHLD handling
+ * collects the exits. */
 int container_destroy(struct container_rt *c, struct cc_error *err);
 
 /* cgroup v2 statistics of the container. */

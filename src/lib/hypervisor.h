@@ -4,6 +4,7 @@
 #ifndef COCOON_HYPERVISOR_H
 #define COCOON_HYPERVISOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -53,11 +54,15 @@ struct vm {
 	const struct hypervisor_ops *ops;
 	struct vm_config cfg;
 	pid_t pid;               /* VMM process, 0 when not running */
+	int status;              /* its wait status once reaped */
 	char console_log[4096];  /* guest serial console output */
 	void *priv;              /* backend state */
 };
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
+/* True where KVM is real hardware virtualization: /proc/cpuinfo shows vmx or svm and
+ * /dev/kvm opens. (/dev/kvm alone may be PVM, which cannot boot our guest kernel.) */
+bool hypervisor_hw_virt(void);
 /* Names of every backend, NULL-terminated, for help and errors. */
 const char *const *hypervisor_names(void);
 

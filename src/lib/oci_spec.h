@@ -12,6 +12,8 @@
 #include "lib/error.h"
 
 #define OCI_MAX_SPEC_BYTES (1u << 20)
+/* Upper bound on the length of any array or object in a spec (args, env, mounts, ...). */
+#define OCI_MAX_ITEMS 8192
 
 struct oci_rlimit {
 	int resource;            /* RLIMIT_* */
@@ -108,6 +110,8 @@ int oci_resources_parse(const char *json, size_t len, struct oci_resources *out,
 void oci_spec_free(struct oci_spec *spec);
 void oci_process_free(struct oci_process *p);
 const char *oci_spec_annotation(const struct oci_spec *spec, const char *key);
+/* "SCMP_ARCH_X86_64" -> SCMP_ARCH_X86_64 (the parser accepts only names this knows). */
+int oci_seccomp_arch(const char *name, uint32_t *arch);
 
 /* What `cocoon run --rootfs` uses: the defaults of `runc spec` (namespaces, mounts,
  * masked/readonly paths, default capabilities) for the given args. Returns JSON text
@@ -121,6 +125,7 @@ struct oci_default_opts {
 	bool terminal;
 	bool readonly;
 	const char *root_path;
+	const char *hostname;    /* NULL: "cocoon" */
 	int64_t memory_limit;    /* -1 none */
 	int64_t cpu_quota;       /* -1 none */
 	uint64_t cpu_period;

@@ -1,0 +1,322 @@
+/* The container's filesystem view, built in its new mount namespace: the rootfs
+ * bind-mounted onto itself, the spec's mounts (destinations resolved inside the rootfs,
+ * never through its symlinks to the outside), /dev device nodes, pivot_root (the
+ * agent moved its own root off the initramfs at boot so that this works), then masked and read-only paths and the read-only root. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "agent/container_priv.h"
+#include "lib/util.h"
+
+#define PROPAGATION (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
+
+struct mount_opt {
+	const char *name;
+	int clear;
+	unsigned long flag;
+};
+
+static const struct mount_opt mount_opts[] = {
+	{ "defaults", 0, 0 },	       { "ro", 0, MS_RDONLY },
+	{ "rw", 1, MS_RDONLY },	       { "nosuid", 0, MS_NOSUID },
+	{ "suid", 1, MS_NOSUID },      { "nodev", 0, MS_NODEV },
+	{ "dev", 1, MS_NODEV },	       { "noexec", 0, MS_NOEXEC },
+	{ "exec", 1, MS_NOEXEC },      { "sync", 0, MS_SYNCHRONOUS },
+	{ "async", 1, MS_SYNCHRONOUS }, { "dirsync", 0, MS_DIRSYNC },
+	{ "mand", 0, MS_MANDLOCK },    { "nomand", 1, MS_MANDLOCK },
+	{ "noatime", 0, MS_NOATIME },  { "atime", 1, MS_NOATIME },
+	{ "nodiratime", 0, MS_NODIRATIME }, { "diratime", 1, MS_NODIRATIME },
+	{ "relatime", 0, MS_RELATIME }, { "norelatime", 1, MS_RELATIME },
+	{ "strictatime", 0, MS_STRICTATIME }, { "nostrictatime", 1, MS_STRICTATIME },
+	{ "bind", 0, MS_BIND },	       { "rbind", 0, MS_BIND | MS_REC },
+	{ "private", 0, MS_PRIVATE },  { "rprivate", 0, MS_PRIVATE | MS_REC },
+	{ "shared", 0, MS_SHARED },    { "rshared", 0, MS_SHARED | MS_REC },
+	{ "slave", 0, MS_SLAVE },      { "rslave", 0, MS_SLAVE | MS_REC },
+	{ "unbindable", 0, MS_UNBINDABLE }, { "runbindable", 0, MS_UNBINDABLE | MS_REC },
+};
+
+/* Splits spec options into mount flags, propagation flags and the fs data string. */
+static int parse_options(char *const *opts, unsigned long *flags, unsigned long *prop,
+			 char *data, size_t data_size, struct cc_error *err)
+{
+	size_t len = 0;
+	*flags = *prop = 0;
+	data[0] = '\0';
+	for (size_t i = 0; opts != NULL && opts[i] != NULL; i++) {
+		const struct mount_opt *o = NULL;
+		for (size_t j = 0; j < CC_ARRAY_SIZE(mount_opts) && o == NULL; j++) {
+			if (strcmp(opts[i], mount_opts[j].name) == 0)
+				o = &mount_opts[j];
+		}
+		if (o == NULL) {
+			int n = snprintf(data + len, data_size - len, "%s%s", len ? "," : "",
+					 opts[i]);
+			if (n < 0 || (size_t)n >= data_size - len)
+				return cc_error_set(err, 0, "mount options too long");
+			len += (size_t)n;
+		} else if (o->flag & PROPAGATION) {
+			*prop |= o->flag;
+		} else if (o->clear) {
+			*flags &= ~o->flag;
+		} else {
+			*flags |= o->flag;
+		}
+	}
+	return 0;
+}
+
+static int openat2_in(int rootfd, const char *path, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+}
+
+/* Opens `path` inside the rootfs (an O_PATH fd), creating missing directories and,
+ * when `file` is set, a missing last component as an empty file. */
+static int open_in_root(int rootfd, const char *path, int file, struct cc_error *err)
+{
+	int fd = openat2_in(rootfd, path, O_PATH);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : cc_error_set(err, errno, "open %s in rootfs", path);
+	char buf[4096];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return cc_error_set(err, ENAMETOOLONG, "%s", path);
+	for (char *p = buf; p != NULL;) {
+		while (*p == '/')
+			p++;
+		char *next = strchr(p, '/');
+		if (next != NULL)
+			*next = '\0';
+		cleanup_close int cur = openat2_in(rootfd, buf, O_PATH);
+		if (cur < 0 && errno == ENOENT) {
+			char *slash = strrchr(buf, '/');
+			const char *name = slash != NULL ? slash + 1 : buf;
+			cleanup_close int parent = -1;
+			if (slash != NULL) {
+				*slash = '\0';
+				parent = openat2_in(rootfd, buf[0] ? buf : "/", O_PATH | O_DIRECTORY);
+				*slash = '/';
+			} else {
+				parent = openat2_in(rootfd, "/", O_PATH | O_DIRECTORY);
+			}
+			if (parent < 0)
+				return cc_error_set(err, errno, "open parent of %s in rootfs", buf);
+			int r;
+			if (file && next == NULL) {
+				r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+				if (r >= 0)
+					close(r);
+			} else {
+				r = mkdirat(parent, name, 0755);
+			}
+			if (r < 0 && errno != EEXIST)
+				return cc_error_set(err, errno, "create %s in rootfs", buf);
+		} else if (cur < 0) {
+			return cc_error_set(err, errno, "open %s in rootfs", buf);
+		}
+		if (next != NULL)
+			*next = '/';
+		p = next;
+	}
+	fd = openat2_in(rootfd, path, O_PATH);
+	return fd >= 0 ? fd : cc_error_set(err, errno, "open %s in rootfs", path);
+}
+
+static void fd_path(char *buf, size_t size, int fd)
+{
+	snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+int mounts_prepare(const char *rootfs, struct cc_error *err)
+{
+	/* Nothing the container mounts may propagate back to the agent's view. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return cc_error_set(err, errno, "make / rslave");
+	/* pivot_root needs the new root to be a mount point. */
+	if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return cc_error_set(err, errno, "bind rootfs %s", rootfs);
+	return 0;
+}
+
+static int mount_one(int rootfd, const struct oci_mount *m, struct cc_error *err)
+{
+	unsigned long flags, prop;
+	char data[4096], target[64];
+	if (parse_options(m->options, &flags, &prop, data, sizeof(data), err) < 0)
+		return -1;
+	const char *type = m->type != NULL ? m->type : "none";
+	int bind = (flags & MS_BIND) || strcmp(type, "bind") == 0;
+	int file = 0;
+	if (bind) {
+		struct stat st;
+		if (m->source == NULL || stat(m->source, &st) < 0)
+			return cc_error_set(err, m->source ? errno : ENOENT, "bind source %s",
+					    m->source ? m->source : "(none)");
+		file = !S_ISDIR(st.st_mode);
+		flags |= MS_BIND;
+	}
+	/* The guest runs cgroup v2 only. */
+	if (strcmp(type, "cgroup") == 0) {
+		type = "cgroup2";
+		data[0] = '\0';
+	}
+	cleanup_close int fd = open_in_root(rootfd, m->destination, file, err);
+	if (fd < 0)
+		return -1;
+	fd_path(target, sizeof(target), fd);
+	if (bind) {
+		if (mount(m->source, target, NULL, flags & (MS_BIND | MS_REC), NULL) < 0)
+			return cc_error_set(err, errno, "bind %s", m->source);
+		/* Flags other than MS_BIND|MS_REC need a remount of the new mount. */
+		if (flags & ~(MS_BIND | MS_REC)) {
+			cleanup_close int top = openat2_in(rootfd, m->destination, O_PATH);
+			if (top < 0)
+				return cc_error_set(err, errno, "reopen %s", m->destination);
+			fd_path(target, sizeof(target), top);
+			if (mount(NULL, target, NULL, flags | MS_REMOUNT | MS_BIND, NULL) < 0)
+				return cc_error_set(err, errno, "remount bind %s", m->destination);
+		}
+	} else if (mount(m->source ? m->source : type, target, type, flags,
+			 data[0] ? data : NULL) < 0) {
+		return cc_error_set(err, errno, "mount %s", type);
+	}
+	if (prop != 0) {
+		cleanup_close int top = openat2_in(rootfd, m->destination, O_PATH);
+		if (top < 0)
+			return cc_error_set(err, errno, "reopen %s", m->destination);
+		fd_path(target, sizeof(target), top);
+		if (mount(NULL, target, NULL, prop, NULL) < 0)
+			return cc_error_set(err, errno, "propagation of %s", m->destination);
+	}
+	return 0;
+}
+
+/* The minimal device set of the OCI spec, in a /dev the spec mounted as tmpfs. */
+static int setup_dev(int rootfd, int console_fd, struct cc_error *err)
+{
+	static const struct {
+		const char *name;
+		unsigned maj, min;
+	} devs[] = { { "null", 1, 3 }, { "zero", 1, 5 },    { "full", 1, 7 },
+		     { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 } };
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "fd" },	{ "/proc/self/fd/0", "stdin" },
+		{ "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+		{ "pts/ptmx", "ptmx" },
+	};
+	cleanup_close int dev = openat2_in(rootfd, "/dev", O_DIRECTORY);
+	if (dev < 0)
+		return cc_error_set(err, errno, "open /dev in rootfs");
+	for (size_t i = 0; i < CC_ARRAY_SIZE(devs); i++) {
+		if (mknodat(dev, devs[i].name, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) <
+			    0 &&
+		    errno != EEXIST)
+			return cc_error_set(err, errno, "mknod /dev/%s", devs[i].name);
+		/* mknod honours the umask; the nodes must be usable by every user. */
+		if (fchmodat(dev, devs[i].name, 0666, 0) < 0)
+			return cc_error_set(err, errno, "chmod /dev/%s", devs[i].name);
+	}
+	for (size_t i = 0; i < CC_ARRAY_SIZE(links); i++) {
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST)
+			return cc_error_set(err, errno, "symlink /dev/%s", links[i][1]);
+	}
+	if (console_fd >= 0) {
+		/* The fd's mount belongs to the agent's namespace, which a bind mount may not
+		 * take from; the same path resolves in this namespace's copy of it. */
+		char link[64], src[256], target[64];
+		fd_path(link, sizeof(link), console_fd);
+		ssize_t n = readlink(link, src, sizeof(src) - 1);
+		if (n < 0 || n == (ssize_t)sizeof(src) - 1)
+			return cc_error_set(err, n < 0 ? errno : ENAMETOOLONG, "terminal path");
+		src[n] = '\0';
+		cleanup_close int c = open_in_root(rootfd, "/dev/console", 1, err);
+		if (c < 0)
+			return -1;
+		fd_path(target, sizeof(target), c);
+		if (mount(src, target, NULL, MS_BIND, NULL) < 0)
+			return cc_error_set(err, errno, "bind the terminal onto /dev/console");
+	}
+	return 0;
+}
+
+int mounts_apply(const struct oci_spec *spec, const char *rootfs, int console_fd,
+		 struct cc_error *err)
+{
+	cleanup_close int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int dev_tmpfs = 0;
+	if (rootfd < 0)
+		return cc_error_set(err, errno, "open rootfs %s", rootfs);
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const struct oci_mount *m = &spec->mounts[i];
+		if (mount_one(rootfd, m, err) < 0)
+			return cc_error_prefix(err, "mounts[%zu] (%s)", i, m->destination);
+		if (strcmp(m->destination, "/dev") == 0)
+			dev_tmpfs = m->type != NULL && strcmp(m->type, "tmpfs") == 0;
+	}
+	if (dev_tmpfs && setup_dev(rootfd, console_fd, err) < 0)
+		return -1;
+	return 0;
+}
+
+int mounts_pivot(const char *rootfs, struct cc_error *err)
+{
+	if (chdir(rootfs) < 0)
+		return cc_error_set(err, errno, "chdir %s", rootfs);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return cc_error_set(err, errno, "pivot_root %s", rootfs);
+	/* The old root is now stacked under "."; detach it. */
+	if (umount2(".", MNT_DETACH) < 0)
+		return cc_error_set(err, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return cc_error_set(err, errno, "chdir /");
+	return 0;
+}
+
+static int mask_path(const char *path, struct cc_error *err)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? 0 : cc_error_set(err, errno, "mask %s", path);
+	int r = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k") :
+				      mount("/dev/null", path, NULL, MS_BIND, NULL);
+	if (r < 0)
+		return cc_error_set(err, errno, "mask %s", path);
+	return 0;
+}
+
+static int readonly_path(const char *path, struct cc_error *err)
+{
+	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return errno == ENOENT ? 0 : cc_error_set(err, errno, "bind %s", path);
+	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+					    MS_NOEXEC,
+		  NULL) < 0)
+		return cc_error_set(err, errno, "make %s read-only", path);
+	return 0;
+}
+
+int mounts_finish(const struct oci_spec *spec, struct cc_error *err)
+{
+	for (char **p = spec->masked_paths; p != NULL && *p != NULL; p++) {
+		if (mask_path(*p, err) < 0)
+			return -1;
+	}
+	for (char **p = spec->readonly_paths; p != NULL && *p != NULL; p++) {
+		if (readonly_path(*p, err) < 0)
+			return -1;
+	}
+	if (spec->root_readonly &&
+	    mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		return cc_error_set(err, errno, "make the root read-only");
+	return 0;
+}

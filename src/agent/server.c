@@ -1,0 +1,662 @@
+/* The RPC methods of cocoon.agent.v1.Agent: validate the request, find the container or
+ * process, and act through the container API (container.h) and the process table
+ * (agent.c). Every id is checked; unknown ids are NOT_FOUND, duplicates ALREADY_EXISTS. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/utsname.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "lib/log.h"
+#include "lib/oci_spec.h"
+#include "lib/util.h"
+#include "proto/agent.pb-c.h"
+
+static void free_msg(void *pm)
+{
+	ProtobufCMessage **m = pm;
+	if (*m != NULL)
+		protobuf_c_message_free_unpacked(*m, NULL);
+}
+#define cleanup_msg __attribute__((cleanup(free_msg)))
+
+/* Unpacks the request into `var` or fails the call and returns from the handler. */
+#define UNPACK(type, desc, var)                                                           \
+	cleanup_msg type *var = (type *)protobuf_c_message_unpack(&(desc), NULL, len, req); \
+	if (var == NULL) {                                                                \
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "malformed %s", (desc).name); \
+		return;                                                                   \
+	}
+
+static void fail(struct ttrpc_call *call, const struct cc_error *err, enum ttrpc_code dflt)
+{
+	ttrpc_call_fail(call, err->code != 0 ? (enum ttrpc_code)err->code : dflt, "%s", err->msg);
+}
+
+static void reply_empty(struct ttrpc_call *call)
+{
+	Cocoon__Agent__V1__Empty e = COCOON__AGENT__V1__EMPTY__INIT;
+	ttrpc_call_reply(call, &e.base);
+}
+
+/* Finds a container, or fails the call (INVALID_ARGUMENT, NOT_FOUND) and returns NULL. */
+static struct container *get_container(struct agent *a, struct ttrpc_call *call, const char *id)
+{
+	struct cc_error err;
+	if (agent_check_id("container_id", id, false, &err) < 0) {
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return NULL;
+	}
+	struct container *c = agent_find_container(a, id);
+	if (c == NULL)
+		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "container %s not found", id);
+	return c;
+}
+
+static struct process *get_process(struct agent *a, struct ttrpc_call *call, const char *cid,
+				   const char *eid)
+{
+	struct cc_error err;
+	struct container *c = get_container(a, call, cid);
+	if (c == NULL)
+		return NULL;
+	if (agent_check_id("exec_id", eid, true, &err) < 0) {
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return NULL;
+	}
+	struct process *p = agent_find_process(c, eid);
+	if (p == NULL)
+		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s in container %s not found", eid,
+				cid);
+	return p;
+}
+
+static bool init_running(const struct container *c)
+{
+	return c->procs != NULL && !c->procs->exited;
+}
+
+/* ---- stdio of a new process ---- */
+
+/* Parent's ends: out/err read ends, stdin write end; child's ends in io. */
+struct stdio_pair {
+	int out, err, in;
+	struct spawn_stdio child;
+};
+
+static void stdio_close(struct stdio_pair *s)
+{
+	int fds[] = { s->out, s->err, s->in, s->child.in, s->child.out, s->child.err };
+	for (size_t i = 0; i < CC_ARRAY_SIZE(fds); i++) {
+		bool dup = false; /* a pty slave appears three times in child */
+		for (size_t j = 0; j < i; j++)
+			dup = dup || fds[j] == fds[i];
+		if (fds[i] >= 0 && !dup)
+			close(fds[i]);
+	}
+	*s = (struct stdio_pair){ -1, -1, -1, { -1, -1, -1 } };
+}
+
+static void stdio_close_child(struct stdio_pair *s)
+{
+	int in = s->child.in, out = s->child.out, er = s->child.err;
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && out != in)
+		close(out);
+	if (er >= 0 && er != in && er != out)
+		close(er);
+	s->child = (struct spawn_stdio){ -1, -1, -1 };
+}
+
+/* A terminal: the child gets the pty slave as stdin/stdout/stderr (and makes it its
+ * controlling terminal); we keep the master for output and a dup of it for stdin.
+ * Otherwise separate pipes for stdout and stderr, and stdin a pipe or (-1) /dev/null. */
+static int stdio_open(struct stdio_pair *s, bool terminal, bool want_stdin, unsigned width,
+		      unsigned height, struct cc_error *err)
+{
+	*s = (struct stdio_pair){ -1, -1, -1, { -1, -1, -1 } };
+	if (terminal) {
+		char name[64];
+		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (m < 0)
+			return cc_error_set(err, errno, "posix_openpt");
+		s->out = m;
+		if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
+			cc_error_set(err, errno, "pty setup");
+			goto fail;
+		}
+		int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (sl < 0) {
+			cc_error_set(err, errno, "open %s", name);
+			goto fail;
+		}
+		s->child = (struct spawn_stdio){ sl, sl, sl };
+		if (width > 0 && height > 0) {
+			struct winsize ws = { .ws_row = (unsigned short)height,
+					      .ws_col = (unsigned short)width };
+			ioctl(m, TIOCSWINSZ, &ws);
+		}
+		if (want_stdin && (s->in = fcntl(m, F_DUPFD_CLOEXEC, 3)) < 0) {
+			cc_error_set(err, errno, "dup pty master");
+			goto fail;
+		}
+		return 0;
+	}
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		cc_error_set(err, errno, "stdout pipe");
+		goto fail;
+	}
+	s->out = p[0];
+	s->child.out = p[1];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		cc_error_set(err, errno, "stderr pipe");
+		goto fail;
+	}
+	s->err = p[0];
+	s->child.err = p[1];
+	if (want_stdin) {
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			cc_error_set(err, errno, "stdin pipe");
+			goto fail;
+		}
+		s->child.in = p[0];
+		s->in = p[1];
+	}
+	return 0;
+fail:
+	stdio_close(s);
+	return -1;
+}
+
+/* ---- methods ---- */
+
+static void do_hello(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct agent *a = user;
+	UNPACK(Cocoon__Agent__V1__HelloRequest, cocoon__agent__v1__hello_request__descriptor, r);
+	if (r->version != AGENT_PROTOCOL_VERSION) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+				"agent speaks protocol version %u, host sent %u",
+				AGENT_PROTOCOL_VERSION, r->version);
+		return;
+	}
+	struct utsname u;
+	char boot_id[64] = "";
+	cleanup_free char *bid = NULL;
+	struct cc_error err;
+	if (uname(&u) < 0)
+		u.release[0] = '\0';
+	if (cc_read_file("/proc/sys/kernel/random/boot_id", 64, &bid, NULL, &err) == 0) {
+		bid[strcspn(bid, "\n")] = '\0';
+		snprintf(boot_id, sizeof(boot_id), "%s", bid);
+	}
+	Cocoon__Agent__V1__HelloResponse resp = COCOON__AGENT__V1__HELLO_RESPONSE__INIT;
+	resp.version = AGENT_PROTOCOL_VERSION;
+	resp.kernel_release = u.release;
+	resp.boot_id = boot_id;
+	resp.agent_start_ns = a->start_ns;
+	resp.boot_to_ready_ns = a->ready_ns;
+	ttrpc_call_reply(call, &resp.base);
+}
+
+static void do_create(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct agent *a = user;
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__CreateContainerRequest,
+	       cocoon__agent__v1__create_container_request__descriptor, r);
+	if (agent_check_id("container_id", r->container_id, false, &err) < 0) {
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
+	}
+	if (agent_find_container(a, r->container_id) != NULL) {
+		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "container %s already exists",
+				r->container_id);
+		return;
+	}
+	if (r->spec_json.len == 0 || r->spec_json.len > OCI_MAX_SPEC_BYTES) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "spec_json must be 1..%u bytes",
+				OCI_MAX_SPEC_BYTES);
+		return;
+	}
+	struct oci_spec *spec = NULL;
+	if (oci_spec_parse((const char *)r->spec_json.data, r->spec_json.len, &spec, &err) < 0) {
+		cc_error_prefix(&err, "spec_json");
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
+	}
+	struct container *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		oci_spec_free(spec);
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	snprintf(c->rt.id, sizeof(c->rt.id), "%s", r->container_id);
+	c->rt.spec = spec;
+	c->rt.start_fd = -1;
+	struct stdio_pair io;
+	if (stdio_open(&io, spec->process.terminal, r->stdin, spec->process.console_width,
+		       spec->process.console_height, &err) < 0 ||
+	    container_create(&c->rt, &io.child, &err) < 0) {
+		stdio_close(&io);
+		oci_spec_free(spec);
+		free(c);
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	stdio_close_child(&io);
+	c->next = a->containers;
+	a->containers = c;
+	if (agent_add_process(a, c, "", c->rt.init_pid, spec->process.terminal, io.out, io.err,
+			      io.in) == NULL) {
+		stdio_close(&io);
+		if (agent_remove_container(a, c, &err) < 0)
+			cc_warn("container %s: %s", r->container_id, err.msg);
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	cc_info("container %s created, init pid %d", c->rt.id, (int)c->rt.init_pid);
+	Cocoon__Agent__V1__CreateContainerResponse resp =
+		COCOON__AGENT__V1__CREATE_CONTAINER_RESPONSE__INIT;
+	resp.pid = (uint32_t)c->rt.init_pid;
+	ttrpc_call_reply(call, &resp.base);
+}
+
+static void do_start(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__StartContainerRequest,
+	       cocoon__agent__v1__start_container_request__descriptor, r);
+	struct container *c = get_container(user, call, r->container_id);
+	if (c == NULL)
+		return;
+	if (c->started || !init_running(c)) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "container %s was already started",
+				c->rt.id);
+		return;
+	}
+	if (container_start(&c->rt, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	c->started = true;
+	reply_empty(call);
+}
+
+static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct agent *a = user;
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__ExecProcessRequest,
+	       cocoon__agent__v1__exec_process_request__descriptor, r);
+	struct container *c = get_container(a, call, r->container_id);
+	if (c == NULL)
+		return;
+	if (agent_check_id("exec_id", r->exec_id, false, &err) < 0) {
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
+	}
+	if (agent_find_process(c, r->exec_id) != NULL) {
+		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "process %s already exists in %s",
+				r->exec_id, c->rt.id);
+		return;
+	}
+	if (!c->started || !init_running(c)) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "container %s is not running",
+				c->rt.id);
+		return;
+	}
+	if (r->process_json.len == 0 || r->process_json.len > OCI_MAX_SPEC_BYTES) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "process_json must be 1..%u bytes",
+				OCI_MAX_SPEC_BYTES);
+		return;
+	}
+	struct oci_process proc;
+	memset(&proc, 0, sizeof(proc));
+	if (oci_process_parse((const char *)r->process_json.data, r->process_json.len, &proc,
+			      &err) < 0) {
+		oci_process_free(&proc);
+		cc_error_prefix(&err, "process_json");
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
+	}
+	struct stdio_pair io;
+	pid_t pid = 0;
+	int rc = stdio_open(&io, proc.terminal, r->stdin, proc.console_width,
+			    proc.console_height, &err);
+	if (rc == 0)
+		rc = container_exec(&c->rt, &proc, &io.child, &pid, &err);
+	bool terminal = proc.terminal;
+	oci_process_free(&proc);
+	if (rc < 0) {
+		stdio_close(&io);
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	stdio_close_child(&io);
+	if (agent_add_process(a, c, r->exec_id, pid, terminal, io.out, io.err, io.in) == NULL) {
+		stdio_close(&io);
+		kill(pid, SIGKILL); /* reaped as an unknown pid */
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	cc_debug("container %s: exec %s pid %d", c->rt.id, r->exec_id, (int)pid);
+	Cocoon__Agent__V1__ExecProcessResponse resp = COCOON__AGENT__V1__EXEC_PROCESS_RESPONSE__INIT;
+	resp.pid = (uint32_t)pid;
+	ttrpc_call_reply(call, &resp.base);
+}
+
+static void do_signal(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__SignalProcessRequest,
+	       cocoon__agent__v1__signal_process_request__descriptor, r);
+	struct process *p = get_process(user, call, r->container_id, r->exec_id);
+	if (p == NULL)
+		return;
+	if (r->signal == 0 || r->signal >= (uint32_t)SIGRTMAX + 1) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "signal %u out of range 1..%d",
+				r->signal, SIGRTMAX);
+		return;
+	}
+	if (r->all) {
+		if (container_kill(&p->ct->rt, (int)r->signal, 1, &err) < 0) {
+			fail(call, &err, TTRPC_UNKNOWN);
+			return;
+		}
+		reply_empty(call);
+		return;
+	}
+	if (p->exited) {
+		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s/%s already exited",
+				p->ct->rt.id, p->exec_id);
+		return;
+	}
+	if (p->exec_id[0] == '\0') {
+		if (container_kill(&p->ct->rt, (int)r->signal, 0, &err) < 0) {
+			fail(call, &err, TTRPC_UNKNOWN);
+			return;
+		}
+	} else if (kill(p->pid, (int)r->signal) < 0) {
+		/* Not reaped yet, so the pid is still ours. */
+		ttrpc_call_fail(call, TTRPC_UNKNOWN, "kill %d: %s", (int)p->pid, strerror(errno));
+		return;
+	}
+	reply_empty(call);
+}
+
+static void do_wait(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	UNPACK(Cocoon__Agent__V1__WaitProcessRequest,
+	       cocoon__agent__v1__wait_process_request__descriptor, r);
+	struct process *p = get_process(user, call, r->container_id, r->exec_id);
+	if (p != NULL)
+		agent_wait_process(user, p, call);
+}
+
+static void do_read(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	UNPACK(Cocoon__Agent__V1__ReadStreamRequest,
+	       cocoon__agent__v1__read_stream_request__descriptor, r);
+	struct process *p = get_process(user, call, r->container_id, r->exec_id);
+	if (p == NULL)
+		return;
+	if (r->stream != COCOON__AGENT__V1__STREAM__STDOUT &&
+	    r->stream != COCOON__AGENT__V1__STREAM__STDERR) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "unknown stream %d", (int)r->stream);
+		return;
+	}
+	uint32_t max = r->max_len == 0 || r->max_len > AGENT_MAX_READ ? AGENT_MAX_READ : r->max_len;
+	agent_read_stream(user, p, r->stream == COCOON__AGENT__V1__STREAM__STDERR, call, max);
+}
+
+static void do_write_stdin(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	UNPACK(Cocoon__Agent__V1__WriteStdinRequest,
+	       cocoon__agent__v1__write_stdin_request__descriptor, r);
+	struct process *p = get_process(user, call, r->container_id, r->exec_id);
+	if (p == NULL)
+		return;
+	if (p->stdin_fd < 0 || p->stdin_close_queued) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+				"process %s/%s has no open stdin", p->ct->rt.id, p->exec_id);
+		return;
+	}
+	agent_write_stdin(user, p, call, r->data.data, r->data.len);
+}
+
+static void do_close_stdin(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	UNPACK(Cocoon__Agent__V1__CloseStdinRequest,
+	       cocoon__agent__v1__close_stdin_request__descriptor, r);
+	struct process *p = get_process(user, call, r->container_id, r->exec_id);
+	if (p == NULL)
+		return;
+	agent_close_stdin(user, p);
+	reply_empty(call);
+}
+
+static void do_resize(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	UNPACK(Cocoon__Agent__V1__ResizePtyRequest,
+	       cocoon__agent__v1__resize_pty_request__descriptor, r);
+	struct process *p = get_process(user, call, r->container_id, r->exec_id);
+	if (p == NULL)
+		return;
+	if (!p->terminal) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "process %s/%s has no terminal",
+				p->ct->rt.id, p->exec_id);
+		return;
+	}
+	if (r->width == 0 || r->height == 0 || r->width > 0xffff || r->height > 0xffff) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "terminal size %ux%u out of range",
+				r->width, r->height);
+		return;
+	}
+	struct winsize ws = { .ws_row = (unsigned short)r->height, .ws_col = (unsigned short)r->width };
+	/* After the terminal closed there is nothing left to resize. */
+	if (p->out[0].fd >= 0 && ioctl(p->out[0].fd, TIOCSWINSZ, &ws) < 0) {
+		ttrpc_call_fail(call, TTRPC_UNKNOWN, "TIOCSWINSZ: %s", strerror(errno));
+		return;
+	}
+	reply_empty(call);
+}
+
+static void do_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__ContainerRequest,
+	       cocoon__agent__v1__container_request__descriptor, r);
+	struct container *c = get_container(user, call, r->container_id);
+	if (c == NULL)
+		return;
+	struct container_stats st;
+	if (container_stats(&c->rt, &st, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	Cocoon__Agent__V1__StatsResponse resp = COCOON__AGENT__V1__STATS_RESPONSE__INIT;
+	resp.cpu_usage_ns = st.cpu_usage_ns;
+	resp.cpu_user_ns = st.cpu_user_ns;
+	resp.cpu_system_ns = st.cpu_system_ns;
+	resp.cpu_throttled_periods = st.cpu_throttled_periods;
+	resp.cpu_throttled_ns = st.cpu_throttled_ns;
+	resp.memory_usage = st.memory_usage;
+	resp.memory_limit = st.memory_limit;
+	resp.memory_working_set = st.memory_working_set;
+	resp.memory_oom_kills = st.memory_oom_kills;
+	resp.pids_current = st.pids_current;
+	resp.pids_limit = st.pids_limit;
+	resp.io_read_bytes = st.io_read_bytes;
+	resp.io_write_bytes = st.io_write_bytes;
+	resp.memory_rss = st.memory_rss;
+	resp.memory_cache = st.memory_cache;
+	ttrpc_call_reply(call, &resp.base);
+}
+
+static void freeze(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user,
+		   int frozen)
+{
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__ContainerRequest,
+	       cocoon__agent__v1__container_request__descriptor, r);
+	struct container *c = get_container(user, call, r->container_id);
+	if (c == NULL)
+		return;
+	if (container_freeze(&c->rt, frozen, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	reply_empty(call);
+}
+
+static void do_pause(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	freeze(call, req, len, user, 1);
+}
+
+static void do_resume(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	freeze(call, req, len, user, 0);
+}
+
+static void do_update(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__UpdateContainerRequest,
+	       cocoon__agent__v1__update_container_request__descriptor, r);
+	struct container *c = get_container(user, call, r->container_id);
+	if (c == NULL)
+		return;
+	if (r->resources_json.len == 0 || r->resources_json.len > OCI_MAX_SPEC_BYTES) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "resources_json must be 1..%u bytes",
+				OCI_MAX_SPEC_BYTES);
+		return;
+	}
+	struct oci_resources res;
+	memset(&res, 0, sizeof(res));
+	if (oci_resources_parse((const char *)r->resources_json.data, r->resources_json.len, &res,
+				&err) < 0) {
+		cc_error_prefix(&err, "resources_json");
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+	} else if (container_update(&c->rt, &res, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+	} else {
+		reply_empty(call);
+	}
+	free(res.cpuset_cpus);
+	free(res.cpuset_mems);
+}
+
+static void do_list(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__ContainerRequest,
+	       cocoon__agent__v1__container_request__descriptor, r);
+	struct container *c = get_container(user, call, r->container_id);
+	if (c == NULL)
+		return;
+	cleanup_free pid_t *pids = NULL;
+	size_t n = 0;
+	if (container_pids(&c->rt, &pids, &n, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	cleanup_free uint32_t *out = calloc(n > 0 ? n : 1, sizeof(*out));
+	if (out == NULL) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint32_t)pids[i];
+	Cocoon__Agent__V1__ListProcessesResponse resp =
+		COCOON__AGENT__V1__LIST_PROCESSES_RESPONSE__INIT;
+	resp.pids = out;
+	resp.n_pids = n;
+	ttrpc_call_reply(call, &resp.base);
+}
+
+static void do_remove_container(struct ttrpc_call *call, const uint8_t *req, size_t len,
+				void *user)
+{
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__ContainerRequest,
+	       cocoon__agent__v1__container_request__descriptor, r);
+	struct container *c = get_container(user, call, r->container_id);
+	if (c == NULL)
+		return;
+	/* A created but never started container may go; a running one is killed first. */
+	if (c->started && init_running(c)) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+				"container %s is running; signal it and wait first", c->rt.id);
+		return;
+	}
+	if (agent_remove_container(user, c, &err) < 0) {
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	cc_info("container %s removed", r->container_id);
+	reply_empty(call);
+}
+
+static void do_remove_process(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	UNPACK(Cocoon__Agent__V1__ProcessRequest, cocoon__agent__v1__process_request__descriptor,
+	       r);
+	if (r->exec_id[0] == '\0') {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT,
+				"exec_id is empty (the init goes with RemoveContainer)");
+		return;
+	}
+	struct process *p = get_process(user, call, r->container_id, r->exec_id);
+	if (p == NULL)
+		return;
+	if (!p->exited) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "process %s/%s is running",
+				p->ct->rt.id, p->exec_id);
+		return;
+	}
+	agent_remove_process(user, p);
+	reply_empty(call);
+}
+
+static void do_shutdown(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct agent *a = user;
+	UNPACK(Cocoon__Agent__V1__Empty, cocoon__agent__v1__empty__descriptor, r);
+	(void)r;
+	cc_info("shutdown requested");
+	/* Answered first: the VM ends right after the loop returns. */
+	reply_empty(call);
+	a->stop = true;
+	a->power_off = a->pid1;
+}
+
+const struct ttrpc_method agent_methods[] = {
+	{ AGENT_SERVICE, "Hello", do_hello },
+	{ AGENT_SERVICE, "CreateContainer", do_create },
+	{ AGENT_SERVICE, "StartContainer", do_start },
+	{ AGENT_SERVICE, "ExecProcess", do_exec },
+	{ AGENT_SERVICE, "SignalProcess", do_signal },
+	{ AGENT_SERVICE, "WaitProcess", do_wait },
+	{ AGENT_SERVICE, "ReadStream", do_read },
+	{ AGENT_SERVICE, "WriteStdin", do_write_stdin },
+	{ AGENT_SERVICE, "CloseStdin", do_close_stdin },
+	{ AGENT_SERVICE, "ResizePty", do_resize },
+	{ AGENT_SERVICE, "StatsContainer", do_stats },
+	{ AGENT_SERVICE, "PauseContainer", do_pause },
+	{ AGENT_SERVICE, "ResumeContainer", do_resume },
+	{ AGENT_SERVICE, "UpdateContainer", do_update },
+	{ AGENT_SERVICE, "ListProcesses", do_list },
+	{ AGENT_SERVICE, "RemoveContainer", do_remove_container },
+	{ AGENT_SERVICE, "RemoveProcess", do_remove_process },
+	{ AGENT_SERVICE, "Shutdown", do_shutdown },
+};
+const size_t agent_n_methods = CC_ARRAY_SIZE(agent_methods);

@@ -1,0 +1,232 @@
+/* QEMU microvm backend. Choices (measured under TCG on this kind of host):
+ * - microvm with acpi=off: a kernel without ACPI finds the virtio-mmio devices only on
+ *   the command line, which QEMU writes only with acpi=off. pit=off panics the kernel
+ *   ("IO-APIC + timer doesn't work"); rtc=off or pic=off make boot slower or hang.
+ * - guest RAM from a shared memfd: vhost-user-fs (virtiofsd) maps it.
+ * - virtio-mmio non-legacy: virtiofsd refuses legacy virtio.
+ * - the agent channel is a virtio-serial port named "agent" on a unix socket QEMU
+ *   listens on; no vsock (no /dev/vhost-vsock here).
+ * - graceful stop is SIGTERM: QEMU runs the same orderly exit as the QMP "quit". */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/child.h"
+#include "lib/hypervisor.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define QEMU_DEFAULT_BINARY "qemu-system-x86_64"
+/* random.trust_cpu: seed the guest CRNG from RDRAND at boot; otherwise the first
+ * getrandom() in the guest (json-c seeds its hash with one) blocks ~1 s. */
+#define QEMU_BASE_CMDLINE "console=ttyS0 reboot=t panic=-1 quiet random.trust_cpu=on cocoon.channel=serial"
+#define QEMU_MAX_ARGS 96
+
+struct qemu {
+	char binary[4096];
+	char agent_sock[4200];
+	char log[4200];
+};
+
+static int qemu_probe(const struct vm_config *cfg, struct cc_error *err)
+{
+	char path[4096];
+	return cc_find_executable(cfg->vmm_binary ? cfg->vmm_binary : QEMU_DEFAULT_BINARY, path,
+				  sizeof(path), err);
+}
+
+struct argv_buf {
+	char *v[QEMU_MAX_ARGS];
+	size_t n;
+};
+
+static int add(struct argv_buf *a, char *s)
+{
+	if (s == NULL || a->n + 1 >= QEMU_MAX_ARGS) {
+		free(s);
+		return -1;
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+	return 0;
+}
+
+static int build_argv(struct vm *vm, struct qemu *q, struct argv_buf *a)
+{
+	const struct vm_config *c = &vm->cfg;
+	int r = 0;
+	r |= add(a, strdup(q->binary));
+	r |= add(a, strdup("-name"));
+	r |= add(a, cc_strdup_printf("cocoon-%s", c->id));
+	r |= add(a, strdup("-M"));
+	r |= add(a, strdup("microvm,acpi=off"));
+	r |= add(a, strdup("-accel"));
+	r |= add(a, strdup(c->accel_kvm ? "kvm" : "tcg,thread=multi"));
+	r |= add(a, strdup("-cpu"));
+	r |= add(a, strdup(c->accel_kvm ? "host" : "max"));
+	r |= add(a, strdup("-smp"));
+	r |= add(a, cc_strdup_printf("%u", c->cpus));
+	r |= add(a, strdup("-m"));
+	r |= add(a, cc_strdup_printf("%llu", (unsigned long long)c->memory_mib));
+	r |= add(a, strdup("-object"));
+	r |= add(a, cc_strdup_printf("memory-backend-memfd,id=mem,size=%lluM,share=on",
+				     (unsigned long long)c->memory_mib));
+	r |= add(a, strdup("-numa"));
+	r |= add(a, strdup("node,memdev=mem"));
+	r |= add(a, strdup("-nodefaults"));
+	r |= add(a, strdup("-no-user-config"));
+	r |= add(a, strdup("-display"));
+	r |= add(a, strdup("none"));
+	r |= add(a, strdup("-no-reboot"));
+	r |= add(a, strdup("-global"));
+	r |= add(a, strdup("virtio-mmio.force-legacy=false"));
+	r |= add(a, strdup("-serial"));
+	r |= add(a, cc_strdup_printf("file:%s", vm->console_log));
+	r |= add(a, strdup("-kernel"));
+	r |= add(a, strdup(c->kernel));
+	if (c->initrd != NULL) {
+		r |= add(a, strdup("-initrd"));
+		r |= add(a, strdup(c->initrd));
+	}
+	r |= add(a, strdup("-append"));
+	r |= add(a, cc_strdup_printf("%s%s%s", QEMU_BASE_CMDLINE, c->cmdline ? " " : "",
+				     c->cmdline ? c->cmdline : ""));
+	if (c->fs_socket != NULL) {
+		r |= add(a, strdup("-chardev"));
+		r |= add(a, cc_strdup_printf("socket,id=fs,path=%s", c->fs_socket));
+		r |= add(a, strdup("-device"));
+		r |= add(a, cc_strdup_printf("vhost-user-fs-device,chardev=fs,tag=%s", c->fs_tag));
+	}
+	r |= add(a, strdup("-device"));
+	r |= add(a, strdup("virtio-serial-device"));
+	r |= add(a, strdup("-chardev"));
+	r |= add(a, cc_strdup_printf("socket,id=agent,path=%s,server=on,wait=off", q->agent_sock));
+	r |= add(a, strdup("-device"));
+	r |= add(a, strdup("virtserialport,chardev=agent,name=agent"));
+	for (unsigned i = 0; i < c->n_nets; i++) {
+		const struct vm_net *n = &c->nets[i];
+		r |= add(a, strdup("-netdev"));
+		r |= add(a, cc_strdup_printf("tap,id=net%u,ifname=%s,script=no,downscript=no", i, n->tap));
+		r |= add(a, strdup("-device"));
+		char mtu[32] = "";
+		if (n->mtu != 0) /* tells the guest driver the MTU (VIRTIO_NET_F_MTU) */
+			snprintf(mtu, sizeof(mtu), ",host_mtu=%u", n->mtu);
+		r |= add(a, cc_strdup_printf(
+				    "virtio-net-device,netdev=net%u,mac=%02x:%02x:%02x:%02x:%02x:%02x%s",
+				    i, n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
+				    mtu));
+	}
+	return r;
+}
+
+static void free_argv(struct argv_buf *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i]);
+	a->n = 0;
+}
+
+static int qemu_start(struct vm *vm, struct cc_error *err)
+{
+	const struct vm_config *c = &vm->cfg;
+	struct qemu *q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return cc_error_set(err, ENOMEM, "qemu");
+	vm->priv = q;
+	if (cc_find_executable(c->vmm_binary ? c->vmm_binary : QEMU_DEFAULT_BINARY, q->binary,
+			       sizeof(q->binary), err) < 0)
+		return -1;
+	snprintf(q->agent_sock, sizeof(q->agent_sock), "%s/agent.sock", c->dir);
+	snprintf(q->log, sizeof(q->log), "%s/vmm.log", c->dir);
+	if (strlen(q->agent_sock) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return cc_error_set(err, ENAMETOOLONG, "agent socket %s", q->agent_sock);
+	if (vm->console_log[0] == '\0')
+		snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", c->dir);
+
+	struct argv_buf a = { .n = 0 };
+	if (build_argv(vm, q, &a) < 0) {
+		free_argv(&a);
+		return cc_error_set(err, ENOMEM, "qemu arguments");
+	}
+	if (cc_log_level() >= CC_LOG_DEBUG) {
+		char line[4096];
+		size_t off = 0;
+		for (size_t i = 0; i < a.n && off < sizeof(line); i++)
+			off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s", i ? " " : "", a.v[i]);
+		cc_debug("qemu: %s", line);
+	}
+	int rc = cc_child_spawn(a.v, q->log, c->netns, &vm->pid, err);
+	free_argv(&a);
+	return rc;
+}
+
+/* The VMM's own complaints (bad flag, missing file) as a short message. */
+static void vmm_log_tail(const struct qemu *q, char *out, size_t len)
+{
+	cleanup_free char *text = NULL;
+	struct cc_error e;
+	out[0] = '\0';
+	if (cc_read_file(q->log, 1 << 20, &text, NULL, &e) < 0)
+		return;
+	size_t n = strlen(text);
+	while (n > 0 && text[n - 1] == '\n')
+		text[--n] = '\0';
+	const char *last = strrchr(text, '\n');
+	snprintf(out, len, "%s", last ? last + 1 : text);
+}
+
+static int qemu_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *err)
+{
+	struct qemu *q = vm->priv;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, q->agent_sock, strlen(q->agent_sock) + 1); /* length checked in start */
+	uint64_t deadline = cc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return cc_error_set(err, errno, "socket");
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		int e = errno;
+		close(fd);
+		if (e != ENOENT && e != ECONNREFUSED)
+			return cc_error_set(err, e, "connect %s", q->agent_sock);
+		if (cc_child_wait(&vm->pid, 0, &vm->status)) {
+			char tail[512];
+			vmm_log_tail(q, tail, sizeof(tail));
+			return cc_error_set(err, 0, "qemu exited during startup%s%s",
+					    tail[0] ? ": " : "", tail);
+		}
+		if (cc_now_ns() >= deadline)
+			return cc_error_set(err, ETIMEDOUT, "connect %s", q->agent_sock);
+		struct timespec ts = { 0, 2000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int qemu_stop(struct vm *vm, int timeout_ms, struct cc_error *err)
+{
+	(void)err;
+	cc_child_stop(&vm->pid, timeout_ms);
+	return 0;
+}
+
+static void qemu_destroy(struct vm *vm)
+{
+	free(vm->priv);
+	vm->priv = NULL;
+}
+
+const struct hypervisor_ops hypervisor_qemu = {
+	.name = "qemu",
+	.probe = qemu_probe,
+	.start = qemu_start,
+	.agent_connect = qemu_agent_connect,
+	.stop = qemu_stop,
+	.destroy = qemu_destroy,
+};

@@ -1,0 +1,329 @@
+#include "lib/sandbox.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/agent_proto.h"
+#include "lib/child.h"
+#include "lib/log.h"
+#include "lib/ttrpc.h"
+#include "lib/util.h"
+#include "lib/virtiofsd.h"
+#include "proto/agent.pb-c.h"
+
+#define CONSOLE_TAIL_LINES 20
+#define CONSOLE_DEBUG_LINES 200
+#define SHUTDOWN_RPC_MS 2000
+#define VMM_EXIT_AFTER_SHUTDOWN_MS 3000
+#define VMM_TERM_GRACE_MS 2000
+#define VIRTIOFSD_START_MS 5000
+
+int sandbox_enter_mount_ns(struct cc_error *err)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return cc_error_set(err, errno, "unshare mount namespace");
+	/* Slave, not private: host mounts made later still show up here, ours never leak out. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return cc_error_set(err, errno, "make / rslave");
+	return 0;
+}
+
+/* The last `max_lines` lines of the guest console, printable bytes only (the guest is
+ * untrusted), or NULL when there is none. The caller frees it. */
+static char *console_tail(struct sandbox *sb, int max_lines)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct cc_error e;
+	if (sb->vm.console_log[0] == '\0' ||
+	    cc_read_file(sb->vm.console_log, 16u << 20, &text, &len, &e) < 0 || len == 0) {
+		free(text);
+		return NULL;
+	}
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		text[--len] = '\0';
+	size_t start = len;
+	for (int lines = 0; start > 0; start--)
+		if (text[start - 1] == '\n' && ++lines == max_lines)
+			break;
+	size_t w = 0;
+	for (size_t i = start; i < len; i++) {
+		if (text[i] == '\r')
+			continue;
+		bool ok = (unsigned char)text[i] >= 0x20 || text[i] == '\n' || text[i] == '\t';
+		text[w++] = ok && text[i] != 0x7f ? text[i] : '?';
+	}
+	text[w] = '\0';
+	return text;
+}
+
+/* Appends the last lines of the guest console to err: why the agent never answered. */
+static void add_console_tail(struct sandbox *sb, struct cc_error *err)
+{
+	cleanup_free char *text = console_tail(sb, CONSOLE_TAIL_LINES);
+	if (text == NULL)
+		return;
+	size_t n = strlen(err->msg);
+	const char *tail = text;
+	size_t room = sizeof(err->msg) - n;
+	size_t tlen = strlen(tail);
+	if (tlen + 40 > room && room > 40) {
+		tail += tlen - (room - 40);
+		const char *nl = strchr(tail, '\n');
+		tail = nl != NULL ? nl + 1 : tail; /* start at a whole line */
+	}
+	snprintf(err->msg + n, room, "\n--- guest console (last lines) ---\n%s", tail);
+}
+
+/* With debug logging, the guest's own log (kernel and agent, on its console) follows
+ * ours, so one --debug run shows both sides. */
+static void log_console(struct sandbox *sb)
+{
+	if (cc_log_level() < CC_LOG_DEBUG)
+		return;
+	cleanup_free char *text = console_tail(sb, CONSOLE_DEBUG_LINES);
+	for (char *line = text, *next; line != NULL && *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		cc_debug("guest: %s", line);
+	}
+}
+
+static int mount_shared_dir(struct sandbox *sb, struct cc_error *err)
+{
+	if (mkdir(sb->shared_dir, 0700) < 0)
+		return cc_error_set(err, errno, "mkdir %s", sb->shared_dir);
+	if (mount(sb->shared_dir, sb->shared_dir, NULL, MS_BIND, NULL) < 0)
+		return cc_error_set(err, errno, "bind mount %s", sb->shared_dir);
+	if (mount(NULL, sb->shared_dir, NULL, MS_SHARED, NULL) < 0)
+		return cc_error_set(err, errno, "make %s shared", sb->shared_dir);
+	return 0;
+}
+
+static int hello(struct sandbox *sb, int timeout_ms, struct cc_error *err)
+{
+	Cocoon__Agent__V1__HelloRequest req = COCOON__AGENT__V1__HELLO_REQUEST__INIT;
+	req.version = AGENT_PROTOCOL_VERSION;
+	Cocoon__Agent__V1__HelloResponse *resp = NULL;
+	if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "Hello", &req.base,
+			      &cocoon__agent__v1__hello_response__descriptor,
+			      (ProtobufCMessage **)&resp, timeout_ms, err) < 0)
+		return cc_error_prefix(err, "agent Hello");
+	int rc = 0;
+	if (resp->version != AGENT_PROTOCOL_VERSION)
+		rc = cc_error_set(err, 0, "agent speaks protocol %u, cocoon %u (rebuild the initrd)",
+				  resp->version, AGENT_PROTOCOL_VERSION);
+	snprintf(sb->guest_kernel, sizeof(sb->guest_kernel), "%.*s",
+		 (int)strnlen(resp->kernel_release, sizeof(sb->guest_kernel) - 1), resp->kernel_release);
+	snprintf(sb->boot_id, sizeof(sb->boot_id), "%.*s",
+		 (int)strnlen(resp->boot_id, sizeof(sb->boot_id) - 1), resp->boot_id);
+	sb->t.guest_boot_to_ready_ns = resp->boot_to_ready_ns;
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = cc_now_ns();
+	return now >= deadline ? 1 : (int)((deadline - now) / 1000000ull) + 1;
+}
+
+int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct cc_error *err)
+{
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+	if (sb == NULL)
+		return cc_error_set(err, ENOMEM, "sandbox");
+	sb->t.start = cc_now_ns();
+	uint64_t deadline = sb->t.start + (uint64_t)cfg->boot_timeout_ms * 1000000ull;
+	struct cc_error ignored;
+
+	if (strlen(cfg->id) >= sizeof(sb->id) || strchr(cfg->id, '/') != NULL ||
+	    cfg->id[0] == '.' || cfg->id[0] == '\0') {
+		free(sb);
+		return cc_error_set(err, 0, "invalid sandbox id '%s'", cfg->id);
+	}
+	snprintf(sb->id, sizeof(sb->id), "%s", cfg->id);
+	if ((size_t)snprintf(sb->dir, sizeof(sb->dir), "%s/%s", cfg->state_root, cfg->id) >=
+		    sizeof(sb->dir) - 64) {
+		free(sb);
+		return cc_error_set(err, ENAMETOOLONG, "state dir %s", cfg->state_root);
+	}
+	if ((size_t)snprintf(sb->shared_dir, sizeof(sb->shared_dir), "%s/shared", sb->dir) >=
+	    sizeof(sb->shared_dir)) {
+		free(sb);
+		return cc_error_set(err, ENAMETOOLONG, "state dir %s", cfg->state_root);
+	}
+	if (cc_mkdir_p(cfg->state_root, 0711, err) < 0) {
+		free(sb);
+		return cc_error_prefix(err, "state dir");
+	}
+	if (mkdir(sb->dir, 0700) < 0) {
+		int e = errno;
+		free(sb);
+		return cc_error_set(err, e, "state dir %s/%s", cfg->state_root, cfg->id);
+	}
+
+	char fs_sock[4200], fs_log[4200];
+	snprintf(fs_sock, sizeof(fs_sock), "%s/fs.sock", sb->dir);
+	snprintf(fs_log, sizeof(fs_log), "%s/virtiofsd.log", sb->dir);
+	if (mount_shared_dir(sb, err) < 0 ||
+	    virtiofsd_start(cfg->virtiofsd, sb->shared_dir, fs_sock, fs_log, VIRTIOFSD_START_MS,
+			    &sb->virtiofsd_pid, err) < 0)
+		goto fail;
+	sb->t.virtiofsd_ready = cc_now_ns();
+
+	cleanup_free char *cmdline = cc_strdup_printf(
+		"%s%s%s", cfg->debug ? "loglevel=7 cocoon.debug=1" : "",
+		cfg->debug && cfg->extra_cmdline ? " " : "", cfg->extra_cmdline ? cfg->extra_cmdline : "");
+	sb->vm.ops = cfg->hv;
+	sb->vm.cfg = (struct vm_config){
+		.id = sb->id,
+		.dir = sb->dir,
+		.vmm_binary = cfg->vmm_binary,
+		.kernel = cfg->kernel,
+		.initrd = cfg->initrd,
+		.cmdline = cmdline && *cmdline ? cmdline : NULL,
+		.cpus = cfg->cpus,
+		.memory_mib = cfg->memory_mib,
+		.fs_socket = fs_sock,
+		.fs_tag = SANDBOX_FS_TAG,
+		.netns = cfg->netns,
+		.accel_kvm = hypervisor_hw_virt(),
+	};
+	if ((size_t)snprintf(sb->vm.console_log, sizeof(sb->vm.console_log), "%s/console.log",
+			     sb->dir) >= sizeof(sb->vm.console_log)) {
+		cc_error_set(err, ENAMETOOLONG, "state dir %s", sb->dir);
+		goto fail;
+	}
+	if (cfg->hv->probe(&sb->vm.cfg, err) < 0 || cfg->hv->start(&sb->vm, err) < 0)
+		goto fail;
+	sb->t.vmm_spawned = cc_now_ns();
+
+	int fd = cfg->hv->agent_connect(&sb->vm, remaining_ms(deadline), err);
+	if (fd < 0)
+		goto fail_console;
+	sb->agent = ttrpc_client_new(fd, err);
+	if (sb->agent == NULL)
+		goto fail;
+	sb->t.agent_connected = cc_now_ns();
+	if (hello(sb, remaining_ms(deadline), err) < 0) {
+		if (err->code == TTRPC_DEADLINE_EXCEEDED)
+			cc_error_set(err, 0, "the guest agent did not answer within %d ms",
+				     cfg->boot_timeout_ms);
+		else if (err->code == TTRPC_UNAVAILABLE)
+			cc_error_set(err, 0, "the VM stopped before its agent answered");
+		goto fail_console;
+	}
+	sb->t.agent_ready = cc_now_ns();
+	cc_debug("sandbox %s: agent ready (guest %s, boot to ready %llu ms)", sb->id,
+		 sb->guest_kernel, (unsigned long long)(sb->t.guest_boot_to_ready_ns / 1000000ull));
+	/* Closes the agent's connection if the client is freed after a failure below. */
+	*out = sb;
+	return 0;
+
+fail_console:
+	/* Stop the VMM first so its console file is complete. */
+	if (sb->vm.pid > 0)
+		cfg->hv->stop(&sb->vm, VMM_TERM_GRACE_MS, &ignored);
+	add_console_tail(sb, err);
+fail:
+	sandbox_destroy(sb, &ignored);
+	return -1;
+}
+
+int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
+		  char *guest_path, size_t guest_path_len, struct cc_error *err)
+{
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
+		return cc_error_set(err, 0, "invalid share name '%s'", name);
+	struct stat st;
+	if (stat(host_path, &st) < 0)
+		return cc_error_set(err, errno, "%s", host_path);
+	char target[4400];
+	if ((size_t)snprintf(target, sizeof(target), "%s/%s", sb->shared_dir, name) >= sizeof(target))
+		return cc_error_set(err, ENAMETOOLONG, "%s", name);
+	if ((size_t)snprintf(guest_path, guest_path_len, "%s/%s", SANDBOX_GUEST_SHARED, name) >=
+	    guest_path_len)
+		return cc_error_set(err, ENAMETOOLONG, "%s", name);
+	int made = S_ISDIR(st.st_mode) ? mkdir(target, 0700)
+				       : mknod(target, S_IFREG | 0600, 0);
+	if (made < 0)
+		return cc_error_set(err, errno, "create %s", target);
+	/* MS_REC: the container sees what is mounted below its rootfs on the host too. */
+	if (mount(host_path, target, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		int e = errno;
+		remove(target);
+		return cc_error_set(err, e, "bind mount %s", host_path);
+	}
+	if (readonly &&
+	    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
+		int e = errno;
+		umount2(target, MNT_DETACH);
+		remove(target);
+		return cc_error_set(err, e, "remount %s read-only", host_path);
+	}
+	return 0;
+}
+
+int sandbox_unshare(struct sandbox *sb, const char *name, struct cc_error *err)
+{
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
+		return cc_error_set(err, 0, "invalid share name '%s'", name);
+	char target[4400];
+	snprintf(target, sizeof(target), "%s/%s", sb->shared_dir, name);
+	if (umount2(target, MNT_DETACH) < 0)
+		return cc_error_set(err, errno, "unmount %s", target);
+	if (remove(target) < 0)
+		return cc_error_set(err, errno, "remove %s", target);
+	return 0;
+}
+
+bool sandbox_alive(struct sandbox *sb)
+{
+	return sb->vm.pid > 0 && !cc_child_wait(&sb->vm.pid, 0, &sb->vm.status);
+}
+
+int sandbox_destroy(struct sandbox *sb, struct cc_error *err)
+{
+	if (sb == NULL)
+		return 0;
+	int rc = 0;
+	if (sb->agent != NULL) {
+		if (sb->vm.pid > 0 && !ttrpc_client_closed(sb->agent)) {
+			/* A clean power-off flushes the guest; the VMM then exits by itself. */
+			Cocoon__Agent__V1__Empty req = COCOON__AGENT__V1__EMPTY__INIT;
+			struct cc_error e;
+			if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "Shutdown", &req.base,
+					      &cocoon__agent__v1__empty__descriptor, NULL,
+					      SHUTDOWN_RPC_MS, &e) == 0 ||
+			    e.code == TTRPC_UNAVAILABLE)
+				cc_child_wait(&sb->vm.pid, VMM_EXIT_AFTER_SHUTDOWN_MS, &sb->vm.status);
+			else
+				cc_debug("sandbox %s: Shutdown: %s", sb->id, e.msg);
+		}
+		ttrpc_client_free(sb->agent);
+		sb->agent = NULL;
+	}
+	if (sb->vm.ops != NULL) {
+		if (sb->vm.pid > 0 && sb->vm.ops->stop(&sb->vm, VMM_TERM_GRACE_MS, err) < 0)
+			rc = -1;
+		sb->vm.ops->destroy(&sb->vm);
+	}
+	virtiofsd_stop(&sb->virtiofsd_pid);
+	log_console(sb);
+	if (sb->shared_dir[0] != '\0' && umount2(sb->shared_dir, MNT_DETACH) < 0 &&
+	    errno != EINVAL && errno != ENOENT && rc == 0)
+		rc = cc_error_set(err, errno, "unmount %s", sb->shared_dir);
+	struct cc_error e;
+	if (cc_rm_rf(sb->dir, rc == 0 ? err : &e) < 0)
+		rc = -1;
+	free(sb);
+	return rc;
+}
