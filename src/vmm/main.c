@@ -1,5 +1,6 @@
 /* cocoon-vmm command line: parses options into a vmm_config and runs the VM. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,8 @@ int main(int argc, char **argv)
 	struct cc_error err = { 0 };
 
 	cc_log_init("cocoon-vmm", CC_LOG_WARN, STDERR_FILENO);
+	/* Peers of the vsock and API sockets may go away at any time: see EPIPE, not die. */
+	signal(SIGPIPE, SIG_IGN);
 	if (parse_args(argc, argv, &cfg, &err) < 0) {
 		fprintf(stderr, "cocoon-vmm: %s\n", err.msg);
 		return VMM_EXIT_ERROR;
@@ -222,6 +225,8 @@ int main(int argc, char **argv)
 	}
 	if (cfg.api_socket != NULL)
 		unlink(cfg.api_socket);
+	if (cfg.vsock_socket != NULL)
+		unlink(cfg.vsock_socket);
 	/* vCPU threads may still sit in KVM_RUN: end the process without joining them. */
 	_exit(status);
 }

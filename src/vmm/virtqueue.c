@@ -1,6 +1,7 @@
 #include "vmm/virtqueue.h"
 
 #include <string.h>
+#include <sys/uio.h>
 
 struct vring_desc {
 	uint64_t addr;
@@ -103,6 +104,11 @@ int virtq_pop(struct virtq *q, const struct guest_mem *m, struct vq_chain *c)
 	}
 }
 
+void virtq_unpop(struct virtq *q)
+{
+	q->last_avail--;
+}
+
 void virtq_push(struct virtq *q, const struct guest_mem *m, uint16_t head, uint32_t written)
 {
 	uint32_t *elem = gmem_ptr(m, q->used_gpa + 4 + 8ull * (q->used_idx & (q->size - 1)), 8);
@@ -153,4 +159,23 @@ size_t vq_write(const struct vq_chain *c, uint64_t off, const void *src, size_t 
 		off = 0;
 	}
 	return done;
+}
+
+unsigned vq_iov(const struct vq_chain *c, bool writable, uint64_t off, uint64_t len,
+		struct iovec *iov, unsigned max)
+{
+	unsigned first = writable ? c->n_out : 0, end = writable ? c->n_out + c->n_in : c->n_out;
+	unsigned n = 0;
+	for (unsigned i = first; i < end && len > 0 && n < max; i++) {
+		const struct vq_seg *s = &c->seg[i];
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		uint64_t take = s->len - off < len ? s->len - off : len;
+		iov[n++] = (struct iovec){ s->ptr + off, (size_t)take };
+		len -= take;
+		off = 0;
+	}
+	return n;
 }

@@ -47,6 +47,8 @@ void virtq_reset(struct virtq *q);
 int virtq_validate(const struct virtq *q, const struct guest_mem *m);
 /* 1: a chain was popped into c; 0: nothing available; -1: malformed. */
 int virtq_pop(struct virtq *q, const struct guest_mem *m, struct vq_chain *c);
+/* Gives back the chain popped last, unused (the device found nothing to put in it). */
+void virtq_unpop(struct virtq *q);
 /* Returns a chain to the driver with the number of bytes written into it. */
 void virtq_push(struct virtq *q, const struct guest_mem *m, uint16_t head, uint32_t written);
 /* Whether the driver wants an interrupt for used buffers. */
@@ -56,5 +58,11 @@ bool virtq_should_notify(const struct virtq *q, const struct guest_mem *m);
  * Return the number of bytes copied (short when the segments end). */
 size_t vq_read(const struct vq_chain *c, uint64_t off, void *dst, size_t len);
 size_t vq_write(const struct vq_chain *c, uint64_t off, const void *src, size_t len);
+/* iovecs for up to len bytes from offset off of the readable (writable=false) or the
+ * writable segments, for readv/writev straight to or from guest memory. Returns the
+ * number of iovecs filled (at most max). */
+struct iovec;
+unsigned vq_iov(const struct vq_chain *c, bool writable, uint64_t off, uint64_t len,
+		struct iovec *iov, unsigned max);
 
 #endif

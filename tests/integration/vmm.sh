@@ -65,3 +65,24 @@ test_vmm_virtio_blk_read_only() {
 	assert_contains "$out" "blk write status 01" "write to a read-only disk fails"
 	assert_eq "" "$(dd if="$T/disk.img" bs=512 skip=1 count=1 2>/dev/null | tr -d '\0')" "sector 1 untouched"
 }
+
+test_vmm_vsock_hybrid_echo() {
+	local out
+	"$ROOT/tests/vmm/vsock_peer.py" "$T/v.sock" >"$T/peer.out" 2>&1 &
+	local peer=$!
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest vsock)" --vsock "cid=7,socket=$T/v.sock" 2>"$T/err") ||
+		fail "vsock guest failed: $out $(cat "$T/err")"
+	wait $peer || fail "host peer failed: $(cat "$T/peer.out")"
+	assert_contains "$out" "vsock: cid 07" "guest reads its CID from config space"
+	assert_contains "$(cat "$T/peer.out")" "host got: OK 1073741824" "OK line after CONNECT"
+	assert_contains "$(cat "$T/peer.out")" "host echo: hello guest" "guest echoed host data"
+	assert_contains "$out" "vsock: host says pong: ping" "guest-initiated connection to PATH_5000"
+	assert_contains "$out" "vsock: done" "guest saw the connection reset"
+	[ ! -e "$T/v.sock" ] || fail "vsock socket left behind after exit"
+}
+
+test_vmm_vsock_rejects_host_cid() {
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --vsock "cid=2,socket=$T/v.sock" >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status for cid 2"
+	assert_contains "$(cat "$T/err")" "cid must be >= 3" "error names the problem"
+}
