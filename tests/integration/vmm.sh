@@ -86,3 +86,39 @@ test_vmm_vsock_rejects_host_cid() {
 	assert_eq 1 "$?" "exit status for cid 2"
 	assert_contains "$(cat "$T/err")" "cid must be >= 3" "error names the problem"
 }
+
+wait_for_socket() { # PATH
+	local i
+	for i in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done
+	fail "socket $1 never appeared"
+}
+
+test_vmm_api_pause_resume_shutdown() {
+	local api="$ROOT/tests/vmm/api_client.py" pid a b out
+	"$COCOON_VMM" --kernel "$(vmm_guest spin)" --api-socket "$T/api.sock" >"$T/out" 2>"$T/err" &
+	pid=$!
+	trap 'kill $pid 2>/dev/null' EXIT
+	wait_for_socket "$T/api.sock"
+	out=$("$api" "$T/api.sock" ping info)
+	assert_contains "$out" "ok pong" "ping"
+	assert_contains "$out" "ok state=running pid=$pid vcpus=1 memory_mib=128" "info"
+	# Every thread runs under its seccomp filter (mode 2), and still does its job.
+	local st
+	for st in /proc/$pid/task/*/status; do
+		assert_eq "Seccomp:	2" "$(grep '^Seccomp:' "$st")" "seccomp mode of $st"
+	done
+	assert_eq "ok paused" "$("$api" "$T/api.sock" pause)" "pause"
+	a=$(stat -c %s "$T/out")
+	sleep 0.3
+	b=$(stat -c %s "$T/out")
+	assert_eq "$a" "$b" "serial output while paused"
+	assert_contains "$("$api" "$T/api.sock" info)" "state=paused" "info while paused"
+	assert_eq "ok running" "$("$api" "$T/api.sock" resume)" "resume"
+	sleep 0.3
+	[ "$(stat -c %s "$T/out")" -gt "$b" ] || fail "guest did not run again after resume"
+	assert_contains "$("$api" "$T/api.sock" frobnicate)" "error unknown command" "bad command"
+	assert_eq "ok shutting down" "$("$api" "$T/api.sock" shutdown)" "shutdown"
+	wait $pid
+	assert_eq 0 "$?" "exit status after API shutdown"
+	[ ! -e "$T/api.sock" ] || fail "API socket left behind"
+}
