@@ -227,6 +227,8 @@ int main(int argc, char **argv)
 		unlink(cfg.api_socket);
 	if (cfg.vsock_socket != NULL)
 		unlink(cfg.vsock_socket);
+	if (cfg.console_socket != NULL)
+		unlink(cfg.console_socket);
 	/* vCPU threads may still sit in KVM_RUN: end the process without joining them. */
 	_exit(status);
 }

@@ -122,3 +122,28 @@ test_vmm_api_pause_resume_shutdown() {
 	assert_eq 0 "$?" "exit status after API shutdown"
 	[ ! -e "$T/api.sock" ] || fail "API socket left behind"
 }
+
+test_vmm_console_agent_port_echo() {
+	local out
+	python3 - "$T/c.sock" >"$T/peer.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+path = sys.argv[1]
+deadline = time.time() + 20
+while not os.path.exists(path) and time.time() < deadline:
+    time.sleep(0.01)
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(path)
+s.sendall(b"hello agent\n")
+print("host got", s.recv(100).decode().strip())
+s.close()
+PY
+	local peer=$!
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest console)" --console "socket=$T/c.sock" 2>"$T/err") ||
+		fail "console guest failed: $out $(cat "$T/err")"
+	wait $peer || fail "host peer failed: $(cat "$T/peer.out")"
+	assert_contains "$out" "console: port agent open" "port named agent, host end open"
+	assert_contains "$out" "console: echoed 0c bytes" "guest received the host's line"
+	assert_contains "$(cat "$T/peer.out")" "host got hello agent" "host received the echo"
+	assert_contains "$out" "console: host closed" "guest told when the host end closes"
+}
