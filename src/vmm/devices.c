@@ -18,6 +18,9 @@ int devices_setup(struct vmm *v, struct cc_error *err)
 	for (unsigned i = 0; i < c->n_disks; i++)
 		if (attach(v, virtio_blk_create(c->disks[i].path, c->disks[i].ro, err), err) < 0)
 			return -1;
+	for (unsigned i = 0; i < c->n_nets; i++)
+		if (attach(v, virtio_net_create(v, c->nets[i].tap, c->nets[i].mac, err), err) < 0)
+			return -1;
 	if (c->vsock_socket != NULL &&
 	    attach(v, virtio_vsock_create(v, c->vsock_cid, c->vsock_socket, err), err) < 0)
 		return -1;

@@ -147,3 +147,25 @@ PY
 	assert_contains "$(cat "$T/peer.out")" "host got hello agent" "host received the echo"
 	assert_contains "$out" "console: host closed" "guest told when the host end closes"
 }
+
+test_vmm_virtio_net_tap_echo() {
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+	local tap="cct$RANDOM" out
+	"$ROOT/tests/vmm/net_peer.py" "$tap" 02:cc:00:00:00:2a >"$T/peer.out" 2>&1 &
+	local peer=$!
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest net)" --net "tap=$tap,mac=02:cc:00:00:00:2a" 2>"$T/err") ||
+		fail "net guest failed: $out $(cat "$T/err")"
+	wait $peer || fail "host peer failed: $(cat "$T/peer.out")"
+	assert_contains "$out" "net: mac 02:cc:00:00:00:2a" "guest reads the MAC from config space"
+	assert_contains "$(cat "$T/peer.out")" "host got: echo: hello net" "frame went host → guest → host"
+	[ ! -e "/sys/class/net/$tap" ] || fail "tap $tap outlived the VMM"
+}
+
+test_vmm_net_rejects_bad_options() {
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --net "tap=averyveryverylongtapname" >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status for a too-long tap name"
+	assert_contains "$(cat "$T/err")" "tap name" "error names the tap"
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --net "tap=x,mac=zz" >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status for a bad mac"
+	assert_contains "$(cat "$T/err")" "bad mac" "error names the mac"
+}
