@@ -37,6 +37,15 @@ static const int main_only[] = {
 	SCMP_SYS(tgkill), SCMP_SYS(unlink), SCMP_SYS(eventfd2), SCMP_SYS(fcntl),
 };
 
+static int extra_fds[4];
+static unsigned n_extra_fds;
+
+void seccomp_allow_fd(int fd)
+{
+	if (n_extra_fds < CC_ARRAY_SIZE(extra_fds))
+		extra_fds[n_extra_fds++] = fd;
+}
+
 static int add_all(scmp_filter_ctx ctx, const int *sys, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -61,6 +70,9 @@ int seccomp_apply(enum seccomp_thread which, struct cc_error *err)
 		rc = add_ioctl(ctx, KVM_IRQ_LINE);
 	if (rc == 0 && which == SECCOMP_THREAD_VCPU)
 		rc = add_ioctl(ctx, KVM_RUN);
+	for (unsigned i = 0; rc == 0 && i < n_extra_fds && which == SECCOMP_THREAD_VCPU; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendmsg), 1,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)extra_fds[i]));
 	if (rc == 0 && which == SECCOMP_THREAD_MAIN) {
 		rc = add_all(ctx, main_only, CC_ARRAY_SIZE(main_only));
 		/* Sockets: AF_UNIX stream only (guest-initiated vsock connections). */

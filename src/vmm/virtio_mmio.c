@@ -109,7 +109,8 @@ static void mmio_read(void *opaque, uint64_t off, void *data, uint32_t len)
 		v = q != NULL && q->ready;
 		break;
 	case REG_INTERRUPT_STATUS:
-		v = d->isr;
+		/* A vhost-user backend interrupts through the irqfd behind our back. */
+		v = d->isr | (d->backend_queues ? VIRTIO_ISR_VRING : 0);
 		break;
 	case REG_STATUS:
 		v = d->status;

@@ -169,3 +169,26 @@ test_vmm_net_rejects_bad_options() {
 	assert_eq 1 "$?" "exit status for a bad mac"
 	assert_contains "$(cat "$T/err")" "bad mac" "error names the mac"
 }
+
+test_vmm_virtio_fs_via_virtiofsd() {
+	local vfsd=/usr/lib/qemu/virtiofsd out
+	[ -x $vfsd ] || skip "no $vfsd"
+	mkdir "$T/share"
+	printf 'hi from the host\n' >"$T/share/hello.txt"
+	$vfsd --socket-path="$T/fs.sock" -o source="$T/share" -o cache=none -o sandbox=namespace \
+		-o log_level=warn >"$T/vfsd.log" 2>&1 &
+	local vpid=$!
+	wait_for_socket "$T/fs.sock"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest fs)" --fs "tag=cocoonfs,socket=$T/fs.sock" 2>"$T/err") ||
+		fail "fs guest failed: $out $(cat "$T/err")"
+	assert_contains "$out" "fs: tag cocoonfs" "mount tag in config space"
+	assert_contains "$out" "fs: init error 00000000 version 07." "FUSE_INIT answered by virtiofsd"
+	assert_contains "$out" "fs: lookup error 00000000 size 00000011" "LOOKUP sees the 17-byte host file"
+	wait $vpid # virtiofsd ends once the VMM disconnects
+}
+
+test_vmm_fs_backend_missing() {
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --fs "tag=x,socket=$T/none.sock" >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status without a backend"
+	assert_contains "$(cat "$T/err")" "connecting to vhost-user backend $T/none.sock" "error names the socket"
+}
