@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -106,7 +108,7 @@ int vmm_init(struct vmm *v, const struct vmm_config *cfg, struct cc_error *err)
 {
 	memset(v, 0, sizeof(*v));
 	v->cfg = cfg;
-	v->kvm_fd = v->vm_fd = v->exit_efd = -1;
+	v->kvm_fd = v->vm_fd = v->exit_efd = v->signal_fd = -1;
 	v->mem.fd = -1;
 	v->loop.epfd = -1;
 	v->next_irq = 5;
@@ -193,6 +195,32 @@ static void on_exit_request(void *opaque, uint32_t events)
 	v->loop.stop = 1;
 }
 
+/* SIGTERM/SIGINT/SIGHUP end the VM like the API's shutdown: sockets are removed and the
+ * exit status is 0. They arrive through a signalfd, so no async handler touches state. */
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(v->signal_fd, &si, sizeof(si)) == sizeof(si))
+		vmm_request_exit(v, VMM_EXIT_OK, "terminated by signal %u", si.ssi_signo);
+}
+
+static int watch_signals(struct vmm *v, struct cc_error *err)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before the vCPU threads start, so they inherit the mask. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	v->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (v->signal_fd < 0)
+		return cc_error_set(err, errno, "signalfd");
+	return loop_add(&v->loop, v->signal_fd, EPOLLIN, on_signal, v, err) == NULL ? -1 : 0;
+}
+
 static int vmm_boot(struct vmm *v, struct boot_entry *e, struct cc_error *err)
 {
 	struct kernel_image k;
@@ -225,6 +253,8 @@ int vmm_run(struct vmm *v, struct cc_error *err)
 	if (loop_add(&v->loop, v->exit_efd, EPOLLIN, on_exit_request, v, err) == NULL)
 		return -1;
 	if (v->cfg->api_socket != NULL && api_start(v, v->cfg->api_socket, err) < 0)
+		return -1;
+	if (watch_signals(v, err) < 0)
 		return -1;
 	for (unsigned i = 0; i < v->n_vcpus; i++)
 		if (vcpu_start(&v->vcpus[i], err) < 0)

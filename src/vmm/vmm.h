@@ -75,6 +75,7 @@ struct vmm {
 	int exit_status;
 	char exit_msg[512];
 	int exit_efd; /* eventfd: wakes the loop when someone asks the VM to end */
+	int signal_fd; /* SIGTERM/SIGINT/SIGHUP */
 
 	/* Device placement. */
 	unsigned next_irq;

@@ -192,3 +192,25 @@ test_vmm_fs_backend_missing() {
 	assert_eq 1 "$?" "exit status without a backend"
 	assert_contains "$(cat "$T/err")" "connecting to vhost-user backend $T/none.sock" "error names the socket"
 }
+
+# Linux guests under cocoon-vmm need VT-x/SVM: on a PVM host the kernel does not boot.
+need_hw_virt() {
+	grep -qwE 'vmx|svm' /proc/cpuinfo || skip "no hardware virtualization"
+}
+
+test_vmm_linux_cocoon_run() {
+	need_hw_virt
+	make_rootfs "$T/rootfs"
+	local out
+	out=$("$COCOON" run --hypervisor cocoon-vmm --rootfs "$T/rootfs" -- sh -c 'echo hi from $(uname -r); exit 7')
+	assert_eq 7 "$?" "container exit status through cocoon-vmm"
+	assert_contains "$out" "hi from" "container output"
+}
+
+test_vmm_cocoon_run_says_why_not_here() {
+	grep -qwE 'vmx|svm' /proc/cpuinfo && skip "hardware virtualization present"
+	make_rootfs "$T/rootfs"
+	"$COCOON" run --hypervisor cocoon-vmm --rootfs "$T/rootfs" -- true >"$T/out" 2>"$T/err"
+	[ $? -ne 0 ] || fail "cocoon run with cocoon-vmm succeeded without vmx/svm"
+	assert_contains "$(cat "$T/err")" "needs hardware virtualization" "error message"
+}

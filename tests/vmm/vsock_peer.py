@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Host peer of the vsock guest test (tests/vmm/guests/vsock.c): serves PATH_5000
-(answers "pong: <line>"), then connects to PATH, sends CONNECT 1234, checks the OK
+(answers "pong: <line>"), then connects to PATH, sends CONNECT 1024, checks the OK
 line and the echo. Prints what it saw; exits non-zero on any mismatch."""
 import os, socket, sys, threading, time
 
@@ -28,7 +28,7 @@ while not os.path.exists(path):
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(20)
 s.connect(path)
-s.sendall(b"CONNECT 1234\n")
+s.sendall(b"CONNECT 1024\n")
 f = s.makefile("rb")
 ok = f.readline().decode()
 print("host got:", ok.strip())
