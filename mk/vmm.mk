@@ -13,3 +13,22 @@ $(B)/tests/vmm-guests/%.elf: tests/vmm/guests/%.c tests/vmm/guests/entry.S tests
 vmm-guests: $(VMM_GUESTS)
 all: vmm-guests
 test: vmm-guests
+
+# libFuzzer targets (clang): the virtqueue walker and each device's request parser.
+# `make fuzz` builds them and runs each for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 20
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZ_LINK := $(addprefix src/vmm/,virtqueue.c virtio.c memory.c loop.c virtio_blk.c virtio_rng.c \
+	virtio_vsock.c virtio_console.c virtio_net.c) $(addprefix src/lib/,log.c error.c util.c)
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LINK)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LINK) -lpthread
+
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+.PHONY: fuzz-build

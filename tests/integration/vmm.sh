@@ -214,3 +214,13 @@ test_vmm_cocoon_run_says_why_not_here() {
 	[ $? -ne 0 ] || fail "cocoon run with cocoon-vmm succeeded without vmx/svm"
 	assert_contains "$(cat "$T/err")" "needs hardware virtualization" "error message"
 }
+
+# A bounded libFuzzer run of the virtqueue walker and every device parser (make fuzz);
+# COCOON_FUZZ_SECONDS per target, 10 by default.
+test_vmm_fuzz_bounded() {
+	command -v clang >/dev/null || skip "no clang"
+	make -s -C "$ROOT" fuzz-build >"$T/build.log" 2>&1 || fail "building fuzzers: $(tail -5 "$T/build.log")"
+	local out
+	out=$("$ROOT/tests/fuzz/run.sh" "${COCOON_FUZZ_SECONDS:-10}") || fail "a fuzzer found a crash: $out"
+	[ "$(grep -c ': ok' <<<"$out")" -ge 6 ] || fail "expected 6 fuzz targets to run: $out"
+}
