@@ -13,7 +13,7 @@ int devices_setup(struct vmm *v, struct cc_error *err)
 	const struct vmm_config *c = v->cfg;
 	if (serial_create(v, err) < 0 || i8042_create(v, err) < 0)
 		return -1;
-	if (attach(v, virtio_rng_create(err), err) < 0)
+	if (c->rng && attach(v, virtio_rng_create(err), err) < 0)
 		return -1;
 	for (unsigned i = 0; i < c->n_disks; i++)
 		if (attach(v, virtio_blk_create(c->disks[i].path, c->disks[i].ro, err), err) < 0)

@@ -14,7 +14,8 @@ static const char usage[] =
 	"Usage: cocoon-vmm --kernel FILE [--initrd FILE] [--cmdline STR] [--cpus N]\n"
 	"                  [--memory MiB] [--disk PATH[,ro]] [--net tap=NAME[,mac=MAC]]\n"
 	"                  [--vsock cid=N,socket=PATH] [--fs tag=TAG,socket=PATH]\n"
-	"                  [--console socket=PATH] [--api-socket PATH] [--log-level LEVEL]\n"
+	"                  [--console socket=PATH] [--rng] [--api-socket PATH]\n"
+	"                  [--log-level LEVEL]\n"
 	"Boots a PVH ELF or a bzImage; the serial console is on stdout.\n"
 	"Exit status: 0 guest reset/poweroff, 1 VMM error, 2 guest crash.\n";
 
@@ -67,7 +68,7 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out, const char *wh
 static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_error *err)
 {
 	enum { O_KERNEL = 1, O_INITRD, O_CMDLINE, O_CPUS, O_MEMORY, O_DISK, O_NET, O_VSOCK, O_FS,
-	       O_CONSOLE, O_API, O_LOG, O_HELP };
+	       O_CONSOLE, O_RNG, O_API, O_LOG, O_HELP };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -79,6 +80,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 		{ "vsock", required_argument, NULL, O_VSOCK },
 		{ "fs", required_argument, NULL, O_FS },
 		{ "console", required_argument, NULL, O_CONSOLE },
+		{ "rng", no_argument, NULL, O_RNG },
 		{ "api-socket", required_argument, NULL, O_API },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, O_HELP },
@@ -177,6 +179,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			c->console_socket = vals[0];
 			break;
 		}
+		case O_RNG:
+			c->rng = true;
+			break;
 		case O_API:
 			c->api_socket = optarg;
 			break;

@@ -52,6 +52,7 @@ struct vmm_config {
 	const char *fs_tag, *fs_socket;
 	const char *console_socket; /* virtio-console port "agent" served on this unix socket */
 	const char *api_socket;
+	bool rng; /* virtio-rng: opt-in, guests seed from RDRAND (random.trust_cpu) */
 };
 
 struct vcpu;

@@ -36,7 +36,8 @@ test_vmm_rejects_bad_kernel() {
 
 test_vmm_virtio_rng_returns_bytes() {
 	local out
-	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest rng)" 2>"$T/err") || fail "rng guest failed: $(cat "$T/err")"
+	assert_contains "$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest rng)")" "rng: no device" "rng is opt-in"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest rng)" --rng 2>"$T/err") || fail "rng guest failed: $(cat "$T/err")"
 	[[ "$out" =~ ^rng:\ 10\ bytes\ ([0-9a-f]{32})$ ]] || fail "unexpected rng output: $out"
 	[ "${BASH_REMATCH[1]}" != "00000000000000000000000000000000" ] || fail "rng returned zeros"
 }
