@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,7 +23,7 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-enum { MSG_READY = 1, MSG_ERROR = 2 };
+enum { MSG_READY = 1, MSG_ERROR = 2, MSG_CONSOLE = 3 };
 
 struct sync_msg {
 	int kind;
@@ -49,13 +50,13 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
-/* Puts the caller's fds on 0/1/2 (-1 means /dev/null) and starts a session; with a
- * terminal, fd 0 becomes the controlling tty. Every other fd is closed at exec. */
+/* Puts the caller's fds on 0/1/2 (-1 means /dev/null) and starts a session. Every
+ * other fd is closed at exec. A terminal replaces them later (open_console). */
 static int setup_stdio(const struct spawn_stdio *io, int terminal, struct cc_error *err)
 {
 	int fds[3] = { io->in, io->out, io->err };
 	for (int i = 0; i < 3; i++) {
-		if (fds[i] < 0)
+		if (fds[i] < 0 || terminal)
 			fds[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
 		else if (fds[i] < 3)
 			fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
@@ -68,10 +69,63 @@ static int setup_stdio(const struct spawn_stdio *io, int terminal, struct cc_err
 	}
 	if (setsid() < 0)
 		return cc_error_set(err, errno, "setsid");
-	if (terminal && ioctl(0, TIOCSCTTY, 0) < 0)
-		return cc_error_set(err, errno, "set the controlling terminal");
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		return cc_error_set(err, errno, "close_range");
+	return 0;
+}
+
+static int send_fd(int sock, int fd)
+{
+	struct sync_msg m = { .kind = MSG_CONSOLE };
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* A pty from the container's own devpts (the mount namespace is the container's by
+ * now): its master goes to the agent, its slave becomes stdio and the controlling
+ * terminal, and for init also /dev/console, as runc does. */
+static int open_console(const struct oci_process *p, int sock, bool bind_console,
+			struct cc_error *err)
+{
+	cleanup_close int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0)
+		return cc_error_set(err, errno, "terminal: open /dev/ptmx (needs devpts on /dev/pts)");
+	char name[64];
+	if (unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0)
+		return cc_error_set(err, errno, "terminal: pty setup");
+	cleanup_close int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (sl < 0)
+		return cc_error_set(err, errno, "terminal: open %s", name);
+	if (p->uid != 0 && fchown(sl, p->uid, (gid_t)-1) < 0)
+		return cc_error_set(err, errno, "terminal: chown %s", name);
+	if (p->console_width > 0 && p->console_height > 0) {
+		struct winsize ws = { .ws_row = (unsigned short)p->console_height,
+				      .ws_col = (unsigned short)p->console_width };
+		if (ioctl(sl, TIOCSWINSZ, &ws) < 0)
+			return cc_error_set(err, errno, "terminal: set its size");
+	}
+	if (bind_console && mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
+		return cc_error_set(err, errno, "bind %s onto /dev/console", name);
+	if (send_fd(sock, m) < 0)
+		return cc_error_set(err, errno, "terminal: hand over the pty");
+	for (int i = 0; i < 3; i++) {
+		if (dup2(sl, i) < 0)
+			return cc_error_set(err, errno, "terminal: dup2");
+	}
+	if (ioctl(0, TIOCSCTTY, 0) < 0)
+		return cc_error_set(err, errno, "set the controlling terminal");
 	return 0;
 }
 
@@ -156,7 +210,7 @@ static int ns_flag(enum oci_ns_type t)
 }
 
 /* Everything up to the start byte; errors end here and reach container_create. */
-static int init_setup(struct container_rt *c, const struct spawn_stdio *io,
+static int init_setup(struct container_rt *c, const struct spawn_stdio *io, int sock,
 		      scmp_filter_ctx *filter, struct cc_error *err)
 {
 	const struct oci_spec *s = c->spec;
@@ -178,8 +232,10 @@ static int init_setup(struct container_rt *c, const struct spawn_stdio *io,
 	if (setup_stdio(io, s->process.terminal, err) < 0 || security_limits(&s->process, err) < 0)
 		return -1;
 	if (mounts_prepare(s->root_path, err) < 0 ||
-	    mounts_apply(s, s->root_path, s->process.terminal ? 0 : -1, err) < 0 ||
+	    mounts_apply(s, s->root_path, s->process.terminal, err) < 0 ||
 	    mounts_pivot(s->root_path, err) < 0)
+		return -1;
+	if (s->process.terminal && open_console(&s->process, sock, true, err) < 0)
 		return -1;
 	if (s->hostname != NULL && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		return cc_error_set(err, errno, "sethostname");
@@ -198,7 +254,7 @@ static void __attribute__((noreturn)) init_child(struct container_rt *c,
 {
 	struct cc_error err = { 0 };
 	scmp_filter_ctx filter = NULL;
-	if (init_setup(c, io, &filter, &err) < 0)
+	if (init_setup(c, io, sock, &filter, &err) < 0)
 		child_fail(sock, &err, 1);
 	struct sync_msg m = { .kind = MSG_READY };
 	char start;
@@ -239,23 +295,47 @@ static pid_t fork_in_pidns(int pidns_fd, int new_pidns, struct cc_error *err)
 	return pid < 0 ? cc_error_set(err, saved, "fork") : pid;
 }
 
-/* Reads the child's verdict: 1 ready, 0 end-of-file (exec done), -1 error text. */
-static int read_verdict(int fd, struct cc_error *err)
+/* Reads the child's verdict: 1 ready, 0 end-of-file (exec done), -1 error text. A
+ * terminal's master arriving first is stored in *console. */
+static int read_verdict(int fd, int *console, struct cc_error *err)
 {
-	struct sync_msg m;
-	ssize_t n;
-	do
-		n = recv(fd, &m, sizeof(m), 0);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return 0;
-	if (n != (ssize_t)sizeof(m))
-		return cc_error_set(err, n < 0 ? errno : EPROTO, "container sync");
-	if (m.kind == MSG_READY)
-		return 1;
-	m.text[sizeof(m.text) - 1] = '\0';
-	cc_error_set(err, 0, "%s", m.text);
-	return -1;
+	for (;;) {
+		struct sync_msg m;
+		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} u;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				     .msg_controllen = sizeof(u.buf) };
+		ssize_t n;
+		do
+			n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+		int passed = -1;
+		struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+		if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&passed, CMSG_DATA(c), sizeof(int));
+		if (n == 0)
+			return 0;
+		if (n != (ssize_t)sizeof(m)) {
+			if (passed >= 0)
+				close(passed);
+			return cc_error_set(err, n < 0 ? errno : EPROTO, "container sync");
+		}
+		if (m.kind == MSG_CONSOLE && passed >= 0 && console != NULL && *console < 0) {
+			*console = passed;
+			continue;
+		}
+		if (passed >= 0)
+			close(passed);
+		if (m.kind == MSG_READY)
+			return 1;
+		m.text[sizeof(m.text) - 1] = '\0';
+		cc_error_set(err, 0, "%s", m.text);
+		return -1;
+	}
 }
 
 static int validate(const struct container_rt *c, int *new_pidns, const char **pidns_path,
@@ -290,8 +370,9 @@ static int validate(const struct container_rt *c, int *new_pidns, const char **p
 	return 0;
 }
 
-int container_create(struct container_rt *c, const struct spawn_stdio *io, struct cc_error *err)
+int container_create(struct container_rt *c, struct spawn_stdio *io, struct cc_error *err)
 {
+	io->console = -1;
 	int new_pidns, sv[2];
 	const char *pidns_path;
 	cleanup_close int pidns_fd = -1;
@@ -325,9 +406,13 @@ int container_create(struct container_rt *c, const struct spawn_stdio *io, struc
 	}
 	c->init_pid = pid;
 	c->start_fd = sv[0];
-	int r = read_verdict(c->start_fd, err);
+	int r = read_verdict(c->start_fd, &io->console, err);
 	if (r == 1)
 		return 0;
+	if (io->console >= 0) {
+		close(io->console);
+		io->console = -1;
+	}
 	if (r == 0)
 		cc_error_set(err, 0, "container init exited during setup");
 	close(c->start_fd);
@@ -349,7 +434,7 @@ int container_start(struct container_rt *c, struct cc_error *err)
 		return cc_error_set(err, 0, "container %s: not created or already started", c->id);
 	int r = cc_write_all(c->start_fd, "s", 1, err);
 	if (r == 0)
-		r = read_verdict(c->start_fd, err);
+		r = read_verdict(c->start_fd, NULL, err);
 	close(c->start_fd);
 	c->start_fd = -1;
 	if (r < 0)
@@ -373,8 +458,9 @@ static void __attribute__((noreturn)) exec_child(struct container_rt *c,
 			child_fail(sock, &err, 1);
 		}
 	}
-	if (setup_stdio(io, p->terminal, &err) < 0 || security_limits(p, &err) < 0 ||
-	    security_build_seccomp(c->spec->seccomp, &filter, &err) < 0 ||
+	if (setup_stdio(io, p->terminal, &err) < 0 ||
+	    (p->terminal && open_console(p, sock, false, &err) < 0) ||
+	    security_limits(p, &err) < 0 || security_build_seccomp(c->spec->seccomp, &filter, &err) < 0 ||
 	    security_drop(p, filter, &err) < 0)
 		child_fail(sock, &err, 1);
 	if (chdir(p->cwd) < 0) {
@@ -385,8 +471,9 @@ static void __attribute__((noreturn)) exec_child(struct container_rt *c,
 }
 
 int container_exec(struct container_rt *c, const struct oci_process *p,
-		   const struct spawn_stdio *io, pid_t *pid, struct cc_error *err)
+		   struct spawn_stdio *io, pid_t *pid, struct cc_error *err)
 {
+	io->console = -1;
 	/* mnt last: after it, paths resolve in the container. */
 	static const char *const names[] = { "cgroup", "ipc", "uts", "mnt" };
 	int ns_fds[CC_ARRAY_SIZE(names)], sv[2];
@@ -418,7 +505,7 @@ int container_exec(struct container_rt *c, const struct oci_process *p,
 	close(sv[1]);
 	if (child > 0) {
 		*pid = child;
-		if (read_verdict(sv[0], err) == 0) {
+		if (read_verdict(sv[0], &io->console, err) == 0) {
 			close(sv[0]);
 			for (size_t i = 0; i < n; i++)
 				close(ns_fds[i]);
@@ -426,6 +513,10 @@ int container_exec(struct container_rt *c, const struct oci_process *p,
 		}
 	}
 	close(sv[0]);
+	if (io->console >= 0) {
+		close(io->console);
+		io->console = -1;
+	}
 	cc_error_prefix(err, "exec in %s", c->id);
 out:
 	for (size_t i = 0; i < n; i++)

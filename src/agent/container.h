@@ -10,11 +10,14 @@
 #include "lib/error.h"
 #include "lib/oci_spec.h"
 
-/* The child's stdio: fds to dup onto 0/1/2 (a pty slave for all three with a terminal;
- * -1 gives /dev/null). create/exec do not close them: the caller closes its copies
- * after the call. */
+/* The child's stdio: fds to dup onto 0/1/2 (-1 gives /dev/null). create/exec do not
+ * close them: the caller closes its copies after the call. With process.terminal they
+ * are ignored: the child opens a pty in the container's own devpts (so tty(1) names
+ * it, as under runc) and `console` returns its master, which the caller then owns;
+ * otherwise console is -1. */
 struct spawn_stdio {
 	int in, out, err;
+	int console;
 };
 
 /* The caller fills id ([A-Za-z0-9_.-], at most 100) and spec; create fills the rest.
@@ -39,7 +42,7 @@ int container_set_cgroup_root(const char *root, struct cc_error *err);
  * pivot_root, hostname, sysctl, rlimits) and blocked just before dropping privileges
  * and execve until container_start. On failure nothing is left behind (no process, no
  * cgroup); spec stays owned by c. init_pid is a child of the caller, who reaps it. */
-int container_create(struct container_rt *c, const struct spawn_stdio *io, struct cc_error *err);
+int container_create(struct container_rt *c, struct spawn_stdio *io, struct cc_error *err);
 /* Lets init drop privileges (user, capabilities, no_new_privs, seccomp) and exec the
  * spec's process. Returns once execve succeeded, or -1 with the child's error, e.g.
  * "exec: foo: not found"; init then exits with 127 (not found), 126 (not executable)
@@ -50,7 +53,7 @@ int container_start(struct container_rt *c, struct cc_error *err);
  * when -1 is returned for a failed exec (it then exits 127/126/1 as above); the
  * process is a child of the caller. */
 int container_exec(struct container_rt *c, const struct oci_process *p,
-		   const struct spawn_stdio *io, pid_t *pid, struct cc_error *err);
+		   struct spawn_stdio *io, pid_t *pid, struct cc_error *err);
 /* Signals init, or every process in the cgroup when all is set. */
 int container_kill(struct container_rt *c, int sig, int all, struct cc_error *err);
 int container_freeze(struct container_rt *c, int frozen, struct cc_error *err);

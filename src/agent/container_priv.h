@@ -5,6 +5,7 @@
 #ifndef COCOON_AGENT_CONTAINER_PRIV_H
 #define COCOON_AGENT_CONTAINER_PRIV_H
 
+#include <stdbool.h>
 #include <seccomp.h>
 #include <stddef.h>
 
@@ -24,7 +25,7 @@ int cgroup_read_stats(const char *path, struct container_stats *st, struct cc_er
 
 /* mounts.c, all child-side, in this order */
 int mounts_prepare(const char *rootfs, struct cc_error *err);
-int mounts_apply(const struct oci_spec *spec, const char *rootfs, int console_fd,
+int mounts_apply(const struct oci_spec *spec, const char *rootfs, bool console,
 		 struct cc_error *err);
 int mounts_pivot(const char *rootfs, struct cc_error *err);
 int mounts_finish(const struct oci_spec *spec, struct cc_error *err);

@@ -202,7 +202,7 @@ static int mount_one(int rootfd, const struct oci_mount *m, struct cc_error *err
 }
 
 /* The minimal device set of the OCI spec, in a /dev the spec mounted as tmpfs. */
-static int setup_dev(int rootfd, int console_fd, struct cc_error *err)
+static int setup_dev(int rootfd, bool console, struct cc_error *err)
 {
 	static const struct {
 		const char *name;
@@ -230,26 +230,16 @@ static int setup_dev(int rootfd, int console_fd, struct cc_error *err)
 		if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST)
 			return cc_error_set(err, errno, "symlink /dev/%s", links[i][1]);
 	}
-	if (console_fd >= 0) {
-		/* The fd's mount belongs to the agent's namespace, which a bind mount may not
-		 * take from; the same path resolves in this namespace's copy of it. */
-		char link[64], src[256], target[64];
-		fd_path(link, sizeof(link), console_fd);
-		ssize_t n = readlink(link, src, sizeof(src) - 1);
-		if (n < 0 || n == (ssize_t)sizeof(src) - 1)
-			return cc_error_set(err, n < 0 ? errno : ENAMETOOLONG, "terminal path");
-		src[n] = '\0';
+	/* The terminal is bound here after pivot_root, once its pty exists. */
+	if (console) {
 		cleanup_close int c = open_in_root(rootfd, "/dev/console", 1, err);
 		if (c < 0)
 			return -1;
-		fd_path(target, sizeof(target), c);
-		if (mount(src, target, NULL, MS_BIND, NULL) < 0)
-			return cc_error_set(err, errno, "bind the terminal onto /dev/console");
 	}
 	return 0;
 }
 
-int mounts_apply(const struct oci_spec *spec, const char *rootfs, int console_fd,
+int mounts_apply(const struct oci_spec *spec, const char *rootfs, bool console,
 		 struct cc_error *err)
 {
 	cleanup_close int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -263,7 +253,7 @@ int mounts_apply(const struct oci_spec *spec, const char *rootfs, int console_fd
 		if (strcmp(m->destination, "/dev") == 0)
 			dev_tmpfs = m->type != NULL && strcmp(m->type, "tmpfs") == 0;
 	}
-	if (dev_tmpfs && setup_dev(rootfd, console_fd, err) < 0)
+	if (dev_tmpfs && setup_dev(rootfd, console, err) < 0)
 		return -1;
 	return 0;
 }

@@ -91,63 +91,33 @@ struct stdio_pair {
 
 static void stdio_close(struct stdio_pair *s)
 {
-	int fds[] = { s->out, s->err, s->in, s->child.in, s->child.out, s->child.err };
+	int fds[] = { s->out, s->err, s->in, s->child.in, s->child.out, s->child.err,
+		      s->child.console };
 	for (size_t i = 0; i < CC_ARRAY_SIZE(fds); i++) {
-		bool dup = false; /* a pty slave appears three times in child */
-		for (size_t j = 0; j < i; j++)
-			dup = dup || fds[j] == fds[i];
-		if (fds[i] >= 0 && !dup)
+		if (fds[i] >= 0)
 			close(fds[i]);
 	}
-	*s = (struct stdio_pair){ -1, -1, -1, { -1, -1, -1 } };
+	*s = (struct stdio_pair){ -1, -1, -1, { -1, -1, -1, -1 } };
 }
 
 static void stdio_close_child(struct stdio_pair *s)
 {
-	int in = s->child.in, out = s->child.out, er = s->child.err;
-	if (in >= 0)
-		close(in);
-	if (out >= 0 && out != in)
-		close(out);
-	if (er >= 0 && er != in && er != out)
-		close(er);
-	s->child = (struct spawn_stdio){ -1, -1, -1 };
+	int fds[] = { s->child.in, s->child.out, s->child.err };
+	for (size_t i = 0; i < CC_ARRAY_SIZE(fds); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+	s->child = (struct spawn_stdio){ -1, -1, -1, s->child.console };
 }
 
-/* A terminal: the child gets the pty slave as stdin/stdout/stderr (and makes it its
- * controlling terminal); we keep the master for output and a dup of it for stdin.
- * Otherwise separate pipes for stdout and stderr, and stdin a pipe or (-1) /dev/null. */
-static int stdio_open(struct stdio_pair *s, bool terminal, bool want_stdin, unsigned width,
-		      unsigned height, struct cc_error *err)
+/* Without a terminal: separate pipes for stdout and stderr, and stdin a pipe or (-1)
+ * /dev/null. A terminal is opened by the child inside the container; see
+ * stdio_take_console. */
+static int stdio_open(struct stdio_pair *s, bool terminal, bool want_stdin, struct cc_error *err)
 {
-	*s = (struct stdio_pair){ -1, -1, -1, { -1, -1, -1 } };
-	if (terminal) {
-		char name[64];
-		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (m < 0)
-			return cc_error_set(err, errno, "posix_openpt");
-		s->out = m;
-		if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
-			cc_error_set(err, errno, "pty setup");
-			goto fail;
-		}
-		int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (sl < 0) {
-			cc_error_set(err, errno, "open %s", name);
-			goto fail;
-		}
-		s->child = (struct spawn_stdio){ sl, sl, sl };
-		if (width > 0 && height > 0) {
-			struct winsize ws = { .ws_row = (unsigned short)height,
-					      .ws_col = (unsigned short)width };
-			ioctl(m, TIOCSWINSZ, &ws);
-		}
-		if (want_stdin && (s->in = fcntl(m, F_DUPFD_CLOEXEC, 3)) < 0) {
-			cc_error_set(err, errno, "dup pty master");
-			goto fail;
-		}
+	*s = (struct stdio_pair){ -1, -1, -1, { -1, -1, -1, -1 } };
+	if (terminal)
 		return 0;
-	}
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		cc_error_set(err, errno, "stdout pipe");
@@ -173,6 +143,19 @@ static int stdio_open(struct stdio_pair *s, bool terminal, bool want_stdin, unsi
 fail:
 	stdio_close(s);
 	return -1;
+}
+
+/* The terminal's master, handed back by create/exec: output is read from it and, with
+ * stdin, input written to a dup of it. */
+static int stdio_take_console(struct stdio_pair *s, bool want_stdin, struct cc_error *err)
+{
+	if (s->child.console < 0)
+		return 0;
+	s->out = s->child.console;
+	s->child.console = -1;
+	if (want_stdin && (s->in = fcntl(s->out, F_DUPFD_CLOEXEC, 3)) < 0)
+		return cc_error_set(err, errno, "dup pty master");
+	return 0;
 }
 
 /* ---- methods ---- */
@@ -242,13 +225,20 @@ static void do_create(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 	c->rt.spec = spec;
 	c->rt.start_fd = -1;
 	struct stdio_pair io;
-	if (stdio_open(&io, spec->process.terminal, r->stdin, spec->process.console_width,
-		       spec->process.console_height, &err) < 0 ||
+	if (stdio_open(&io, spec->process.terminal, r->stdin, &err) < 0 ||
 	    container_create(&c->rt, &io.child, &err) < 0) {
 		stdio_close(&io);
 		oci_spec_free(spec);
 		free(c);
 		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	if (stdio_take_console(&io, r->stdin, &err) < 0) {
+		struct cc_error ignored;
+		stdio_close(&io);
+		container_destroy(&c->rt, &ignored); /* frees the spec */
+		free(c);
+		fail(call, &err, TTRPC_RESOURCE_EXHAUSTED);
 		return;
 	}
 	stdio_close_child(&io);
@@ -329,10 +319,11 @@ static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	}
 	struct stdio_pair io;
 	pid_t pid = 0;
-	int rc = stdio_open(&io, proc.terminal, r->stdin, proc.console_width,
-			    proc.console_height, &err);
+	int rc = stdio_open(&io, proc.terminal, r->stdin, &err);
 	if (rc == 0)
 		rc = container_exec(&c->rt, &proc, &io.child, &pid, &err);
+	if (rc == 0)
+		rc = stdio_take_console(&io, r->stdin, &err);
 	bool terminal = proc.terminal;
 	oci_process_free(&proc);
 	if (rc < 0) {

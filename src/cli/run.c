@@ -85,6 +85,9 @@ static void usage(FILE *f)
 		"      --debug             verbose logs and timing lines on stderr\n"
 		"  -h, --help              this help\n"
 		"\n"
+		"SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the container; a third SIGINT/SIGTERM\n"
+		"kills it (its init ignores signals it has no handler for).\n"
+		"\n"
 		"Exit status: the container's (128+N if killed by signal N), 125 if cocoon failed,\n"
 		"126 if CMD cannot be executed, 127 if CMD was not found.\n",
 		GUEST_OVERHEAD_MIB);
@@ -516,6 +519,7 @@ static void resize(struct run_ctx *c)
 		cc_debug("ResizePty: %s", err.msg);
 }
 
+#define KILL_AFTER_INTERRUPTS 3
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
 
 static void *signal_main(void *arg)
@@ -528,6 +532,7 @@ static void *signal_main(void *arg)
 	cleanup_close int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0)
 		return NULL;
+	int interrupts = 0;
 	for (;;) {
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->stop_pipe[0], .events = POLLIN } };
 		if (poll(p, 2, -1) < 0) {
@@ -544,11 +549,18 @@ static void *signal_main(void *arg)
 			resize(c);
 			continue;
 		}
-		cc_debug("forwarding signal %u to the container", si.ssi_signo);
+		/* A container's init ignores signals it has no handler for, so interrupts
+		 * alone might never end it: the third one is a SIGKILL. */
+		uint32_t sig = si.ssi_signo;
+		if ((sig == SIGINT || sig == SIGTERM) && ++interrupts >= KILL_AFTER_INTERRUPTS) {
+			fprintf(stderr, "cocoon: interrupted %d times: killing the container\n", interrupts);
+			sig = SIGKILL;
+		}
+		cc_debug("forwarding signal %u to the container", sig);
 		Cocoon__Agent__V1__SignalProcessRequest req = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 		req.container_id = (char *)c->cid;
 		req.exec_id = "";
-		req.signal = si.ssi_signo;
+		req.signal = sig;
 		struct cc_error err;
 		if (agent_call(c, "SignalProcess", &req.base, NULL, 5000, &err) == NULL)
 			cc_debug("SignalProcess: %s", err.msg);

@@ -144,8 +144,9 @@ test_run_tty() {
 	command -v script >/dev/null || skip "script(1) from bsdutils is missing"
 	local out
 	# script(1) gives cocoon a real terminal on the host side, sized 33x101.
-	out=$(script -qec "stty rows 33 cols 101; $COCOON run -t --rootfs $r -- sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; stty size'" /dev/null </dev/null)
+	out=$(script -qec "stty rows 33 cols 101; $COCOON run -t --rootfs $r -- sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty; stty size'" /dev/null </dev/null)
 	assert_contains "$out" "is-a-tty" "the container has a terminal"
+	assert_contains "$out" "/dev/pts/0" "the terminal is the container's own pty"
 	assert_contains "$out" "33 101" "the terminal has the host's size"
 }
 
@@ -160,4 +161,20 @@ test_run_sigterm_forwarded() {
 	wait $pid
 	assert_eq 3 $? "exit status after SIGTERM was forwarded"
 	assert_contains "$(cat out)" "got-term" "the container's trap ran"
+}
+
+test_run_third_interrupt_kills() {
+	local r; r=$(rootfs)
+	# sleep as the container's init has no SIGTERM handler: the first two are ignored.
+	"$COCOON" run --rootfs "$r" -- sh -c 'echo ready; exec sleep 600' >out 2>&1 &
+	local pid=$!
+	local i
+	for i in $(seq 1 300); do grep -q ready out 2>/dev/null && break; sleep 0.1; done
+	grep -q ready out || { kill -9 $pid; fail "container never started: $(cat out)"; }
+	kill -TERM $pid; sleep 0.5; kill -TERM $pid; sleep 0.5
+	kill -0 $pid 2>/dev/null || fail "cocoon ended before the third signal: $(cat out)"
+	kill -TERM $pid
+	wait $pid
+	assert_eq 137 $? "exit status after the third SIGTERM"
+	assert_contains "$(cat out)" "killing the container" "the run says why"
 }

@@ -508,6 +508,36 @@ static void test_terminal(void **state)
 	remove_container(f, "tty");
 }
 
+/* An exec'd process with a terminal gets a pty of the container's devpts, sized as
+ * asked before it runs. */
+static void test_exec_terminal(void **state)
+{
+	struct fixture *f = *state;
+	struct cc_error err;
+	create_and_start(f, "ext", "exec sleep 100", false, false);
+	const char *pj = "{\"args\":[\"/bin/sh\",\"-c\",\"tty; stty size\"],\"cwd\":\"/\","
+			 "\"terminal\":true,\"consoleSize\":{\"height\":24,\"width\":80},"
+			 "\"env\":[\"PATH=/bin\"],\"user\":{\"uid\":0,\"gid\":0}}";
+	Cocoon__Agent__V1__ExecProcessRequest e = COCOON__AGENT__V1__EXEC_PROCESS_REQUEST__INIT;
+	e.container_id = "ext";
+	e.exec_id = "t1";
+	e.process_json.data = (uint8_t *)pj;
+	e.process_json.len = strlen(pj);
+	if (call(f, "ExecProcess", &e, NULL, NULL, &err) < 0)
+		fail_msg("ExecProcess: %s", err.msg);
+	char *out = read_all(f, "ext", "t1", 0, 0);
+	assert_string_equal(out, "/dev/pts/0\r\n24 80\r\n");
+	free(out);
+	assert_int_equal(wait_exit(f, "ext", "t1"), 0);
+	Cocoon__Agent__V1__SignalProcessRequest s = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+	s.container_id = "ext";
+	s.exec_id = "";
+	s.signal = SIGKILL;
+	assert_int_equal(call(f, "SignalProcess", &s, NULL, NULL, &err), 0);
+	assert_int_equal(wait_exit(f, "ext", ""), 128 + SIGKILL);
+	remove_container(f, "ext");
+}
+
 static void test_container_ops(void **state)
 {
 	struct fixture *f = *state;
@@ -700,6 +730,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_with_pipe_held_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_container_ops, setup, teardown),
 		cmocka_unit_test(test_listen_binary),
 		cmocka_unit_test(test_reconnect_keeps_output),

@@ -157,7 +157,7 @@ static char *run(const char *id, struct oci_spec *s, int *status)
 	int p[2];
 	init_rt(&c, id, s);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	struct spawn_stdio io = { -1, p[1], p[1] };
+	struct spawn_stdio io = { -1, p[1], p[1], -1 };
 	if (container_create(&c, &io, &err) < 0)
 		fail_msg("create: %s", err.msg);
 	close(p[1]);
@@ -247,7 +247,7 @@ static void test_not_found(void **state)
 	struct container_rt c;
 	struct cc_error err = { 0 };
 	init_rt(&c, "notfound", make_spec(args, NULL));
-	struct spawn_stdio io = { -1, -1, -1 };
+	struct spawn_stdio io = { -1, -1, -1, -1 };
 	assert_int_equal(container_create(&c, &io, &err), 0);
 	assert_int_equal(container_start(&c, &err), -1);
 	assert_string_equal(err.msg, "start container notfound: exec: no-such-command: not found");
@@ -261,7 +261,7 @@ static void test_create_errors(void **state)
 	char *args[] = { "true", NULL };
 	struct container_rt c;
 	struct cc_error err = { 0 };
-	struct spawn_stdio io = { -1, -1, -1 };
+	struct spawn_stdio io = { -1, -1, -1, -1 };
 	char cgdir[256];
 	snprintf(cgdir, sizeof(cgdir), "%s/bad", cgroot);
 
@@ -317,7 +317,8 @@ static void set_terminal(json_object *j)
 			       json_object_new_boolean(1));
 }
 
-/* With a terminal, the pty slave is the controlling tty and /dev/console. */
+/* With a terminal, the pty comes from the container's own devpts: tty(1) names it,
+ * it is the controlling tty and /dev/console, and the master is handed back. */
 static void test_terminal(void **state)
 {
 	(void)state;
@@ -326,27 +327,19 @@ static void test_terminal(void **state)
 			 NULL };
 	struct container_rt c;
 	struct cc_error err = { 0 };
-	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	assert_true(master >= 0);
-	assert_int_equal(grantpt(master), 0);
-	assert_int_equal(unlockpt(master), 0);
-	int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-	assert_true(slave >= 0);
 	init_rt(&c, "tty", make_spec(args, set_terminal));
-	struct spawn_stdio io = { slave, slave, slave };
+	struct spawn_stdio io = { -1, -1, -1, -1 };
 	if (container_create(&c, &io, &err) < 0)
 		fail_msg("create: %s", err.msg);
-	close(slave);
+	assert_true(io.console >= 0);
 	assert_int_equal(container_start(&c, &err), 0);
 	assert_int_equal(wait_status(c.init_pid), 0);
 	char buf[512];
-	ssize_t n = read(master, buf, sizeof(buf) - 1);
+	ssize_t n = read(io.console, buf, sizeof(buf) - 1);
 	assert_true(n > 0);
 	buf[n] = '\0';
-	close(master);
-	/* The tty is the agent's pty (not in the container's devpts), so tty(1) may not
-	 * name it; it must be a terminal all the same. */
-	assert_non_null(strstr(buf, "interactive\r\nconsole\r\nxterm\r\n"));
+	close(io.console);
+	assert_string_equal(buf, "/dev/pts/0\r\ninteractive\r\nconsole\r\nxterm\r\n");
 	assert_int_equal(container_destroy(&c, &err), 0);
 }
 
@@ -356,7 +349,7 @@ static void test_exec_and_lifecycle(void **state)
 	char *args[] = { "sleep", "1000", NULL };
 	struct container_rt c;
 	struct cc_error err = { 0 };
-	struct spawn_stdio none = { -1, -1, -1 };
+	struct spawn_stdio none = { -1, -1, -1, -1 };
 	init_rt(&c, "life", make_spec(args, NULL));
 	assert_int_equal(container_create(&c, &none, &err), 0);
 	assert_int_equal(container_start(&c, &err), 0);
@@ -369,7 +362,7 @@ static void test_exec_and_lifecycle(void **state)
 	int out[2];
 	pid_t pid;
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	struct spawn_stdio io = { -1, out[1], out[1] };
+	struct spawn_stdio io = { -1, out[1], out[1], -1 };
 	if (container_exec(&c, &p, &io, &pid, &err) < 0)
 		fail_msg("exec: %s", err.msg);
 	close(out[1]);
