@@ -153,7 +153,7 @@ static int try_connect(const char *path, int timeout_ms)
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	char line[32];
-	int n = snprintf(line, sizeof(line), "CONNECT %u\n", AGENT_VSOCK_PORT);
+	int n = snprintf(line, sizeof(line), "CONNECT %d\n", AGENT_VSOCK_PORT);
 	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
 		return -1;
 	/* Byte by byte: whatever follows the OK line belongs to the agent protocol. */
@@ -186,7 +186,7 @@ static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *er
 			return cc_error_set(err, 0, "cocoon-vmm exited during startup (see %s)",
 					    vm->console_log);
 		if (cc_now_ns() >= deadline)
-			return cc_error_set(err, ETIMEDOUT, "no agent on vsock port %u through %s",
+			return cc_error_set(err, ETIMEDOUT, "no agent on vsock port %d through %s",
 					    AGENT_VSOCK_PORT, m->vsock_sock);
 		struct timespec ts = { 0, 5000000 };
 		nanosleep(&ts, NULL);

@@ -208,12 +208,6 @@ int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err
 		return -1;
 	uint64_t base = v->next_mmio;
 	v->next_mmio += MMIO_WINDOW;
-
-	struct virtio_mmio *t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return cc_error_set(err, ENOMEM, "virtio-mmio");
-	t->dev = d;
-	t->vmm = v;
 	d->mem = &v->mem;
 
 	d->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -245,8 +239,14 @@ int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err
 		if (loop_add(&v->loop, d->kick_fd[q], EPOLLIN, on_kick, k, err) == NULL)
 			return -1;
 	}
-	if (bus_add(&v->mmio, base, MMIO_WINDOW, &mmio_ops, t, err) < 0)
+	struct virtio_mmio *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return cc_error_set(err, ENOMEM, "virtio-mmio");
+	*t = (struct virtio_mmio){ .dev = d, .vmm = v };
+	if (bus_add(&v->mmio, base, MMIO_WINDOW, &mmio_ops, t, err) < 0) {
+		free(t);
 		return -1;
+	}
 	char arg[64];
 	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)base, irq);
 	return vmm_cmdline_append(v, arg, err);

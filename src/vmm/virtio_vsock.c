@@ -464,11 +464,11 @@ static void conn_line(struct conn *k)
 		return;
 	}
 	k->line[k->line_len] = '\0';
-	char *end;
+	char *end = NULL;
 	unsigned long port = 0;
 	if (strncmp(k->line, "CONNECT ", 8) == 0 && k->line[8] >= '0' && k->line[8] <= '9')
 		port = strtoul(k->line + 8, &end, 10);
-	if (port == 0 || *end != '\0' || port > UINT32_MAX) {
+	if (end == NULL || *end != '\0' || port == 0 || port > UINT32_MAX) {
 		cc_debug("virtio-vsock: bad connect line '%s'", k->line);
 		conn_free(k);
 		return;
