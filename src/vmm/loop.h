@@ -13,6 +13,7 @@ struct loop_handler;
 
 struct loop {
 	int epfd;
+	struct loop_handler *live; /* every watched fd, freed by loop_destroy */
 	struct loop_handler *dead; /* freed after the current dispatch round */
 	int stop;
 };
@@ -27,5 +28,8 @@ int loop_mod(struct loop *l, struct loop_handler *h, uint32_t events);
 void loop_del(struct loop *l, struct loop_handler *h);
 /* Dispatches until loop->stop is set. */
 int loop_run(struct loop *l, struct cc_error *err);
+/* One round: waits up to timeout_ms (-1: forever) and dispatches what is ready.
+ * Returns the number of events, <0 on failure. */
+int loop_once(struct loop *l, int timeout_ms, struct cc_error *err);
 
 #endif

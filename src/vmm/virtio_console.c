@@ -35,7 +35,7 @@ struct console {
 	int listen_fd, fd; /* fd: the connected host client, -1 for none */
 	struct loop_handler *h;
 	uint32_t events;
-	bool port_ready, guest_open;
+	bool port_ready;
 	struct console_ctrl ctrl[CONSOLE_CTRL_MAX];
 	unsigned ctrl_n;
 	uint8_t *txbuf; /* tail of a guest buffer the client did not take yet */
@@ -221,10 +221,9 @@ static int handle_ctrl(struct console *cs, const struct console_ctrl *m)
 				ctrl_send(cs, CONSOLE_PORT_OPEN, 1);
 		}
 		break;
-	case CONSOLE_PORT_OPEN:
+	case CONSOLE_PORT_OPEN: /* the guest opened or closed the port: nothing to do */
 		if (m->id != 0)
 			return -1;
-		cs->guest_open = m->value != 0;
 		break;
 	default: /* the driver sends nothing else; ignore rather than fail */
 		break;
@@ -306,7 +305,7 @@ static void console_reset(struct virtio_dev *d)
 {
 	struct console *cs = d->priv;
 	/* The client stays connected; the driver starts the handshake again. */
-	cs->port_ready = cs->guest_open = false;
+	cs->port_ready = false;
 	cs->ctrl_n = 0;
 	cs->tx_len = cs->tx_off = 0;
 }

@@ -12,6 +12,10 @@ test_vmm_serial_hello_and_reset() {
 	rc=$?
 	assert_eq 0 "$rc" "exit status after i8042 reset"
 	assert_eq "hello from cocoon guest" "$out" "serial output"
+	# Application processors wait for a SIPI the guest never sends; exit still works.
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --cpus 4 2>"$T/err")
+	assert_eq 0 "$?" "exit status with 4 vCPUs"
+	assert_eq "hello from cocoon guest" "$out" "serial output with 4 vCPUs"
 }
 
 test_vmm_triple_fault_is_a_crash() {
