@@ -1,3 +1,6 @@
+# cocoon-vmm drops its capabilities with libcap once set up (src/vmm/privs.c).
+VMM_LIBS += -lcap
+
 # cocoon-vmm test guests: freestanding 32-bit PVH ELF programs booted by the real binary.
 VMM_GUEST_SRC := $(wildcard tests/vmm/guests/*.c)
 VMM_GUESTS := $(patsubst tests/vmm/guests/%.c,$(B)/tests/vmm-guests/%.elf,$(VMM_GUEST_SRC))

@@ -23,6 +23,7 @@
 #include "vmm/api.h"
 #include "vmm/boot.h"
 #include "vmm/devices.h"
+#include "vmm/privs.h"
 #include "vmm/seccomp.h"
 #include "vmm/vcpu.h"
 
@@ -254,7 +255,7 @@ int vmm_run(struct vmm *v, struct cc_error *err)
 		return -1;
 	if (v->cfg->api_socket != NULL && api_start(v, v->cfg->api_socket, err) < 0)
 		return -1;
-	if (watch_signals(v, err) < 0)
+	if (watch_signals(v, err) < 0 || privs_drop(err) < 0)
 		return -1;
 	for (unsigned i = 0; i < v->n_vcpus; i++)
 		if (vcpu_start(&v->vcpus[i], err) < 0)

@@ -109,8 +109,11 @@ test_vmm_api_pause_resume_shutdown() {
 	assert_contains "$out" "ok state=running pid=$pid vcpus=1 memory_mib=128" "info"
 	# Every thread runs under its seccomp filter (mode 2), and still does its job.
 	local st
+	# No capability is left either, though the VMM was started as root.
 	for st in /proc/$pid/task/*/status; do
 		assert_eq "Seccomp:	2" "$(grep '^Seccomp:' "$st")" "seccomp mode of $st"
+		assert_eq "CapEff:	0000000000000000" "$(grep '^CapEff:' "$st")" "capabilities of $st"
+		assert_eq "CapPrm:	0000000000000000" "$(grep '^CapPrm:' "$st")" "capabilities of $st"
 	done
 	assert_eq "ok paused" "$("$api" "$T/api.sock" pause)" "pause"
 	a=$(stat -c %s "$T/out")
