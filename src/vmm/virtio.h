@@ -75,6 +75,11 @@ void virtio_dev_set_status(struct virtio_dev *d, uint32_t status);
 void virtio_dev_queue_ready(struct virtio_dev *d, unsigned q, bool ready);
 
 struct vmm;
+struct bus_dev_ops;
+/* The register window of one device: virtio_mmio_ops over the opaque that
+ * virtio_mmio_new() returns (NULL when out of memory). Exposed for fuzzing. */
+extern const struct bus_dev_ops virtio_mmio_ops;
+void *virtio_mmio_new(struct virtio_dev *d);
 /* Places the device in the next virtio-mmio window with its own interrupt line,
  * wires ioeventfd/irqfd and announces it on the kernel command line. */
 int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err);

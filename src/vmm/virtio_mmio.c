@@ -49,7 +49,6 @@ enum {
 
 struct virtio_mmio {
 	struct virtio_dev *dev;
-	struct vmm *vmm;
 	uint32_t dev_features_sel, drv_features_sel, queue_sel;
 };
 
@@ -188,7 +187,15 @@ static void mmio_write(void *opaque, uint64_t off, const void *data, uint32_t le
 	pthread_mutex_unlock(&d->lock);
 }
 
-static const struct bus_dev_ops mmio_ops = { .read = mmio_read, .write = mmio_write };
+const struct bus_dev_ops virtio_mmio_ops = { .read = mmio_read, .write = mmio_write };
+
+void *virtio_mmio_new(struct virtio_dev *d)
+{
+	struct virtio_mmio *t = calloc(1, sizeof(*t));
+	if (t != NULL)
+		t->dev = d;
+	return t;
+}
 
 static void on_kick(void *opaque, uint32_t events)
 {
@@ -239,11 +246,10 @@ int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err
 		if (loop_add(&v->loop, d->kick_fd[q], EPOLLIN, on_kick, k, err) == NULL)
 			return -1;
 	}
-	struct virtio_mmio *t = calloc(1, sizeof(*t));
+	void *t = virtio_mmio_new(d);
 	if (t == NULL)
 		return cc_error_set(err, ENOMEM, "virtio-mmio");
-	*t = (struct virtio_mmio){ .dev = d, .vmm = v };
-	if (bus_add(&v->mmio, base, MMIO_WINDOW, &mmio_ops, t, err) < 0) {
+	if (bus_add(&v->mmio, base, MMIO_WINDOW, &virtio_mmio_ops, t, err) < 0) {
 		free(t);
 		return -1;
 	}

@@ -21,13 +21,13 @@ struct fuzz {
 	struct virtq q;
 };
 
-static uint16_t fuzz_u16(const uint8_t *p)
+static inline uint16_t fuzz_u16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
 /* Nonzero when the input is too short to describe a queue. Free with fuzz_end(). */
-static int fuzz_begin(struct fuzz *f, const uint8_t *data, size_t size)
+static inline int fuzz_begin(struct fuzz *f, const uint8_t *data, size_t size)
 {
 	if (size < FUZZ_HDR)
 		return -1;
@@ -51,7 +51,7 @@ static int fuzz_begin(struct fuzz *f, const uint8_t *data, size_t size)
 	return 0;
 }
 
-static void fuzz_end(struct fuzz *f)
+static inline void fuzz_end(struct fuzz *f)
 {
 	free(f->mem.host);
 }

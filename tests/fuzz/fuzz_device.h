@@ -6,7 +6,7 @@
 #include "fuzz.h"
 #include "vmm/virtio.h"
 
-static void fuzz_device(struct virtio_dev *d, unsigned q, const uint8_t *data, size_t size)
+static inline void fuzz_device(struct virtio_dev *d, unsigned q, const uint8_t *data, size_t size)
 {
 	struct fuzz f;
 	if (fuzz_begin(&f, data, size) < 0)

@@ -27,6 +27,16 @@ seeds = {
     "fuzz_console": image([(0x100, 8, 0, 0)], [(0x100, struct.pack("<IHH", 0, 3, 1))]),
     "fuzz_net": image([(0x100, 72, 0, 0)], [(0x10C, b"\xff" * 6 + b"\x02" * 6 + b"\x88\xb5")]),
 }
+# fuzz_mmio: a count, register operations (offset, size 4, write, value), then RAM with the
+# blk read request of the fuzz_blk seed: a driver's whole init, queue setup and kick.
+def op(off, val):
+    return struct.pack("<HBBI", off, 2, 1, val)
+
+init = [(0x70, 0), (0x70, 3), (0x24, 1), (0x20, 1), (0x70, 11), (0x30, 0), (0x38, 8),
+        (0x80, 0), (0x84, 0), (0x90, 0x80), (0x94, 0), (0xA0, 0xA0), (0xA4, 0), (0x44, 1),
+        (0x70, 15), (0x50, 0)]
+seeds["fuzz_mmio"] = bytes([len(init)]) + b"".join(op(o, v) for o, v in init) + seeds["fuzz_blk"][16:]
+
 out = sys.argv[1] if len(sys.argv) > 1 else "build/fuzz"
 for name, blob in seeds.items():
     d = os.path.join(out, "corpus-" + name)
