@@ -11,6 +11,7 @@
 /* One line per backend. */
 static const struct hypervisor_ops *const backends[] = {
 	&hypervisor_qemu,
+	&hypervisor_cocoon_vmm,
 };
 
 static const char *names[CC_ARRAY_SIZE(backends) + 1];

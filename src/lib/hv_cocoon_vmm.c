@@ -1,0 +1,223 @@
+/* cocoon-vmm backend: our own KVM VMM (src/vmm, docs/vmm.md). Choices:
+ * - only with hardware virtualization: on a PVM host /dev/kvm exists but a Linux guest
+ *   does not boot under it (see ARCHITECTURE.md), so probe says so instead of hanging;
+ * - the agent channel is virtio-vsock through the VMM's hybrid unix socket
+ *   (<dir>/vsock.sock): connect, "CONNECT 1024\n", wait for "OK ...\n". The agent
+ *   listens on AGENT_VSOCK_PORT; before it does, the guest answers with a reset and the
+ *   VMM closes our socket, so we retry until the deadline;
+ * - reboot=k: Linux resets through the i8042, which the VMM reports as a clean exit
+ *   (a triple-fault reboot would look like a crash);
+ * - graceful stop is "shutdown" on the control API (<dir>/api.sock), then SIGTERM/KILL. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/agent_proto.h"
+#include "lib/child.h"
+#include "lib/config.h"
+#include "lib/hypervisor.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define VMM_BINARY "cocoon-vmm"
+#define VMM_BASE_CMDLINE "console=ttyS0 reboot=k panic=-1 quiet random.trust_cpu=on cocoon.channel=vsock"
+#define VMM_GUEST_CID 3 /* one VM per VMM process: the CID only has to be >= 3 */
+#define VMM_MAX_ARGS 48
+
+struct cvmm {
+	char binary[PATH_MAX];
+	char vsock_sock[PATH_MAX];
+	char api_sock[PATH_MAX];
+};
+
+/* The VMM installed next to this program (PREFIX/bin), else $PATH. */
+static int find_binary(const struct vm_config *cfg, char *out, size_t len, struct cc_error *err)
+{
+	if (cfg->vmm_binary != NULL)
+		return cc_find_executable(cfg->vmm_binary, out, len, err);
+	char prefix[PATH_MAX], path[PATH_MAX + 32];
+	if (cc_install_prefix(prefix, sizeof(prefix), err) == 0) {
+		snprintf(path, sizeof(path), "%s/bin/" VMM_BINARY, prefix);
+		if (access(path, X_OK) == 0 && strlen(path) < len) {
+			strcpy(out, path);
+			return 0;
+		}
+	}
+	return cc_find_executable(VMM_BINARY, out, len, err);
+}
+
+static int cvmm_probe(const struct vm_config *cfg, struct cc_error *err)
+{
+	char path[PATH_MAX];
+	if (find_binary(cfg, path, sizeof(path), err) < 0)
+		return -1;
+	if (!hypervisor_hw_virt())
+		return cc_error_set(err, 0, "cocoon-vmm needs hardware virtualization (vmx/svm in "
+				    "/proc/cpuinfo and /dev/kvm); use --hypervisor qemu here");
+	return 0;
+}
+
+static int sock_path(char *out, size_t len, const char *dir, const char *name,
+		     struct cc_error *err)
+{
+	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
+	/* vsock's guest-initiated sockets add "_<port>": keep room for it. */
+	if ((size_t)snprintf(out, len, "%s/%s", dir, name) + 11 >= max)
+		return cc_error_set(err, ENAMETOOLONG, "socket path %s/%s", dir, name);
+	return 0;
+}
+
+static int cvmm_start(struct vm *vm, struct cc_error *err)
+{
+	const struct vm_config *c = &vm->cfg;
+	struct cvmm *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return cc_error_set(err, ENOMEM, "cocoon-vmm");
+	vm->priv = m;
+	if (find_binary(c, m->binary, sizeof(m->binary), err) < 0 ||
+	    sock_path(m->vsock_sock, sizeof(m->vsock_sock), c->dir, "vsock.sock", err) < 0 ||
+	    sock_path(m->api_sock, sizeof(m->api_sock), c->dir, "api.sock", err) < 0)
+		return -1;
+	if (vm->console_log[0] == '\0')
+		snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", c->dir);
+
+	char *argv[VMM_MAX_ARGS];
+	size_t n = 0;
+	int rc = -1;
+	argv[n++] = strdup(m->binary);
+	argv[n++] = strdup("--kernel");
+	argv[n++] = strdup(c->kernel);
+	if (c->initrd != NULL) {
+		argv[n++] = strdup("--initrd");
+		argv[n++] = strdup(c->initrd);
+	}
+	argv[n++] = strdup("--cmdline");
+	argv[n++] = cc_strdup_printf("%s%s%s", VMM_BASE_CMDLINE, c->cmdline ? " " : "",
+				     c->cmdline ? c->cmdline : "");
+	argv[n++] = strdup("--cpus");
+	argv[n++] = cc_strdup_printf("%u", c->cpus);
+	argv[n++] = strdup("--memory");
+	argv[n++] = cc_strdup_printf("%llu", (unsigned long long)c->memory_mib);
+	argv[n++] = strdup("--vsock");
+	argv[n++] = cc_strdup_printf("cid=%u,socket=%s", VMM_GUEST_CID, m->vsock_sock);
+	argv[n++] = strdup("--api-socket");
+	argv[n++] = strdup(m->api_sock);
+	if (c->fs_socket != NULL) {
+		argv[n++] = strdup("--fs");
+		argv[n++] = cc_strdup_printf("tag=%s,socket=%s", c->fs_tag, c->fs_socket);
+	}
+	for (unsigned i = 0; i < c->n_nets && n + 3 < VMM_MAX_ARGS; i++) {
+		const uint8_t *a = c->nets[i].mac;
+		argv[n++] = strdup("--net");
+		argv[n++] = cc_strdup_printf("tap=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x",
+					     c->nets[i].tap, a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
+	argv[n] = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (argv[i] == NULL) {
+			cc_error_set(err, ENOMEM, "cocoon-vmm arguments");
+			goto out;
+		}
+	/* Serial console and the VMM's own messages share the log. */
+	rc = cc_child_spawn(argv, vm->console_log, c->netns, &vm->pid, err);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+	return rc;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked in start */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One hybrid-vsock handshake; the fd on "OK", -1 when the guest is not listening yet. */
+static int try_connect(const char *path, int timeout_ms)
+{
+	cleanup_close int fd = connect_unix(path);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char line[32];
+	int n = snprintf(line, sizeof(line), "CONNECT %d\n", AGENT_VSOCK_PORT);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		return -1;
+	/* Byte by byte: whatever follows the OK line belongs to the agent protocol. */
+	size_t len = 0;
+	while (len < sizeof(line) - 1) {
+		if (read(fd, line + len, 1) != 1)
+			return -1;
+		if (line[len++] == '\n')
+			break;
+	}
+	line[len] = '\0';
+	if (strncmp(line, "OK ", 3) != 0)
+		return -1;
+	tv = (struct timeval){ 0, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return cc_steal_fd(&fd);
+}
+
+static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *err)
+{
+	struct cvmm *m = vm->priv;
+	uint64_t deadline = cc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		uint64_t now = cc_now_ns();
+		int left_ms = now < deadline ? (int)((deadline - now) / 1000000) : 0;
+		int fd = try_connect(m->vsock_sock, left_ms > 0 ? left_ms : 1);
+		if (fd >= 0)
+			return fd;
+		if (cc_child_wait(&vm->pid, 0, &vm->status))
+			return cc_error_set(err, 0, "cocoon-vmm exited during startup (see %s)",
+					    vm->console_log);
+		if (cc_now_ns() >= deadline)
+			return cc_error_set(err, ETIMEDOUT, "no agent on vsock port %d through %s",
+					    AGENT_VSOCK_PORT, m->vsock_sock);
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int cvmm_stop(struct vm *vm, int timeout_ms, struct cc_error *err)
+{
+	struct cvmm *m = vm->priv;
+	(void)err;
+	if (vm->pid > 0 && m != NULL) {
+		cleanup_close int fd = connect_unix(m->api_sock);
+		if (fd >= 0 && send(fd, "shutdown\n", 9, MSG_NOSIGNAL) == 9 &&
+		    cc_child_wait(&vm->pid, timeout_ms, &vm->status))
+			return 0;
+	}
+	cc_child_stop(&vm->pid, timeout_ms);
+	return 0;
+}
+
+static void cvmm_destroy(struct vm *vm)
+{
+	free(vm->priv);
+	vm->priv = NULL;
+}
+
+const struct hypervisor_ops hypervisor_cocoon_vmm = {
+	.name = "cocoon-vmm",
+	.probe = cvmm_probe,
+	.start = cvmm_start,
+	.agent_connect = cvmm_agent_connect,
+	.stop = cvmm_stop,
+	.destroy = cvmm_destroy,
+};

@@ -1,0 +1,28 @@
+/* A whole device (parse + execute + error state) driven through virtio_dev_kick with the
+ * fuzzed queue as its queue q; the device is reset after every input. */
+#ifndef COCOON_FUZZ_DEVICE_H
+#define COCOON_FUZZ_DEVICE_H
+
+#include "fuzz.h"
+#include "vmm/virtio.h"
+
+static inline void fuzz_device(struct virtio_dev *d, unsigned q, const uint8_t *data, size_t size)
+{
+	struct fuzz f;
+	if (fuzz_begin(&f, data, size) < 0)
+		return;
+	d->mem = &f.mem;
+	d->driver_features = VIRTIO_F_VERSION_1;
+	virtio_dev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	d->vq[q] = f.q;
+	d->vq[q].ready = false;
+	virtio_dev_queue_ready(d, q, true);
+	virtio_dev_kick(d, q);
+	virtio_dev_kick(d, q); /* again: a broken device must stay quiet */
+	virtio_dev_set_status(d, 0);
+	d->mem = NULL;
+	fuzz_end(&f);
+}
+
+#endif

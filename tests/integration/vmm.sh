@@ -1,0 +1,234 @@
+# cocoon-vmm through the real binary with freestanding PVH guests (tests/vmm/guests).
+GUESTS=$ROOT/build/tests/vmm-guests
+
+vmm_guest() { # NAME: path of a built test guest, or fail
+	[ -f "$GUESTS/$1.elf" ] || fail "test guest $1 not built (make vmm-guests)"
+	echo "$GUESTS/$1.elf"
+}
+
+test_vmm_serial_hello_and_reset() {
+	local out rc
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" 2>"$T/err")
+	rc=$?
+	assert_eq 0 "$rc" "exit status after i8042 reset"
+	assert_eq "hello from cocoon guest" "$out" "serial output"
+	# Application processors wait for a SIPI the guest never sends; exit still works.
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --cpus 4 2>"$T/err")
+	assert_eq 0 "$?" "exit status with 4 vCPUs"
+	assert_eq "hello from cocoon guest" "$out" "serial output with 4 vCPUs"
+}
+
+test_vmm_triple_fault_is_a_crash() {
+	local rc
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest crash)" >"$T/out" 2>"$T/err"
+	rc=$?
+	assert_eq 2 "$rc" "exit status of a crashed guest"
+	assert_contains "$(cat "$T/err")" "triple fault" "crash message"
+}
+
+test_vmm_rejects_bad_kernel() {
+	local rc
+	echo "not a kernel" >"$T/bad"
+	timeout 20 "$COCOON_VMM" --kernel "$T/bad" >"$T/out" 2>"$T/err"
+	rc=$?
+	assert_eq 1 "$rc" "exit status for a bad kernel"
+	assert_contains "$(cat "$T/err")" "neither an ELF nor a bzImage" "error message"
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --memory 0 >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status for --memory 0"
+	assert_contains "$(cat "$T/err")" "--memory" "error names the option"
+}
+
+test_vmm_virtio_rng_returns_bytes() {
+	local out
+	assert_contains "$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest rng)")" "rng: no device" "rng is opt-in"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest rng)" --rng 2>"$T/err") || fail "rng guest failed: $(cat "$T/err")"
+	[[ "$out" =~ ^rng:\ 10\ bytes\ ([0-9a-f]{32})$ ]] || fail "unexpected rng output: $out"
+	[ "${BASH_REMATCH[1]}" != "00000000000000000000000000000000" ] || fail "rng returned zeros"
+}
+
+test_vmm_virtio_blk_read_write_flush() {
+	local out
+	printf 'sector zero says hi\n' >"$T/disk.img"
+	truncate -s 1M "$T/disk.img"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest blk)" --disk "$T/disk.img" 2>"$T/err") ||
+		fail "blk guest failed: $(cat "$T/err")"
+	assert_contains "$out" "blk read status 00: sector zero says hi" "guest read sector 0"
+	assert_contains "$out" "blk write status 00" "write status"
+	assert_contains "$out" "blk flush status 00" "flush status"
+	assert_contains "$out" "blk out-of-range status 01" "out-of-range read is an I/O error"
+	assert_eq "written by the guest" "$(dd if="$T/disk.img" bs=512 skip=1 count=1 2>/dev/null | head -c 20)" \
+		"sector 1 on the host after the guest wrote it"
+}
+
+test_vmm_virtio_blk_read_only() {
+	local out
+	printf 'sector zero says hi\n' >"$T/disk.img"
+	truncate -s 1M "$T/disk.img"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest blk)" --disk "$T/disk.img,ro" 2>"$T/err") ||
+		fail "blk guest failed: $(cat "$T/err")"
+	assert_contains "$out" "blk read status 00: sector zero says hi" "guest read sector 0"
+	assert_contains "$out" "blk write status 01" "write to a read-only disk fails"
+	assert_eq "" "$(dd if="$T/disk.img" bs=512 skip=1 count=1 2>/dev/null | tr -d '\0')" "sector 1 untouched"
+}
+
+test_vmm_vsock_hybrid_echo() {
+	local out
+	"$ROOT/tests/vmm/vsock_peer.py" "$T/v.sock" >"$T/peer.out" 2>&1 &
+	local peer=$!
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest vsock)" --vsock "cid=7,socket=$T/v.sock" 2>"$T/err") ||
+		fail "vsock guest failed: $out $(cat "$T/err")"
+	wait $peer || fail "host peer failed: $(cat "$T/peer.out")"
+	assert_contains "$out" "vsock: cid 07" "guest reads its CID from config space"
+	assert_contains "$(cat "$T/peer.out")" "host got: OK 1073741824" "OK line after CONNECT"
+	assert_contains "$(cat "$T/peer.out")" "host echo: hello guest" "guest echoed host data"
+	assert_contains "$out" "vsock: host says pong: ping" "guest-initiated connection to PATH_5000"
+	assert_contains "$out" "vsock: done" "guest saw the connection reset"
+	[ ! -e "$T/v.sock" ] || fail "vsock socket left behind after exit"
+}
+
+test_vmm_vsock_rejects_host_cid() {
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --vsock "cid=2,socket=$T/v.sock" >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status for cid 2"
+	assert_contains "$(cat "$T/err")" "cid must be >= 3" "error names the problem"
+}
+
+wait_for_socket() { # PATH
+	local i
+	for i in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done
+	fail "socket $1 never appeared"
+}
+
+test_vmm_api_pause_resume_shutdown() {
+	local api="$ROOT/tests/vmm/api_client.py" pid a b out
+	"$COCOON_VMM" --kernel "$(vmm_guest spin)" --api-socket "$T/api.sock" >"$T/out" 2>"$T/err" &
+	pid=$!
+	trap 'kill $pid 2>/dev/null' EXIT
+	wait_for_socket "$T/api.sock"
+	out=$("$api" "$T/api.sock" ping info)
+	assert_contains "$out" "ok pong" "ping"
+	assert_contains "$out" "ok state=running pid=$pid vcpus=1 memory_mib=128" "info"
+	# Every thread runs under its seccomp filter (mode 2), and still does its job.
+	local st
+	# No capability is left either, though the VMM was started as root.
+	for st in /proc/$pid/task/*/status; do
+		assert_eq "Seccomp:	2" "$(grep '^Seccomp:' "$st")" "seccomp mode of $st"
+		assert_eq "CapEff:	0000000000000000" "$(grep '^CapEff:' "$st")" "capabilities of $st"
+		assert_eq "CapPrm:	0000000000000000" "$(grep '^CapPrm:' "$st")" "capabilities of $st"
+	done
+	assert_eq "ok paused" "$("$api" "$T/api.sock" pause)" "pause"
+	a=$(stat -c %s "$T/out")
+	sleep 0.3
+	b=$(stat -c %s "$T/out")
+	assert_eq "$a" "$b" "serial output while paused"
+	assert_contains "$("$api" "$T/api.sock" info)" "state=paused" "info while paused"
+	assert_eq "ok running" "$("$api" "$T/api.sock" resume)" "resume"
+	sleep 0.3
+	[ "$(stat -c %s "$T/out")" -gt "$b" ] || fail "guest did not run again after resume"
+	assert_contains "$("$api" "$T/api.sock" frobnicate)" "error unknown command" "bad command"
+	assert_eq "ok shutting down" "$("$api" "$T/api.sock" shutdown)" "shutdown"
+	wait $pid
+	assert_eq 0 "$?" "exit status after API shutdown"
+	[ ! -e "$T/api.sock" ] || fail "API socket left behind"
+}
+
+test_vmm_console_agent_port_echo() {
+	local out
+	python3 - "$T/c.sock" >"$T/peer.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+path = sys.argv[1]
+deadline = time.time() + 20
+while not os.path.exists(path) and time.time() < deadline:
+    time.sleep(0.01)
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(path)
+s.sendall(b"hello agent\n")
+print("host got", s.recv(100).decode().strip())
+s.close()
+PY
+	local peer=$!
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest console)" --console "socket=$T/c.sock" 2>"$T/err") ||
+		fail "console guest failed: $out $(cat "$T/err")"
+	wait $peer || fail "host peer failed: $(cat "$T/peer.out")"
+	assert_contains "$out" "console: port agent open" "port named agent, host end open"
+	assert_contains "$out" "console: echoed 0c bytes" "guest received the host's line"
+	assert_contains "$(cat "$T/peer.out")" "host got hello agent" "host received the echo"
+	assert_contains "$out" "console: host closed" "guest told when the host end closes"
+}
+
+test_vmm_virtio_net_tap_echo() {
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+	local tap="cct$RANDOM" out
+	"$ROOT/tests/vmm/net_peer.py" "$tap" 02:cc:00:00:00:2a >"$T/peer.out" 2>&1 &
+	local peer=$!
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest net)" --net "tap=$tap,mac=02:cc:00:00:00:2a" 2>"$T/err") ||
+		fail "net guest failed: $out $(cat "$T/err")"
+	wait $peer || fail "host peer failed: $(cat "$T/peer.out")"
+	assert_contains "$out" "net: mac 02:cc:00:00:00:2a" "guest reads the MAC from config space"
+	assert_contains "$(cat "$T/peer.out")" "host got: echo: hello net" "frame went host → guest → host"
+	[ ! -e "/sys/class/net/$tap" ] || fail "tap $tap outlived the VMM"
+}
+
+test_vmm_net_rejects_bad_options() {
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --net "tap=averyveryverylongtapname" >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status for a too-long tap name"
+	assert_contains "$(cat "$T/err")" "tap name" "error names the tap"
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --net "tap=x,mac=zz" >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status for a bad mac"
+	assert_contains "$(cat "$T/err")" "bad mac" "error names the mac"
+}
+
+test_vmm_virtio_fs_via_virtiofsd() {
+	local vfsd=/usr/lib/qemu/virtiofsd out
+	[ -x $vfsd ] || skip "no $vfsd"
+	mkdir "$T/share"
+	printf 'hi from the host\n' >"$T/share/hello.txt"
+	$vfsd --socket-path="$T/fs.sock" -o source="$T/share" -o cache=none -o sandbox=namespace \
+		-o log_level=warn >"$T/vfsd.log" 2>&1 &
+	local vpid=$!
+	wait_for_socket "$T/fs.sock"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest fs)" --fs "tag=cocoonfs,socket=$T/fs.sock" 2>"$T/err") ||
+		fail "fs guest failed: $out $(cat "$T/err")"
+	assert_contains "$out" "fs: tag cocoonfs" "mount tag in config space"
+	assert_contains "$out" "fs: init error 00000000 version 07." "FUSE_INIT answered by virtiofsd"
+	assert_contains "$out" "fs: lookup error 00000000 size 00000011" "LOOKUP sees the 17-byte host file"
+	wait $vpid # virtiofsd ends once the VMM disconnects
+}
+
+test_vmm_fs_backend_missing() {
+	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --fs "tag=x,socket=$T/none.sock" >"$T/out" 2>"$T/err"
+	assert_eq 1 "$?" "exit status without a backend"
+	assert_contains "$(cat "$T/err")" "connecting to vhost-user backend $T/none.sock" "error names the socket"
+}
+
+# Linux guests under cocoon-vmm need VT-x/SVM: on a PVM host the kernel does not boot.
+need_hw_virt() {
+	grep -qwE 'vmx|svm' /proc/cpuinfo || skip "no hardware virtualization"
+}
+
+test_vmm_linux_cocoon_run() {
+	need_hw_virt
+	make_rootfs "$T/rootfs"
+	local out
+	out=$("$COCOON" run --hypervisor cocoon-vmm --rootfs "$T/rootfs" -- sh -c 'echo hi from $(uname -r); exit 7')
+	assert_eq 7 "$?" "container exit status through cocoon-vmm"
+	assert_contains "$out" "hi from" "container output"
+}
+
+test_vmm_cocoon_run_says_why_not_here() {
+	grep -qwE 'vmx|svm' /proc/cpuinfo && skip "hardware virtualization present"
+	make_rootfs "$T/rootfs"
+	"$COCOON" run --hypervisor cocoon-vmm --rootfs "$T/rootfs" -- true >"$T/out" 2>"$T/err"
+	[ $? -ne 0 ] || fail "cocoon run with cocoon-vmm succeeded without vmx/svm"
+	assert_contains "$(cat "$T/err")" "needs hardware virtualization" "error message"
+}
+
+# A bounded libFuzzer run of the virtqueue walker and every device parser (make fuzz);
+# COCOON_FUZZ_SECONDS per target, 10 by default.
+test_vmm_fuzz_bounded() {
+	command -v clang >/dev/null || skip "no clang"
+	make -s -C "$ROOT" fuzz-build >"$T/build.log" 2>&1 || fail "building fuzzers: $(tail -5 "$T/build.log")"
+	local out
+	out=$("$ROOT/tests/fuzz/run.sh" "${COCOON_FUZZ_SECONDS:-10}") || fail "a fuzzer found a crash: $out"
+	[ "$(grep -c ': ok' <<<"$out")" -ge 7 ] || fail "expected 7 fuzz targets to run: $out"
+}
