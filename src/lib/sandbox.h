@@ -74,11 +74,13 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
 		  char *guest_path, size_t guest_path_len, struct cc_error *err);
 /* Shares the source of every bind mount in an OCI spec (a json-c object: the document
- * root) as "<prefix><index>" and rewrites the source to the guest path. Shares made
- * before a failure stay until sandbox_destroy. */
+ * root) as "<prefix>0", "<prefix>1", ... and rewrites the source to the guest path.
+ * Returns how many it shared; on failure it has undone its own shares. */
 struct json_object;
 int sandbox_share_spec_mounts(struct sandbox *sb, struct json_object *spec, const char *prefix,
 			      struct cc_error *err);
+/* Undoes the n shares sandbox_share_spec_mounts made with prefix. */
+void sandbox_unshare_spec_mounts(struct sandbox *sb, const char *prefix, size_t n);
 int sandbox_unshare(struct sandbox *sb, const char *name, struct cc_error *err);
 /* True while the VMM process runs. */
 bool sandbox_alive(struct sandbox *sb);

@@ -3,9 +3,11 @@
  * source is shared into the sandbox and the spec points at its guest path instead. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/log.h"
 #include "lib/sandbox.h"
 
 static bool is_bind(json_object *m)
@@ -36,10 +38,30 @@ static bool has_option(json_object *m, const char *opt)
 	return false;
 }
 
+static int share_name(char *name, size_t len, const char *prefix, size_t k, struct cc_error *err)
+{
+	int n = snprintf(name, len, "%s%zu", prefix, k);
+	if (n < 0 || (size_t)n >= len)
+		return cc_error_set(err, ENAMETOOLONG, "share name %s%zu", prefix, k);
+	return 0;
+}
+
+void sandbox_unshare_spec_mounts(struct sandbox *sb, const char *prefix, size_t n)
+{
+	char name[NAME_MAX + 1];
+	struct cc_error err = { 0 };
+
+	for (size_t k = 0; k < n; k++)
+		if (share_name(name, sizeof(name), prefix, k, &err) < 0 ||
+		    sandbox_unshare(sb, name, &err) < 0)
+			cc_warn("unshare mount %zu: %s", k, err.msg);
+}
+
 int sandbox_share_spec_mounts(struct sandbox *sb, json_object *spec, const char *prefix,
 			      struct cc_error *err)
 {
 	json_object *mounts;
+	size_t shared = 0;
 	if (!json_object_object_get_ex(spec, "mounts", &mounts) ||
 	    !json_object_is_type(mounts, json_type_array))
 		return 0;
@@ -49,13 +71,21 @@ int sandbox_share_spec_mounts(struct sandbox *sb, json_object *spec, const char 
 		    !json_object_object_get_ex(m, "source", &src))
 			continue;
 		const char *host = json_object_get_string(src);
-		if (host == NULL || host[0] != '/')
-			return cc_error_set(err, 0, "mount %zu: bind source must be an absolute path", i);
-		char name[64], guest[4096];
-		snprintf(name, sizeof(name), "%s%zu", prefix, i);
-		if (sandbox_share(sb, host, name, has_option(m, "ro"), guest, sizeof(guest), err) < 0)
-			return cc_error_prefix(err, "mount %zu (%s)", i, host);
+		char name[NAME_MAX + 1], guest[4096];
+		if (host == NULL || host[0] != '/') {
+			cc_error_set(err, 0, "mount %zu: bind source must be an absolute path", i);
+			goto fail;
+		}
+		if (share_name(name, sizeof(name), prefix, shared, err) < 0 ||
+		    sandbox_share(sb, host, name, has_option(m, "ro"), guest, sizeof(guest), err) < 0) {
+			cc_error_prefix(err, "mount %zu (%s)", i, host);
+			goto fail;
+		}
+		shared++;
 		json_object_object_add(m, "source", json_object_new_string(guest));
 	}
-	return 0;
+	return (int)shared;
+fail:
+	sandbox_unshare_spec_mounts(sb, prefix, shared);
+	return -1;
 }

@@ -2,7 +2,6 @@
  * the guest forwards to the agent without holding shim.lock. Wait is answered later,
  * by the process's exit watcher. */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,40 +126,13 @@ static void umount_rootfs(const char *bundle)
 		;
 }
 
-/* Bind mounts of the spec (CRI's /etc/hosts, resolv.conf, volumes) are shared into the
- * guest. A file is reached through its directory, which is shared once. */
-static int share_bind(void *user, const char *src, char *guest, size_t len, struct cc_error *err)
+/* Share names of the spec's bind mounts (CRI's /etc/hosts, resolv.conf, volumes). */
+static int mount_share_prefix(const struct shim_task *t, char *out, size_t len,
+			      struct cc_error *err)
 {
-	struct shim_task *t = user;
-	struct stat st;
-	cleanup_free char *copy = strdup(src);
-	const char *dir = src, *base = NULL;
-	char gdir[4096];
-
-	if (!copy)
-		return cc_error_set(err, ENOMEM, "share");
-	if (stat(src, &st) < 0)
-		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "bind mount source %s: %s", src,
-				     strerror(errno));
-	if (!S_ISDIR(st.st_mode)) {
-		base = strrchr(src, '/') + 1;
-		dir = dirname(copy);
-	}
-	char **grown = realloc(t->extra_shares, (t->n_extra_shares + 1) * sizeof(char *));
-	if (!grown)
-		return cc_error_set(err, ENOMEM, "share");
-	t->extra_shares = grown;
-	char *name = cc_strdup_printf("%s-m%zu", t->id, t->n_extra_shares);
-	if (!name)
-		return cc_error_set(err, ENOMEM, "share");
-	if (sandbox_share(shim_vm(), dir, name, false, gdir, sizeof(gdir), err) < 0) {
-		free(name);
-		return cc_error_prefix(err, "sharing %s", dir);
-	}
-	t->extra_shares[t->n_extra_shares++] = name;
-	int n = base ? snprintf(guest, len, "%s/%s", gdir, base) : snprintf(guest, len, "%s", gdir);
+	int n = snprintf(out, len, "%s-m", t->id);
 	if (n < 0 || (size_t)n >= len)
-		return cc_error_set(err, 0, "guest path too long for %s", src);
+		return cc_error_set(err, 0, "container id too long");
 	return 0;
 }
 
@@ -170,9 +142,9 @@ static void unshare_task(struct shim_task *t)
 
 	if (!shim_vm())
 		return;
-	for (size_t i = 0; i < t->n_extra_shares; i++)
-		if (sandbox_unshare(shim_vm(), t->extra_shares[i], &err) < 0)
-			cc_warn("%s: unshare %s: %s", t->id, t->extra_shares[i], err.msg);
+	char prefix[256];
+	if (t->n_mount_shares && mount_share_prefix(t, prefix, sizeof(prefix), &err) == 0)
+		sandbox_unshare_spec_mounts(shim_vm(), prefix, t->n_mount_shares);
 	if (t->share_name && sandbox_unshare(shim_vm(), t->share_name, &err) < 0)
 		cc_warn("%s: unshare rootfs: %s", t->id, err.msg);
 }
@@ -260,8 +232,12 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	if (shim_spec_set_root(&spec, guest, err) < 0)
 		goto out;
 	shim_spec_drop_pod_namespaces(&spec);
-	if (shim_spec_share_binds(&spec, share_bind, t, err) < 0)
+	char prefix[256];
+	int shared;
+	if (mount_share_prefix(t, prefix, sizeof(prefix), err) < 0 ||
+	    (shared = sandbox_share_spec_mounts(shim_vm(), spec.root, prefix, err)) < 0)
 		goto out;
+	t->n_mount_shares = (size_t)shared;
 
 	/* `delete` finds the pod's state from any of its bundles after a shim crash. */
 	link = cc_strdup_printf("%s/%s", r->bundle, SHIM_STATE_LINK);

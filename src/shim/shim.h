@@ -89,8 +89,7 @@ struct shim_task {
 	char *id;
 	char *bundle;
 	char *share_name;        /* rootfs share in the sandbox, NULL if none */
-	char **extra_shares;     /* shared bind-mount sources */
-	size_t n_extra_shares;
+	size_t n_mount_shares;   /* spec bind mounts shared as "<id>-m<k>" */
 	bool rootfs_mounted;     /* we mounted the Create rootfs at <bundle>/rootfs */
 	bool is_sandbox;         /* the CRI pause container, or a plain ctr container */
 	struct shim_proc init;

@@ -131,40 +131,6 @@ void shim_spec_drop_pod_namespaces(struct shim_spec *s)
 	json_object_object_add(get(s->root, "linux", json_type_object), "namespaces", kept);
 }
 
-static bool is_bind(struct json_object *m)
-{
-	struct json_object *type = get(m, "type", json_type_string);
-	struct json_object *opts = get(m, "options", json_type_array);
-
-	if (type && strcmp(json_object_get_string(type), "bind") == 0)
-		return true;
-	for (size_t i = 0; opts && i < json_object_array_length(opts); i++) {
-		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
-		if (o && (strcmp(o, "bind") == 0 || strcmp(o, "rbind") == 0))
-			return true;
-	}
-	return false;
-}
-
-int shim_spec_share_binds(struct shim_spec *s, shim_share_fn share, void *user,
-			  struct cc_error *err)
-{
-	struct json_object *mounts = get(s->root, "mounts", json_type_array);
-
-	for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
-		struct json_object *m = json_object_array_get_idx(mounts, i);
-		struct json_object *src = get(m, "source", json_type_string);
-		char guest[4096];
-
-		if (!is_bind(m) || !src || json_object_get_string(src)[0] != '/')
-			continue;
-		if (share(user, json_object_get_string(src), guest, sizeof(guest), err) < 0)
-			return -1;
-		json_object_object_add(m, "source", json_object_new_string(guest));
-	}
-	return 0;
-}
-
 const char *shim_spec_json(const struct shim_spec *s, size_t *len)
 {
 	const char *text = json_object_to_json_string_ext(s->root, JSON_C_TO_STRING_PLAIN);

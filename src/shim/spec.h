@@ -26,12 +26,6 @@ int shim_spec_root(const struct shim_spec *s, const char *bundle, char *out, siz
 int shim_spec_set_root(struct shim_spec *s, const char *guest_path, struct cc_error *err);
 void shim_spec_drop_pod_namespaces(struct shim_spec *s);
 
-/* Called for each bind-mount source; returns the guest path of the source (0) or
- * fails (-1 with err). */
-typedef int (*shim_share_fn)(void *user, const char *host_src, char *guest, size_t len,
-			     struct cc_error *err);
-int shim_spec_share_binds(struct shim_spec *s, shim_share_fn share, void *user,
-			  struct cc_error *err);
 const char *shim_spec_json(const struct shim_spec *s, size_t *len);
 
 /* The config.json of the bundle in the working directory: which shim group it joins

@@ -92,9 +92,6 @@ void shim_task_free(struct shim_task *t)
 		shim_proc_free(p);
 	}
 	proc_clear(&t->init);
-	for (size_t i = 0; i < t->n_extra_shares; i++)
-		free(t->extra_shares[i]);
-	free(t->extra_shares);
 	free(t->share_name);
 	free(t->id);
 	free(t->bundle);
