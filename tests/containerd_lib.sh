@@ -181,5 +181,5 @@ shim_pid() { # ID
 
 ctd_log_tail() {
 	echo "--- containerd log (tail)"
-	tail -40 "$CTD/containerd.log"
+	grep -v "level=debug" "$CTD/containerd.log" | tail -40
 }

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,13 @@ static bool shim_alive(const struct shim_args *args, const char *bundle)
 	if (fd < 0)
 		return false;
 	up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	/* connect() succeeds on a dying shim whose listener is not closed yet (the kernel
+	 * queues it; containerd runs us as soon as the shim's connection drops). A live
+	 * shim keeps the connection open and silent; a dead one's close hangs it up. */
+	if (up) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		up = poll(&p, 1, 300) == 0;
+	}
 	close(fd);
 	if (!up)
 		unlink(sa.sun_path);
