@@ -231,7 +231,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	}
 	if (shim_spec_set_root(&spec, guest, err) < 0)
 		goto out;
-	shim_spec_drop_pod_namespaces(&spec);
+	shim_spec_drop_pod_namespaces(&spec, t->is_sandbox ? NULL : shim_vm_hostname());
 	char prefix[256];
 	int shared;
 	if (mount_share_prefix(t, prefix, sizeof(prefix), err) < 0 ||

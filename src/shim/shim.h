@@ -125,6 +125,8 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 struct sandbox *shim_vm(void);
 /* Host pid that stands for every task of the pod (the VMM). */
 uint32_t shim_vm_pid(void);
+/* The pod's hostname ("" if the sandbox spec named none). */
+const char *shim_vm_hostname(void);
 bool shim_vm_is_lost(void);
 /* One agent RPC (service cocoon.agent.v1.Agent). resp_desc NULL: the reply is Empty
  * and dropped. timeout_ms <= 0 waits forever (WaitProcess, ReadStream). */

@@ -97,7 +97,13 @@ int shim_spec_set_root(struct shim_spec *s, const char *guest_path, struct cc_er
 	return 0;
 }
 
-void shim_spec_drop_pod_namespaces(struct shim_spec *s)
+const char *shim_spec_hostname(const struct shim_spec *s)
+{
+	struct json_object *h = get(s->root, "hostname", json_type_string);
+	return h ? json_object_get_string(h) : NULL;
+}
+
+void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname)
 {
 	struct json_object *nss = get(get(s->root, "linux", json_type_object), "namespaces",
 				      json_type_array);
@@ -118,9 +124,12 @@ void shim_spec_drop_pod_namespaces(struct shim_spec *s)
 			continue;
 		json_object_array_add(kept, json_object_get(ns));
 	}
+	/* CRI names only the pause container; the others joined its uts namespace. */
+	if (!shim_spec_hostname(s) && pod_hostname && *pod_hostname)
+		json_object_object_add(s->root, "hostname", json_object_new_string(pod_hostname));
 	/* A hostname needs a uts namespace of its own (the agent, like runc, refuses to
 	 * rename the guest); CRI sets one even for host-network pods, where it dropped uts. */
-	if (get(s->root, "hostname", json_type_string)) {
+	if (shim_spec_hostname(s)) {
 		struct json_object *uts = json_object_new_object();
 
 		if (uts) {

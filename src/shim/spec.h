@@ -24,7 +24,11 @@ const char *shim_spec_netns(const struct shim_spec *s);
 int shim_spec_root(const struct shim_spec *s, const char *bundle, char *out, size_t len,
 		   struct cc_error *err);
 int shim_spec_set_root(struct shim_spec *s, const char *guest_path, struct cc_error *err);
-void shim_spec_drop_pod_namespaces(struct shim_spec *s);
+/* The spec's hostname, NULL if none. */
+const char *shim_spec_hostname(const struct shim_spec *s);
+/* Drops the pod-level namespaces (the VM is the pod); a container without a hostname
+ * of its own gets the pod's (pod_hostname, may be NULL). */
+void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname);
 
 const char *shim_spec_json(const struct shim_spec *s, size_t *len);
 

@@ -26,11 +26,17 @@ static struct {
 	struct sandbox *sb;
 	bool lost;
 	char lost_why[256];
+	char hostname[256]; /* the pod's, from the sandbox container's spec */
 } vm;
 
 struct sandbox *shim_vm(void)
 {
 	return vm.sb;
+}
+
+const char *shim_vm_hostname(void)
+{
+	return vm.hostname;
 }
 
 uint32_t shim_vm_pid(void)
@@ -114,6 +120,8 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 	sc.debug = cfg->log_level >= CC_LOG_DEBUG;
 	sc.boot_timeout_ms = cfg->boot_timeout_ms;
 	size_vm(spec, cfg, &sc.cpus, &sc.memory_mib);
+	snprintf(vm.hostname, sizeof(vm.hostname), "%s",
+		 shim_spec_hostname(spec) ? shim_spec_hostname(spec) : "");
 	if (cc_mkdir_p(cfg->state_dir, 0711, err) < 0)
 		return -1;
 	cc_info("booting pod VM %s: %s, %u vCPU, %llu MiB", group, sc.hv->name, sc.cpus,

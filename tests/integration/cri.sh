@@ -1,6 +1,7 @@
 # Pods as VMs through containerd's CRI plugin (runtime handler `cocoon`), driven by a
-# real CRI client (tests/cri/cri.js, gRPC). Pods use the node network (no CNI here:
-# pod networking is a separate piece of work), which inside Cocoon is the pod VM's own.
+# real CRI client (tests/cri/cri.js, gRPC). These pods use the node network, which
+# inside Cocoon is the pod VM's own loopback; tests/integration/cri_net.sh runs pods
+# on a CNI network.
 source tests/containerd_lib.sh
 
 # Starts containerd with CRI and the client; sets LOGS (the pods' log directory).
