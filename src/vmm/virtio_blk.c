@@ -137,9 +137,10 @@ static int blk_notify(struct virtio_dev *d, unsigned qi)
 	struct blk *b = d->priv;
 	struct virtq *q = &d->vq[qi];
 	struct vq_chain c;
-	int rc, used = 0;
+	int rc = 0, used = 0;
 
-	while ((rc = virtq_pop(q, d->mem, &c)) > 0) {
+	for (unsigned popped = 0; popped < q->size && (rc = virtq_pop(q, d->mem, &c)) > 0;
+	     popped++) {
 		struct blk_request r;
 		if (blk_parse_request(&c, b->sectors, &r) < 0)
 			return -1;

@@ -173,7 +173,9 @@ static int from_guest(struct console *cs)
 	struct virtio_dev *d = &cs->dev;
 	struct vq_chain c;
 	int rc = 0, used = 0;
-	while (cs->tx_len == 0 && (rc = virtq_pop(&d->vq[PORT_TXQ], d->mem, &c)) > 0) {
+	for (unsigned popped = 0; popped < d->vq[PORT_TXQ].size && cs->tx_len == 0 &&
+				   (rc = virtq_pop(&d->vq[PORT_TXQ], d->mem, &c)) > 0;
+	     popped++) {
 		if (c.n_in != 0 || c.out_len > CONSOLE_TX_MAX)
 			return -1;
 		size_t done = 0;
@@ -247,7 +249,9 @@ static int console_notify(struct virtio_dev *d, unsigned qi)
 		ctrl_flush(cs);
 		return 0;
 	}
-	while ((rc = virtq_pop(&d->vq[CTRL_TXQ], d->mem, &c)) > 0) {
+	for (unsigned popped = 0;
+	     popped < d->vq[CTRL_TXQ].size && (rc = virtq_pop(&d->vq[CTRL_TXQ], d->mem, &c)) > 0;
+	     popped++) {
 		struct console_ctrl m;
 		if (console_parse_ctrl(&c, &m) < 0 || handle_ctrl(cs, &m) < 0)
 			return -1;

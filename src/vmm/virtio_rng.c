@@ -13,9 +13,10 @@ static int rng_notify(struct virtio_dev *d, unsigned qi)
 {
 	struct virtq *q = &d->vq[qi];
 	struct vq_chain c;
-	int rc, used = 0;
+	int rc = 0, used = 0;
 
-	while ((rc = virtq_pop(q, d->mem, &c)) > 0) {
+	for (unsigned popped = 0; popped < q->size && (rc = virtq_pop(q, d->mem, &c)) > 0;
+	     popped++) {
 		if (c.n_out > 0 || c.n_in == 0)
 			return -1;
 		uint32_t written = 0;

@@ -429,7 +429,9 @@ static int vsock_notify(struct virtio_dev *d, unsigned qi)
 	int rc = 0, used = 0;
 	drop_all(vs);
 	if (qi == TXQ) {
-		while ((rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0) {
+		for (unsigned popped = 0;
+		     popped < d->vq[TXQ].size && (rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0;
+		     popped++) {
 			struct vsock_hdr h;
 			if (vsock_parse_hdr(&c, &h) < 0)
 				return -1;

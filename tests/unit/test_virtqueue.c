@@ -326,6 +326,32 @@ static void test_device_error_state(void **state)
 	free(d);
 }
 
+/* A guest that lays the used ring over the avail index (and starts the queue with the
+ * used index ahead) makes every completion announce a new buffer. The device must
+ * still return from the kick after at most a queue's worth of chains. */
+static void test_device_writes_cannot_loop(void **state)
+{
+	struct fixture *f = *state;
+	struct cc_error err = { 0 };
+	struct virtio_dev *d = virtio_rng_create(&err);
+	assert_non_null(d);
+	d->mem = &f->mem;
+	d->driver_features = VIRTIO_F_VERSION_1;
+	virtio_dev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	f->q.used_gpa = AVAIL;
+	f->q.used_idx = 1;
+	f->q.ready = false;
+	d->vq[0] = f->q;
+	virtio_dev_queue_ready(d, 0, true);
+	assert_true(d->vq[0].ready);
+	set_desc(f, 0, DATA, 0, VIRTQ_DESC_F_WRITE, 0);
+	offer(f, 0);
+	virtio_dev_kick(d, 0);
+	assert_int_equal(d->vq[0].last_avail, QSIZE);
+	free(d);
+}
+
 static void test_features_negotiation(void **state)
 {
 	(void)state;
@@ -410,6 +436,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrap_around, setup, teardown),
 		cmocka_unit_test(test_malformed_chains),
 		cmocka_unit_test_setup_teardown(test_device_error_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_writes_cannot_loop, setup, teardown),
 		cmocka_unit_test(test_features_negotiation),
 		cmocka_unit_test_setup_teardown(test_blk_parse, setup, teardown),
 	};
