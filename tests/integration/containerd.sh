@@ -185,3 +185,34 @@ test_ctr_containerd_restart() {
 	wait_gone "$(shim_socket c10)" || fail "shim socket left behind"
 	ctd_stop
 }
+
+# Resources: the memory limit reaches the container's cgroup in the guest, Stats
+# reports it and the usage (`ctr tasks metrics`), an OOM kill is an oom event and exit
+# 137, Checkpoint is refused with a reason. (Update: tests/integration/cri.sh.)
+test_ctr_metrics_oom_checkpoint() {
+	ctd_start
+	ctr_ events >"$T/events" 2>&1 &
+	local events_pid=$! out
+	ctr_run -d --memory-limit $((96 << 20)) "$IMG" c11 sh -c 'sleep 1000' >/dev/null || fail "ctr run -d"
+	wait_task_status c11 RUNNING || fail "not RUNNING"
+	# ctr's spec mounts no cgroupfs in the container: read the limit through Stats.
+	metric() { ctr_ tasks metrics c11 2>&1 | awk -v k="$1" '$1 == k {print $2}'; }
+	assert_eq $((96 << 20)) "$(metric memory.limit_in_bytes)" "memory limit in the guest from --memory-limit"
+	[ "$(metric memory.usage_in_bytes)" -gt 0 ] 2>/dev/null ||
+		fail "metrics show no memory usage: $(ctr_ tasks metrics c11 2>&1)"
+	out=$(ctr_ tasks checkpoint c11 2>&1) && fail "checkpoint succeeded: $out"
+	assert_contains "$out" "checkpoint is not supported by cocoon" "checkpoint refused with a reason"
+	ctr_ tasks kill -s SIGKILL c11 || fail "kill"
+	wait_task_status c11 STOPPED || fail "not STOPPED after SIGKILL"
+	ctr_ tasks rm c11 >/dev/null || fail "tasks rm"
+	ctr_ containers rm c11 || fail "containers rm"
+	# 128 MiB in one buffer under a 64 MiB limit: the guest kernel OOM-kills it.
+	ctr_run --rm --memory-limit $((64 << 20)) "$IMG" c12 dd if=/dev/zero of=/dev/null bs=128M count=1 >/dev/null 2>&1
+	assert_eq 137 "$?" "exit status of an OOM-killed container"
+	local i
+	for i in $(seq 20); do grep -q "/tasks/oom " "$T/events" && break; sleep 0.2; done
+	grep -q "/tasks/oom " "$T/events" || { cat "$T/events"; fail "no /tasks/oom event"; }
+	kill "$events_pid"
+	wait "$events_pid" 2>/dev/null
+	ctd_stop
+}
