@@ -108,7 +108,7 @@ int boot_pvh(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 		return cc_error_set(err, 0, "unknown ELF class");
 	}
 
-	uint64_t entry = 0;
+	uint64_t entry = 0, kernel_end = 0;
 	int found = 0;
 	for (unsigned i = 0; i < phnum; i++) {
 		struct phdr p;
@@ -130,6 +130,8 @@ int boot_pvh(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 					    i, (unsigned long long)p.paddr, (unsigned long long)p.memsz);
 		memcpy(dst, k->data + p.offset, p.filesz);
 		memset(dst + p.filesz, 0, p.memsz - p.filesz);
+		if (p.paddr + p.memsz > kernel_end)
+			kernel_end = p.paddr + p.memsz;
 	}
 	if (!found)
 		return cc_error_set(err, 0, "ELF has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
@@ -144,7 +146,8 @@ int boot_pvh(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 	if (v->cfg->initrd != NULL) {
 		struct hvm_modlist_entry *mod = gmem_ptr(&v->mem, START_INFO_MODLIST, sizeof(*mod));
 		memset(mod, 0, sizeof(*mod));
-		if (boot_load_initrd(v, v->cfg->initrd, LAYOUT_RAM_MAX, &mod->paddr, &mod->size, err) < 0)
+		if (boot_load_initrd(v, v->cfg->initrd, kernel_end, LAYOUT_RAM_MAX, &mod->paddr,
+				     &mod->size, err) < 0)
 			return -1;
 		si->nr_modules = 1;
 		si->modlist_paddr = START_INFO_MODLIST;
