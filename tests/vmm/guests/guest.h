@@ -1,5 +1,6 @@
-/* Helpers for freestanding test guests. Ring-0 code is emulated on PVM hosts
- * (~2 us per instruction), so everything here polls with as few instructions as possible. */
+/* Helpers for freestanding test guests, 32-bit (PVH) and 64-bit (bzImage) alike. Ring-0
+ * code is emulated on PVM hosts (~2 us per instruction), so everything here polls with
+ * as few instructions as possible. */
 #ifndef GUEST_H
 #define GUEST_H
 
@@ -27,12 +28,12 @@ static inline void puthex(u32 v, int digits)
 
 static inline u32 mmio_read(u32 addr)
 {
-	return *(volatile u32 *)addr;
+	return *(volatile u32 *)(unsigned long)addr;
 }
 
 static inline void mmio_write(u32 addr, u32 v)
 {
-	*(volatile u32 *)addr = v;
+	*(volatile u32 *)(unsigned long)addr = v;
 }
 
 static inline void *memset(void *d, int c, unsigned n)
@@ -117,11 +118,11 @@ static inline void virtio_queue(u32 base, struct vq *q, u16 qid)
 	q->notify = base + 0x50;
 	mmio_write(base + 0x30, qid);
 	mmio_write(base + 0x38, VQ_SIZE);
-	mmio_write(base + 0x80, (u32)q->desc);
+	mmio_write(base + 0x80, (u32)(unsigned long)q->desc);
 	mmio_write(base + 0x84, 0);
-	mmio_write(base + 0x90, (u32)&q->avail);
+	mmio_write(base + 0x90, (u32)(unsigned long)&q->avail);
 	mmio_write(base + 0x94, 0);
-	mmio_write(base + 0xa0, (u32)&q->used);
+	mmio_write(base + 0xa0, (u32)(unsigned long)&q->used);
 	mmio_write(base + 0xa4, 0);
 	mmio_write(base + 0x44, 1);
 }
