@@ -14,6 +14,7 @@ pkgs=(
 	# tests and benchmarks: real containerd, runc, CNI, busybox images, CRI client, iperf3
 	containerd runc golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
 	containernetworking-plugins busybox-static iperf3 hyperfine nodejs procps psmisc jq
+	python3 python3-yaml
 )
 missing=()
 for p in "${pkgs[@]}"; do

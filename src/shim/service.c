@@ -63,6 +63,15 @@ static struct shim_proc *find_proc(struct ttrpc_call *call, const char *id, cons
 	return p;
 }
 
+/* find_proc under the lock, for handlers that only pass the id on to the agent. */
+static bool proc_known(struct ttrpc_call *call, const char *id, const char *exec_id)
+{
+	pthread_mutex_lock(&shim.lock);
+	bool found = find_proc(call, id, exec_id) != NULL;
+	pthread_mutex_unlock(&shim.lock);
+	return found;
+}
+
 /* ---- Create ---- */
 
 static const struct {
@@ -733,10 +742,7 @@ static void h_pids(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 
 	if (!r)
 		return;
-	pthread_mutex_lock(&shim.lock);
-	bool found = find_proc(call, r->id, NULL) != NULL;
-	pthread_mutex_unlock(&shim.lock);
-	if (!found)
+	if (!proc_known(call, r->id, NULL))
 		goto out;
 	creq.container_id = r->id;
 	if (shim_agent_call("ListProcesses", &creq.base,
@@ -897,10 +903,7 @@ static void h_update(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 
 	if (!r)
 		return;
-	pthread_mutex_lock(&shim.lock);
-	bool found = find_proc(call, r->id, NULL) != NULL;
-	pthread_mutex_unlock(&shim.lock);
-	if (!found)
+	if (!proc_known(call, r->id, NULL))
 		goto out;
 	/* containerd sends the OCI LinuxResources as JSON inside the Any. */
 	if (!r->resources || r->resources->value.len == 0 ||
@@ -931,10 +934,7 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 
 	if (!r)
 		return;
-	pthread_mutex_lock(&shim.lock);
-	bool found = find_proc(call, r->id, NULL) != NULL;
-	pthread_mutex_unlock(&shim.lock);
-	if (!found)
+	if (!proc_known(call, r->id, NULL))
 		goto out;
 	creq.container_id = r->id;
 	if (shim_agent_call("StatsContainer", &creq.base, &cocoon__agent__v1__stats_response__descriptor,
