@@ -86,8 +86,8 @@ static int check_header(const struct kernel_image *k, uint64_t *kernel_off, stru
 		return cc_error_set(err, 0, "neither an ELF nor a bzImage (no HdrS setup header)");
 	size_t hdr_end = 0x202 + img[BP_HDR_END_JUMP];
 	if (k->size < hdr_end)
-		return cc_error_set(err, 0, "bzImage truncated: %zu bytes, its setup header ends at 0x%zx",
-				    k->size, hdr_end);
+		return cc_error_set(err, 0, "bzImage truncated: %zu bytes, its setup header ends "
+				    "at 0x%zx", k->size, hdr_end);
 	uint16_t version = rd16(img + BP_VERSION);
 	if (version < 0x20c)
 		return cc_error_set(err, 0, "bzImage boot protocol %u.%02u is too old: "

@@ -167,7 +167,8 @@ static void test_load_address(void **state)
 	assert_int_equal(load(f, IMG_LEN), 0);
 	assert_int_equal(f->e.ip, 0x200000 + 0x200);
 	put(f->img, 0x260, 0xffffffff, 4); /* init_size beyond RAM, even at 16 MiB */
-	expect_error(f, IMG_LEN, "needs 0xffffffff bytes (init_size) from 0x1000000, more than guest RAM");
+	expect_error(f, IMG_LEN, "needs 0xffffffff bytes (init_size) from 0x1000000, more than "
+				 "guest RAM");
 }
 
 static void test_cmdline_size(void **state)
