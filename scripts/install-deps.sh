@@ -6,7 +6,7 @@ pkgs=(
 	# build
 	build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-utils
 	protobuf-c-compiler libprotobuf-c-dev libjson-c-dev libseccomp-dev libcap-dev libmnl-dev
-	libcmocka-dev clang libclang-rt-14-dev cppcheck
+	libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
 	# guest kernel source
 	linux-source-6.1
 	# run: VMM, virtio-fs backend, networking
