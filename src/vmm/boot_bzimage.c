@@ -10,7 +10,7 @@
 /* Offsets in boot_params / the setup header (Documentation/arch/x86/boot.rst). */
 #define BP_E820_ENTRIES 0x1e8
 #define BP_SETUP_SECTS 0x1f1
-#define BP_SYSSIZE 0x1f4 /* protected-mode part, in 16-byte units */
+#define BP_SYSSIZE 0x1f4      /* protected-mode part, in 16-byte units */
 #define BP_HDR_END_JUMP 0x201 /* header length = 0x202 + this byte */
 #define BP_HEADER 0x202
 #define BP_VERSION 0x206
@@ -86,28 +86,35 @@ static int check_header(const struct kernel_image *k, uint64_t *kernel_off, stru
 		return cc_error_set(err, 0, "neither an ELF nor a bzImage (no HdrS setup header)");
 	size_t hdr_end = 0x202 + img[BP_HDR_END_JUMP];
 	if (k->size < hdr_end)
-		return cc_error_set(err, 0, "bzImage truncated: %zu bytes, its setup header ends "
-				    "at 0x%zx", k->size, hdr_end);
+		return cc_error_set(err, 0,
+				    "bzImage truncated: %zu bytes, its setup header ends "
+				    "at 0x%zx",
+				    k->size, hdr_end);
 	uint16_t version = rd16(img + BP_VERSION);
 	if (version < 0x20c)
-		return cc_error_set(err, 0, "bzImage boot protocol %u.%02u is too old: "
-				    "the 64-bit entry needs 2.12", version >> 8, version & 0xff);
+		return cc_error_set(err, 0,
+				    "bzImage boot protocol %u.%02u is too old: "
+				    "the 64-bit entry needs 2.12",
+				    version >> 8, version & 0xff);
 	if (hdr_end < BP_HDR_MIN_END)
 		return cc_error_set(err, 0, "bzImage setup header ends at 0x%zx, before init_size",
 				    hdr_end);
 	if (!(rd16(img + BP_XLOADFLAGS) & XLF_KERNEL_64))
-		return cc_error_set(err, 0,
-				    "bzImage has no 64-bit entry (XLF_KERNEL_64 not in xloadflags)");
+		return cc_error_set(
+			err, 0, "bzImage has no 64-bit entry (XLF_KERNEL_64 not in xloadflags)");
 	unsigned setup_sects = img[BP_SETUP_SECTS] ? img[BP_SETUP_SECTS] : 4;
 	*kernel_off = (setup_sects + 1) * 512ull;
 	if (*kernel_off >= k->size)
-		return cc_error_set(err, 0, "bzImage setup_sects %u puts the kernel at 0x%llx, "
-				    "past the end of the file (%zu bytes)", setup_sects,
-				    (unsigned long long)*kernel_off, k->size);
+		return cc_error_set(err, 0,
+				    "bzImage setup_sects %u puts the kernel at 0x%llx, "
+				    "past the end of the file (%zu bytes)",
+				    setup_sects, (unsigned long long)*kernel_off, k->size);
 	uint64_t sys_len = rd32(img + BP_SYSSIZE) * 16ull;
 	if (k->size - *kernel_off < sys_len)
-		return cc_error_set(err, 0, "bzImage truncated: %llu bytes after the setup sectors, "
-				    "syssize says %llu", (unsigned long long)(k->size - *kernel_off),
+		return cc_error_set(err, 0,
+				    "bzImage truncated: %llu bytes after the setup sectors, "
+				    "syssize says %llu",
+				    (unsigned long long)(k->size - *kernel_off),
 				    (unsigned long long)sys_len);
 	return 0;
 }
@@ -122,8 +129,10 @@ int boot_bzimage(struct vmm *v, const struct kernel_image *k, struct boot_entry 
 	uint64_t kernel_len = k->size - kernel_off;
 	uint32_t cmdline_size = rd32(img + BP_CMDLINE_SIZE);
 	if (v->cmdline_len > cmdline_size)
-		return cc_error_set(err, 0, "command line is %zu bytes, the bzImage takes at most %u "
-				    "(cmdline_size)", v->cmdline_len, cmdline_size);
+		return cc_error_set(err, 0,
+				    "command line is %zu bytes, the bzImage takes at most %u "
+				    "(cmdline_size)",
+				    v->cmdline_len, cmdline_size);
 
 	/* The kernel and the init_size bytes it runs in must be RAM the page tables map;
 	 * a relocatable kernel that does not fit at pref_address goes to 16 MiB. */
@@ -134,15 +143,17 @@ int boot_bzimage(struct vmm *v, const struct kernel_image *k, struct boot_entry 
 	uint64_t load = rd64(img + BP_PREF_ADDRESS);
 	if (load < LAYOUT_HIMEM || load > top || need > top - load) {
 		if (!img[BP_RELOCATABLE])
-			return cc_error_set(err, 0, "bzImage is not relocatable and its 0x%llx bytes "
+			return cc_error_set(err, 0,
+					    "bzImage is not relocatable and its 0x%llx bytes "
 					    "(init_size) do not fit at pref_address 0x%llx",
 					    (unsigned long long)need, (unsigned long long)load);
 		load = DEFAULT_LOAD_ADDR;
 	}
 	if (load > top || need > top - load)
-		return cc_error_set(err, 0, "bzImage needs 0x%llx bytes (init_size) from 0x%llx, "
-				    "more than guest RAM", (unsigned long long)need,
-				    (unsigned long long)load);
+		return cc_error_set(err, 0,
+				    "bzImage needs 0x%llx bytes (init_size) from 0x%llx, "
+				    "more than guest RAM",
+				    (unsigned long long)need, (unsigned long long)load);
 	memcpy(gmem_ptr(&v->mem, load, kernel_len), img + kernel_off, kernel_len);
 
 	uint8_t *bp = gmem_ptr(&v->mem, LAYOUT_ZERO_PAGE, 4096);
@@ -153,7 +164,8 @@ int boot_bzimage(struct vmm *v, const struct kernel_image *k, struct boot_entry 
 	bp[BP_LOADFLAGS] |= LOADFLAGS_CAN_USE_HEAP;
 	bp[BP_HEAP_END_PTR] = 0x00;
 	bp[BP_HEAP_END_PTR + 1] = 0xfe;
-	memcpy(gmem_ptr(&v->mem, LAYOUT_CMDLINE, v->cmdline_len + 1), v->cmdline, v->cmdline_len + 1);
+	memcpy(gmem_ptr(&v->mem, LAYOUT_CMDLINE, v->cmdline_len + 1), v->cmdline,
+	       v->cmdline_len + 1);
 	wr32(bp + BP_CMD_LINE_PTR, LAYOUT_CMDLINE);
 	if (v->cfg->initrd != NULL) {
 		uint64_t gpa, size;

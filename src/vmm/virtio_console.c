@@ -174,7 +174,7 @@ static int from_guest(struct console *cs)
 	struct vq_chain c;
 	int rc = 0, used = 0;
 	for (unsigned popped = 0; popped < d->vq[PORT_TXQ].size && cs->tx_len == 0 &&
-				   (rc = virtq_pop(&d->vq[PORT_TXQ], d->mem, &c)) > 0;
+				  (rc = virtq_pop(&d->vq[PORT_TXQ], d->mem, &c)) > 0;
 	     popped++) {
 		if (c.n_in != 0 || c.out_len > CONSOLE_TX_MAX)
 			return -1;
@@ -227,8 +227,7 @@ static int handle_ctrl(struct console *cs, const struct console_ctrl *m)
 		if (m->id != 0)
 			return -1;
 		break;
-	default: /* the driver sends nothing else; ignore rather than fail */
-		break;
+	default: /* the driver sends nothing else; ignore rather than fail */ break;
 	}
 	return 0;
 }
@@ -243,11 +242,8 @@ static int console_notify(struct virtio_dev *d, unsigned qi)
 		if (cs->fd >= 0)
 			client_events(cs, EPOLLIN | (cs->tx_len > 0 ? EPOLLOUT : 0));
 		return 0;
-	case PORT_TXQ:
-		return from_guest(cs);
-	case CTRL_RXQ:
-		ctrl_flush(cs);
-		return 0;
+	case PORT_TXQ: return from_guest(cs);
+	case CTRL_RXQ: ctrl_flush(cs); return 0;
 	}
 	for (unsigned popped = 0;
 	     popped < d->vq[CTRL_TXQ].size && (rc = virtq_pop(&d->vq[CTRL_TXQ], d->mem, &c)) > 0;

@@ -22,8 +22,9 @@ static int rng_notify(struct virtio_dev *d, unsigned qi)
 		uint32_t written = 0;
 		for (unsigned i = 0; i < c.n_in && written < RNG_MAX_PER_REQUEST; i++) {
 			struct vq_seg *s = &c.seg[i];
-			size_t want = s->len < RNG_MAX_PER_REQUEST - written ? s->len
-									: RNG_MAX_PER_REQUEST - written;
+			size_t want = s->len < RNG_MAX_PER_REQUEST - written
+					      ? s->len
+					      : RNG_MAX_PER_REQUEST - written;
 			ssize_t n = getrandom(s->ptr, want, 0);
 			if (n < 0)
 				n = 0;

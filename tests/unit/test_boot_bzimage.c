@@ -45,17 +45,17 @@ static int setup(void **state)
 	strcpy(f->v.cmdline, "console=ttyS0");
 	f->v.cmdline_len = strlen(f->v.cmdline);
 	uint8_t *img = f->img;
-	put(img, 0x1f1, 1, 1);                 /* setup_sects */
-	put(img, 0x1f4, PAYLOAD_LEN / 16, 4);  /* syssize */
+	put(img, 0x1f1, 1, 1);		      /* setup_sects */
+	put(img, 0x1f4, PAYLOAD_LEN / 16, 4); /* syssize */
 	put(img, 0x1fe, 0xaa55, 2);
-	put(img, 0x200, 0xeb | 0x66 << 8, 2);  /* jump: header ends at 0x268 */
+	put(img, 0x200, 0xeb | 0x66 << 8, 2); /* jump: header ends at 0x268 */
 	memcpy(img + 0x202, "HdrS", 4);
-	put(img, 0x206, 0x20c, 2);             /* version 2.12 */
-	put(img, 0x22c, 0x7fffffff, 4);        /* initrd_addr_max */
-	put(img, 0x236, 1, 2);                 /* xloadflags: XLF_KERNEL_64 */
-	put(img, 0x238, 255, 4);               /* cmdline_size */
-	put(img, 0x258, PREF, 8);              /* pref_address */
-	put(img, 0x260, INIT_SIZE, 4);         /* init_size */
+	put(img, 0x206, 0x20c, 2);	/* version 2.12 */
+	put(img, 0x22c, 0x7fffffff, 4); /* initrd_addr_max */
+	put(img, 0x236, 1, 2);		/* xloadflags: XLF_KERNEL_64 */
+	put(img, 0x238, 255, 4);	/* cmdline_size */
+	put(img, 0x258, PREF, 8);	/* pref_address */
+	put(img, 0x260, INIT_SIZE, 4);	/* init_size */
 	memcpy(img + SETUP_LEN + 0x200, "ENTRY64", 7);
 	*state = f;
 	return 0;
@@ -105,7 +105,7 @@ static void test_valid_image(void **state)
 	assert_memory_equal(f->v.mem.host + PREF + 0x200, "ENTRY64", 7);
 	uint8_t *bp = f->v.mem.host + LAYOUT_ZERO_PAGE;
 	assert_memory_equal(bp + 0x202, "HdrS", 4); /* setup header copied */
-	assert_int_equal(bp[0x210], 0xff);           /* type_of_loader */
+	assert_int_equal(bp[0x210], 0xff);	    /* type_of_loader */
 	assert_int_equal(bp32(f, 0x228), LAYOUT_CMDLINE);
 	assert_string_equal((char *)f->v.mem.host + LAYOUT_CMDLINE, "console=ttyS0");
 	assert_int_equal(bp[0x1e8], 3); /* e820 entries; the last one ends at the top of RAM */
@@ -122,8 +122,9 @@ static void test_malformed_headers(void **state)
 	expect_error(f, 0, "no HdrS setup header");
 	expect_error(f, 0x205, "no HdrS setup header");
 	expect_error(f, 0x220, "bzImage truncated: 544 bytes, its setup header ends at 0x268");
-	expect_error(f, IMG_LEN - 1, "bzImage truncated: 1023 bytes after the setup sectors, "
-				     "syssize says 1024");
+	expect_error(f, IMG_LEN - 1,
+		     "bzImage truncated: 1023 bytes after the setup sectors, "
+		     "syssize says 1024");
 	expect_error(f, SETUP_LEN, "setup_sects 1 puts the kernel at 0x400, past the end");
 
 	memcpy(f->img + 0x202, "HdrZ", 4);
@@ -140,8 +141,9 @@ static void test_malformed_headers(void **state)
 	put(f->img, 0x201, 0xff, 1); /* the longest header a byte can describe: allowed */
 	assert_int_equal(load(f, IMG_LEN), 0);
 	put(f->img, 0x1f1, 0xff, 1);
-	expect_error(f, IMG_LEN, "setup_sects 255 puts the kernel at 0x20000, past the end of "
-				 "the file (2048 bytes)");
+	expect_error(f, IMG_LEN,
+		     "setup_sects 255 puts the kernel at 0x20000, past the end of "
+		     "the file (2048 bytes)");
 	put(f->img, 0x1f1, 0, 1); /* 0 means 4: the kernel at 0xa00 */
 	expect_error(f, IMG_LEN, "setup_sects 4 puts the kernel at 0xa00");
 	put(f->img, 0x1f1, 1, 1);
@@ -167,8 +169,9 @@ static void test_load_address(void **state)
 	assert_int_equal(load(f, IMG_LEN), 0);
 	assert_int_equal(f->e.ip, 0x200000 + 0x200);
 	put(f->img, 0x260, 0xffffffff, 4); /* init_size beyond RAM, even at 16 MiB */
-	expect_error(f, IMG_LEN, "needs 0xffffffff bytes (init_size) from 0x1000000, more than "
-				 "guest RAM");
+	expect_error(f, IMG_LEN,
+		     "needs 0xffffffff bytes (init_size) from 0x1000000, more than "
+		     "guest RAM");
 }
 
 static void test_cmdline_size(void **state)

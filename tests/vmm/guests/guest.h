@@ -23,7 +23,7 @@ static inline void puts(const char *s)
 static inline void puthex(u32 v, int digits)
 {
 	while (digits--)
-		outb(0x3f8, (u8)"0123456789abcdef"[(v >> (digits * 4)) & 0xf]);
+		outb(0x3f8, (u8) "0123456789abcdef"[(v >> (digits * 4)) & 0xf]);
 }
 
 static inline u32 mmio_read(u32 addr)
@@ -105,10 +105,10 @@ static inline u32 virtio_find(u32 device_id)
 static inline int virtio_init(u32 base)
 {
 	mmio_write(base + 0x70, 0);
-	mmio_write(base + 0x70, 1 | 2);      /* ACKNOWLEDGE | DRIVER */
+	mmio_write(base + 0x70, 1 | 2); /* ACKNOWLEDGE | DRIVER */
 	mmio_write(base + 0x24, 1);
-	mmio_write(base + 0x20, 1);          /* VIRTIO_F_VERSION_1 */
-	mmio_write(base + 0x70, 1 | 2 | 8);  /* FEATURES_OK */
+	mmio_write(base + 0x20, 1);	    /* VIRTIO_F_VERSION_1 */
+	mmio_write(base + 0x70, 1 | 2 | 8); /* FEATURES_OK */
 	return (mmio_read(base + 0x70) & 8) ? 0 : -1;
 }
 
