@@ -5,7 +5,7 @@
 # handler with its own options): containerd then has handler cocoon and every setting
 # it had before; a second run replaces the block instead of adding another.
 test_deploy_containerd_handler() {
-	command -v containerd >/dev/null || skip "containerd is not installed"
+	command -v containerd >/dev/null || fail "containerd is not installed (scripts/install-deps.sh installs it)"
 	local cfg=$T/config.toml
 	cat >"$cfg" <<TOML
 version = 2

@@ -236,7 +236,7 @@ test_vmm_net_rejects_bad_options() {
 
 test_vmm_virtio_fs_via_virtiofsd() {
 	local vfsd=/usr/lib/qemu/virtiofsd out
-	[ -x $vfsd ] || skip "no $vfsd"
+	[ -x $vfsd ] || fail "no $vfsd (qemu-system-common; scripts/install-deps.sh installs it)"
 	mkdir "$T/share"
 	printf 'hi from the host\n' >"$T/share/hello.txt"
 	$vfsd --socket-path="$T/fs.sock" -o source="$T/share" -o cache=none -o sandbox=namespace \
@@ -282,7 +282,7 @@ test_vmm_cocoon_run_says_why_not_here() {
 # A bounded libFuzzer run of the virtqueue walker and every device parser (make fuzz);
 # COCOON_FUZZ_SECONDS per target, 10 by default.
 test_vmm_fuzz_bounded() {
-	command -v clang >/dev/null || skip "no clang"
+	command -v clang >/dev/null || fail "no clang (scripts/install-deps.sh installs it)"
 	make -s -C "$ROOT" fuzz-build >"$T/build.log" 2>&1 || fail "building fuzzers: $(tail -5 "$T/build.log")"
 	local out
 	out=$("$ROOT/tests/fuzz/run.sh" "${COCOON_FUZZ_SECONDS:-10}") || fail "a fuzzer found a crash: $out"
