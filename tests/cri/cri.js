@@ -3,11 +3,19 @@
 //   node cri.js SOCKET podup JSON        RunPodSandbox + CreateContainer + StartContainer
 //                                        from {handler, name, image, command, logdir,
 //                                        resources}; prints {pod, container, ms}
+//   node cri.js SOCKET exec JSON         Exec (ExecRequest fields) and then the streaming
+//                                        session at the returned URL, as crictl/kubectl
+//                                        exec do it; JSON may add resize {Width, Height}
+//                                        and input (text sent on stdin after the resize);
+//                                        prints {stdout, stderr, status}; with hangup_on
+//                                        (text) the client drops the connection once
+//                                        stdout has it and prints {stdout, hangup}
 // Errors go to stderr as "METHOD: <grpc status name>: <details>", exit status 1.
 'use strict';
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const loader = require('@grpc/proto-loader');
+const WebSocket = require('ws');
 
 const def = loader.loadSync(path.join(__dirname, 'cri.proto'), {
 	keepCase: true, longs: String, enums: String, defaults: true, bytes: Buffer,
@@ -75,6 +83,48 @@ function containerConfig(o, sandbox) {
 	};
 }
 
+// The Kubernetes remote command protocol over WebSocket, version 4: every binary
+// message starts with its channel; the status channel carries a metav1.Status JSON
+// when the command ends (exit code in details.causes), then the server closes. v4 has
+// no way to close stdin alone: a command that reads stdin must end by itself.
+const CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_STATUS = 3, CH_RESIZE = 4;
+
+function stream(url, req) {
+	return new Promise((resolve, reject) => {
+		const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v4.channel.k8s.io']);
+		const out = { [CH_STDOUT]: [], [CH_STDERR]: [], [CH_STATUS]: [] };
+		const text = (ch) => Buffer.concat(out[ch]).toString();
+		let ended = false;
+		const end = (err, result) => {
+			if (ended) return;
+			ended = true;
+			clearTimeout(timer);
+			ws.terminate();
+			if (err) reject(new Error('exec stream: ' + err));
+			else resolve(result);
+		};
+		const timer = setTimeout(() => end('no end after 120 s; stdout so far: ' +
+			JSON.stringify(text(CH_STDOUT))), 120 * 1000);
+		const send = (ch, data) => ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(data)]));
+		ws.on('open', () => {
+			if (req.resize) send(CH_RESIZE, JSON.stringify(req.resize));
+			if (req.input) send(CH_STDIN, req.input);
+		});
+		ws.on('message', (data) => {
+			if (data.length > 1 && out[data[0]]) out[data[0]].push(data.subarray(1));
+			// A user going away (kubectl killed): the connection drops under the command.
+			if (req.hangup_on && text(CH_STDOUT).includes(req.hangup_on))
+				end(null, { stdout: text(CH_STDOUT), hangup: true });
+		});
+		ws.on('error', (e) => end(e.message));
+		ws.on('close', () => {
+			const status = text(CH_STATUS);
+			if (!status) return end('closed without a status; stdout: ' + JSON.stringify(text(CH_STDOUT)));
+			end(null, { stdout: text(CH_STDOUT), stderr: text(CH_STDERR), status: JSON.parse(status) });
+		});
+	});
+}
+
 async function main() {
 	const req = arg ? JSON.parse(arg) : {};
 	let out;
@@ -85,6 +135,10 @@ async function main() {
 		const ctr = (await call('CreateContainer', containerConfig({ ...req, pod }, sandbox))).container_id;
 		await call('StartContainer', { container_id: ctr });
 		out = { pod, container: ctr, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+	} else if (method === 'exec') {
+		const { resize, input, hangup_on, ...exec } = req;
+		const { url } = await call('Exec', exec);
+		out = await stream(url, { resize, input, hangup_on });
 	} else if (method === 'RunPodSandbox' && req.pod) {
 		out = await call(method, { config: podConfig(req.pod), runtime_handler: req.handler });
 	} else if (method === 'CreateContainer' && req.pod_config) {
