@@ -96,7 +96,4 @@ install: all
 clean:
 	rm -rf $(B)
 
-format:
-	clang-format -i $(shell git ls-files 'src/*.[ch]' 'tests/*.[ch]')
-
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installs Cocoon on this node for containerd 1.6: binaries and guest artifacts under
-# PREFIX, the containerd drop-in registering handler `cocoon`, a default
+# PREFIX, the runtime handler `cocoon` added to /etc/containerd/config.toml, a default
 # /etc/cocoon/cocoon.conf, then restarts containerd and (with --label NODE) labels the
 # node so RuntimeClass `cocoon` schedules there.
 # Usage: deploy/install.sh [--prefix /opt/cocoon] [--label NODE] [--no-restart]
@@ -26,11 +26,11 @@ make -C "$root" install PREFIX="$prefix" >/dev/null
 # containerd looks the shim up on its PATH, which always has /usr/local/bin.
 ln -sf "$prefix/bin/containerd-shim-cocoon-v2" /usr/local/bin/containerd-shim-cocoon-v2
 
-install -d /etc/cocoon /etc/containerd/conf.d
+install -d /etc/cocoon /etc/containerd
 if [ ! -e /etc/cocoon/cocoon.conf ]; then
 	cat >/etc/cocoon/cocoon.conf <<CONF
 # Cocoon configuration (docs/shim.md, "Configuration"). Per-handler files are selected
-# by the ConfigPath option in /etc/containerd/conf.d/cocoon.toml.
+# by the ConfigPath option of a handler in /etc/containerd/config.toml.
 hypervisor = qemu
 kernel = $prefix/share/cocoon/vmlinux
 initrd = $prefix/share/cocoon/initrd.img
@@ -39,18 +39,11 @@ default_memory_mib = 256
 log_level = warn
 CONF
 fi
-install -m 644 "$root/deploy/containerd/cocoon.toml" /etc/containerd/conf.d/cocoon.toml
-
 cfg=/etc/containerd/config.toml
 if [ ! -e "$cfg" ]; then
 	containerd config default >"$cfg"
 fi
-if ! grep -q '^imports' "$cfg"; then
-	sed -i '1i imports = ["/etc/containerd/conf.d/*.toml"]' "$cfg"
-elif ! grep -q 'conf.d' "$cfg"; then
-	echo "$cfg has its own imports line: add \"/etc/containerd/conf.d/*.toml\" to it" >&2
-	exit 1
-fi
+"$root/deploy/containerd/add-handler.sh" "$cfg"
 if [ "$restart" = 1 ]; then
 	systemctl restart containerd
 fi

@@ -6,3 +6,13 @@ CPPCHECK_FLAGS := -q --enable=warning,performance,portability --inline-suppr --e
 
 lint: $(PROTO_H)
 	cppcheck $(CPPCHECK_FLAGS) -j2 src tests/unit
+
+# Formatting: .clang-format over our C (not generated code).
+FORMAT_SRC = $(shell git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+
+.PHONY: format-check
+format:
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)

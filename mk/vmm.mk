@@ -4,16 +4,27 @@ VMM_LIBS += -lcap
 # cocoon-vmm test guests: freestanding 32-bit PVH ELF programs booted by the real binary.
 VMM_GUEST_SRC := $(wildcard tests/vmm/guests/*.c)
 VMM_GUESTS := $(patsubst tests/vmm/guests/%.c,$(B)/tests/vmm-guests/%.elf,$(VMM_GUEST_SRC))
-VMM_GUEST_CFLAGS := -m32 -march=i686 -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -static \
+VMM_GUEST_COMMON := -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -static \
 	-fno-pic -no-pie -fno-stack-protector -fno-asynchronous-unwind-tables -mgeneral-regs-only \
 	-fno-builtin -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-z,noexecstack
+VMM_GUEST_CFLAGS := -m32 -march=i686 $(VMM_GUEST_COMMON)
 
 $(B)/tests/vmm-guests/%.elf: tests/vmm/guests/%.c tests/vmm/guests/entry.S tests/vmm/guests/guest.h tests/vmm/guests/guest.ld
 	@mkdir -p $(dir $@)
 	$(CC) $(VMM_GUEST_CFLAGS) -T tests/vmm/guests/guest.ld -o $@ tests/vmm/guests/entry.S $<
 
+# The bzImage test guest: x86-64 code for the 64-bit boot protocol, packaged as a
+# bzImage by its linker script and objcopy (tests/vmm/bzimage/header.S explains the layout).
+VMM_BZ_DEPS := $(wildcard tests/vmm/bzimage/*) tests/vmm/guests/guest.h
+$(B)/tests/vmm-guests/bzhello.elf: $(VMM_BZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) -m64 -mno-red-zone $(VMM_GUEST_COMMON) -T tests/vmm/bzimage/bzimage.ld -o $@ \
+		tests/vmm/bzimage/header.S tests/vmm/bzimage/hello64.c
+$(B)/tests/vmm-guests/hello.bzImage: $(B)/tests/vmm-guests/bzhello.elf
+	objcopy -O binary $< $@
+
 .PHONY: vmm-guests
-vmm-guests: $(VMM_GUESTS)
+vmm-guests: $(VMM_GUESTS) $(B)/tests/vmm-guests/hello.bzImage
 all: vmm-guests
 test: vmm-guests
 

@@ -6,7 +6,7 @@ pkgs=(
 	# build
 	build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-utils
 	protobuf-c-compiler libprotobuf-c-dev libjson-c-dev libseccomp-dev libcap-dev libmnl-dev
-	libcmocka-dev clang libclang-rt-14-dev cppcheck
+	libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
 	# guest kernel source
 	linux-source-6.1
 	# run: VMM, virtio-fs backend, networking
@@ -14,6 +14,7 @@ pkgs=(
 	# tests and benchmarks: real containerd, runc, CNI, busybox images, CRI client, iperf3
 	containerd runc golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
 	containernetworking-plugins busybox-static iperf3 hyperfine nodejs procps psmisc jq
+	python3 python3-yaml
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -48,7 +48,7 @@ make_busybox_oci() { # OUT.tar [NAME CMD]
 ctd_start() { # [cri]
 	CTD=$T/ctd
 	CTD_SOCK=$CTD/containerd.sock
-	command -v containerd >/dev/null || skip "containerd is not installed"
+	command -v containerd >/dev/null || fail "containerd is not installed (scripts/install-deps.sh installs it)"
 	[ -x "$ROOT/build/bin/containerd-shim-cocoon-v2" ] || fail "build/bin/containerd-shim-cocoon-v2 missing: run make"
 	mkdir -p "$CTD" "$T/cni"
 	trap ctd_stop EXIT
@@ -108,7 +108,7 @@ TOML
 # The CRI test client (tests/cri) needs @grpc/grpc-js and @grpc/proto-loader from npm:
 # installed once into a cache outside the clone, keyed by tests/cri/package.json.
 cri_client_setup() {
-	command -v node >/dev/null || skip "node is not installed (the CRI client is in JavaScript)"
+	command -v node >/dev/null || fail "node is not installed (the CRI client is in JavaScript; scripts/install-deps.sh installs it)"
 	local key dir
 	key=$(sha256sum "$ROOT/tests/cri/package.json" | cut -c1-16)
 	dir=${XDG_CACHE_HOME:-$HOME/.cache}/cocoon/npm-$key

@@ -145,7 +145,8 @@ struct process *agent_add_process(struct agent *a, struct container *c, const ch
 		if (ep_ctl(a, EPOLL_CTL_ADD, fds[i], EPOLLIN, &p->out_w[i]) == 0)
 			p->out_watched[i] = true;
 		else
-			cc_warn("%s/%s: cannot watch output: %s", c->rt.id, exec_id, strerror(errno));
+			cc_warn("%s/%s: cannot watch output: %s", c->rt.id, exec_id,
+				strerror(errno));
 	}
 	if (stdin_fd >= 0)
 		set_nonblock(stdin_fd);
@@ -290,7 +291,8 @@ static void answer_reads(struct agent *a, struct process *p, int i)
 	while (p->reads[i] != NULL && (stream_avail(s) > 0 || s->eof)) {
 		struct pending *q = p->reads[i];
 		p->reads[i] = q->next;
-		Cocoon__Agent__V1__ReadStreamResponse r = COCOON__AGENT__V1__READ_STREAM_RESPONSE__INIT;
+		Cocoon__Agent__V1__ReadStreamResponse r =
+			COCOON__AGENT__V1__READ_STREAM_RESPONSE__INIT;
 		size_t n = stream_avail(s) < q->max_len ? stream_avail(s) : q->max_len;
 		r.data.data = (uint8_t *)stream_data(s);
 		r.data.len = n;
@@ -420,7 +422,8 @@ static int flush_stdin(struct process *p)
 		}
 		p->writes = q->next;
 		p->queued -= q->len;
-		Cocoon__Agent__V1__WriteStdinResponse r = COCOON__AGENT__V1__WRITE_STDIN_RESPONSE__INIT;
+		Cocoon__Agent__V1__WriteStdinResponse r =
+			COCOON__AGENT__V1__WRITE_STDIN_RESPONSE__INIT;
 		r.len = (uint32_t)q->len;
 		ttrpc_call_reply(q->call, &r.base);
 		free(q->data);
@@ -627,7 +630,8 @@ int agent_run(struct agent *a, struct cc_error *err)
 	}
 	while (!a->stop) {
 		struct epoll_event evs[32];
-		int n = epoll_wait(a->epfd, evs, CC_ARRAY_SIZE(evs), next_timeout_ms(a, cc_now_ns()));
+		int n = epoll_wait(a->epfd, evs, CC_ARRAY_SIZE(evs),
+				   next_timeout_ms(a, cc_now_ns()));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -636,15 +640,14 @@ int agent_run(struct agent *a, struct cc_error *err)
 		for (int i = 0; i < n && !a->stop; i++) {
 			struct watch *w = evs[i].data.ptr;
 			switch (w->kind) {
-			case WATCH_SIGNAL:
-				on_signal(a);
-				break;
+			case WATCH_SIGNAL: on_signal(a); break;
 			case WATCH_CONN:
 				if (a->conn == NULL)
 					break;
 				struct cc_error cerr;
 				if (ttrpc_conn_process(a->conn, &cerr) < 0) {
-					if (cerr.err_no != 0 || strcmp(cerr.msg, "connection closed") != 0)
+					if (cerr.err_no != 0 ||
+					    strcmp(cerr.msg, "connection closed") != 0)
 						cc_warn("host connection: %s", cerr.msg);
 					drop_conn(a);
 				}

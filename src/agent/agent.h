@@ -36,8 +36,8 @@ struct watch {
 struct pending {
 	struct pending *next;
 	struct ttrpc_call *call;
-	uint32_t max_len;     /* ReadStream */
-	uint8_t *data;        /* WriteStdin: owned copy */
+	uint32_t max_len; /* ReadStream */
+	uint8_t *data;	  /* WriteStdin: owned copy */
 	size_t len, off;
 };
 
@@ -59,14 +59,14 @@ struct process {
 	struct watch out_w[2];
 	bool out_watched[2];
 	struct pending *reads[2];
-	int stdin_fd;          /* -1 without stdin or once closed */
+	int stdin_fd; /* -1 without stdin or once closed */
 	bool stdin_close_queued;
 	struct watch stdin_w;
 	struct pending *writes;
 	size_t queued;
 	struct pending *waiters;
-	bool wait_answered;    /* exit reported; later waiters are answered at once */
-	bool removed;          /* out of the table, freed after the current epoll batch */
+	bool wait_answered; /* exit reported; later waiters are answered at once */
+	bool removed;	    /* out of the table, freed after the current epoll batch */
 };
 
 struct container {
@@ -83,15 +83,15 @@ struct agent {
 	int epfd, sigfd;
 	struct watch sig_w, conn_w, listen_w;
 	enum agent_channel channel;
-	int listen_fd;          /* vsock/unix listener, -1 for serial */
-	char serial_path[64];   /* /dev/vportNpM */
-	uint64_t reopen_at_ns;  /* serial: when to try the port again, 0 none */
+	int listen_fd;	       /* vsock/unix listener, -1 for serial */
+	char serial_path[64];  /* /dev/vportNpM */
+	uint64_t reopen_at_ns; /* serial: when to try the port again, 0 none */
 	struct ttrpc_conn *conn;
 	struct container *containers;
 	struct process *removed; /* see agent_remove_process */
 	bool pid1;
-	bool stop;              /* leave the loop (Shutdown outside the VM, SIGTERM) */
-	bool power_off;         /* Shutdown asked for it: after the loop */
+	bool stop;		     /* leave the loop (Shutdown outside the VM, SIGTERM) */
+	bool power_off;		     /* Shutdown asked for it: after the loop */
 	uint64_t start_ns, ready_ns; /* CLOCK_BOOTTIME */
 };
 

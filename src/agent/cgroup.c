@@ -21,7 +21,8 @@ static char cgroup_root[200] = "/sys/fs/cgroup/cocoon";
 int container_set_cgroup_root(const char *root, struct cc_error *err)
 {
 	if (root[0] != '/' || strlen(root) >= sizeof(cgroup_root))
-		return cc_error_set(err, 0, "cgroup root %s: must be an absolute path below %zu bytes",
+		return cc_error_set(err, 0,
+				    "cgroup root %s: must be an absolute path below %zu bytes",
 				    root, sizeof(cgroup_root));
 	strcpy(cgroup_root, root);
 	return 0;
@@ -141,8 +142,10 @@ int cgroup_apply(const char *path, const struct oci_resources *r, struct cc_erro
 	}
 	if (r->memory_swap > 0) {
 		if (r->memory_limit <= 0 || r->memory_swap < r->memory_limit)
-			return cc_error_set(err, 0, "memory.swap (%" PRId64 ") must be at least "
-						    "memory.limit", r->memory_swap);
+			return cc_error_set(err, 0,
+					    "memory.swap (%" PRId64 ") must be at least "
+					    "memory.limit",
+					    r->memory_swap);
 		/* OCI counts memory+swap; v2 counts swap alone. No file: no swap at all. */
 		snprintf(v, sizeof(v), "%" PRId64, r->memory_swap - r->memory_limit);
 		if (cg_write(path, "memory.swap.max", v, err) < 0 && err->err_no != 0)

@@ -17,7 +17,8 @@ int channel_find_serial(char *path, size_t len, struct cc_error *err)
 {
 	DIR *d = opendir("/sys/class/virtio-ports");
 	if (d == NULL)
-		return cc_error_set(err, errno, "/sys/class/virtio-ports (no virtio-serial device?)");
+		return cc_error_set(err, errno,
+				    "/sys/class/virtio-ports (no virtio-serial device?)");
 	struct dirent *de;
 	int found = -1;
 	while (found < 0 && (de = readdir(d)) != NULL) {
@@ -37,7 +38,8 @@ int channel_find_serial(char *path, size_t len, struct cc_error *err)
 	}
 	closedir(d);
 	if (found < 0)
-		return cc_error_set(err, 0, "no virtio-serial port named '%s'", AGENT_SERIAL_PORT_NAME);
+		return cc_error_set(err, 0, "no virtio-serial port named '%s'",
+				    AGENT_SERIAL_PORT_NAME);
 	return 0;
 }
 
@@ -46,7 +48,8 @@ int channel_listen_vsock(unsigned port, struct cc_error *err)
 	cleanup_close int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return cc_error_set(err, errno, "vsock socket");
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = port,
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
+				  .svm_port = port,
 				  .svm_cid = VMADDR_CID_ANY };
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return cc_error_set(err, errno, "bind vsock port %u", port);

@@ -83,7 +83,9 @@ static int send_fd(int sock, int fd)
 		char buf[CMSG_SPACE(sizeof(int))];
 	} u;
 	memset(&u, 0, sizeof(u));
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
@@ -101,7 +103,8 @@ static int open_console(const struct oci_process *p, int sock, bool bind_console
 {
 	cleanup_close int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (m < 0)
-		return cc_error_set(err, errno, "terminal: open /dev/ptmx (needs devpts on /dev/pts)");
+		return cc_error_set(err, errno,
+				    "terminal: open /dev/ptmx (needs devpts on /dev/pts)");
 	char name[64];
 	if (unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0)
 		return cc_error_set(err, errno, "terminal: pty setup");
@@ -249,8 +252,8 @@ static int init_setup(struct container_rt *c, const struct spawn_stdio *io, int 
 	return security_build_seccomp(s->seccomp, filter, err);
 }
 
-static void __attribute__((noreturn)) init_child(struct container_rt *c,
-						 const struct spawn_stdio *io, int sock)
+static void __attribute__((noreturn))
+init_child(struct container_rt *c, const struct spawn_stdio *io, int sock)
 {
 	struct cc_error err = { 0 };
 	scmp_filter_ctx filter = NULL;
@@ -306,7 +309,9 @@ static int read_verdict(int fd, int *console, struct cc_error *err)
 			struct cmsghdr h;
 			char buf[CMSG_SPACE(sizeof(int))];
 		} u;
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+		struct msghdr mh = { .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = u.buf,
 				     .msg_controllen = sizeof(u.buf) };
 		ssize_t n;
 		do
@@ -353,8 +358,9 @@ static int validate(const struct container_rt *c, int *new_pidns, const char **p
 	for (size_t i = 0; i < s->n_namespaces; i++) {
 		const struct oci_namespace *ns = &s->namespaces[i];
 		if (ns->type == OCI_NS_USER || ns->type == OCI_NS_TIME)
-			return cc_error_set(err, 0, "linux.namespaces: %s namespaces are not "
-						    "supported",
+			return cc_error_set(err, 0,
+					    "linux.namespaces: %s namespaces are not "
+					    "supported",
 					    ns->type == OCI_NS_USER ? "user" : "time");
 		has_mnt |= ns->type == OCI_NS_MOUNT;
 		has_uts |= ns->type == OCI_NS_UTS;
@@ -442,10 +448,9 @@ int container_start(struct container_rt *c, struct cc_error *err)
 	return 0;
 }
 
-static void __attribute__((noreturn)) exec_child(struct container_rt *c,
-						 const struct oci_process *p,
-						 const struct spawn_stdio *io, int *ns_fds,
-						 size_t n_ns, int sock)
+static void __attribute__((noreturn))
+exec_child(struct container_rt *c, const struct oci_process *p, const struct spawn_stdio *io,
+	   int *ns_fds, size_t n_ns, int sock)
 {
 	struct cc_error err = { 0 };
 	scmp_filter_ctx filter = NULL;
@@ -460,7 +465,8 @@ static void __attribute__((noreturn)) exec_child(struct container_rt *c,
 	}
 	if (setup_stdio(io, p->terminal, &err) < 0 ||
 	    (p->terminal && open_console(p, sock, false, &err) < 0) ||
-	    security_limits(p, &err) < 0 || security_build_seccomp(c->spec->seccomp, &filter, &err) < 0 ||
+	    security_limits(p, &err) < 0 ||
+	    security_build_seccomp(c->spec->seccomp, &filter, &err) < 0 ||
 	    security_drop(p, filter, &err) < 0)
 		child_fail(sock, &err, 1);
 	if (chdir(p->cwd) < 0) {
@@ -470,8 +476,8 @@ static void __attribute__((noreturn)) exec_child(struct container_rt *c,
 	exec_process(p, sock);
 }
 
-int container_exec(struct container_rt *c, const struct oci_process *p,
-		   struct spawn_stdio *io, pid_t *pid, struct cc_error *err)
+int container_exec(struct container_rt *c, const struct oci_process *p, struct spawn_stdio *io,
+		   pid_t *pid, struct cc_error *err)
 {
 	io->console = -1;
 	/* mnt last: after it, paths resolve in the container. */
@@ -556,7 +562,8 @@ int container_destroy(struct container_rt *c, struct cc_error *err)
 		c->start_fd = -1;
 	}
 	if (c->cgroup[0] != '\0') {
-		if (cgroup_signal_all(c->cgroup, SIGKILL, err) < 0 || cgroup_remove(c->cgroup, err) < 0)
+		if (cgroup_signal_all(c->cgroup, SIGKILL, err) < 0 ||
+		    cgroup_remove(c->cgroup, err) < 0)
 			return cc_error_prefix(err, "destroy %s", c->id);
 		c->cgroup[0] = '\0';
 	} else if (c->init_pid > 0 && kill(c->init_pid, SIGKILL) < 0 && errno != ESRCH) {

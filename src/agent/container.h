@@ -28,10 +28,10 @@ struct spawn_stdio {
  * pod's ipc/uts), so the caller must drop host paths such as CRI's pod netns. */
 struct container_rt {
 	char id[128];
-	struct oci_spec *spec;   /* owned; freed by container_destroy */
-	char cgroup[256];        /* absolute path of its cgroup v2 directory; "" if none */
-	pid_t init_pid;          /* 0 until created */
-	int start_fd;            /* sync socket that releases init to exec; -1 once started */
+	struct oci_spec *spec; /* owned; freed by container_destroy */
+	char cgroup[256];      /* absolute path of its cgroup v2 directory; "" if none */
+	pid_t init_pid;	       /* 0 until created */
+	int start_fd;	       /* sync socket that releases init to exec; -1 once started */
 };
 
 /* Where container cgroups go: <root>/<id>. Default /sys/fs/cgroup/cocoon. Every
@@ -52,8 +52,8 @@ int container_start(struct container_rt *c, struct cc_error *err);
  * the container's seccomp profile. *pid is set whenever a process was forked, also
  * when -1 is returned for a failed exec (it then exits 127/126/1 as above); the
  * process is a child of the caller. */
-int container_exec(struct container_rt *c, const struct oci_process *p,
-		   struct spawn_stdio *io, pid_t *pid, struct cc_error *err);
+int container_exec(struct container_rt *c, const struct oci_process *p, struct spawn_stdio *io,
+		   pid_t *pid, struct cc_error *err);
 /* Signals init, or every process in the cgroup when all is set. */
 int container_kill(struct container_rt *c, int sig, int all, struct cc_error *err);
 int container_freeze(struct container_rt *c, int frozen, struct cc_error *err);

@@ -16,7 +16,7 @@
 /* cgroup.c */
 int cgroup_create(const char *id, char *path, size_t path_size, struct cc_error *err);
 int cgroup_apply(const char *path, const struct oci_resources *r, struct cc_error *err);
-int cgroup_join_self(const char *path, struct cc_error *err);           /* child */
+int cgroup_join_self(const char *path, struct cc_error *err); /* child */
 int cgroup_freeze(const char *path, int frozen, struct cc_error *err);
 int cgroup_signal_all(const char *path, int sig, struct cc_error *err);
 int cgroup_remove(const char *path, struct cc_error *err);

@@ -24,7 +24,8 @@ void guest_parse_cmdline(const char *cmdline, struct guest_cmdline *out)
 	const char *p = cmdline;
 	while (*p != '\0') {
 		size_t n = strcspn(p, " \t\n");
-		if (n == strlen("cocoon.channel=vsock") && strncmp(p, "cocoon.channel=vsock", n) == 0)
+		if (n == strlen("cocoon.channel=vsock") &&
+		    strncmp(p, "cocoon.channel=vsock", n) == 0)
 			out->channel = CHANNEL_VSOCK;
 		else if (n == strlen("cocoon.channel=serial") &&
 			 strncmp(p, "cocoon.channel=serial", n) == 0)
@@ -73,8 +74,8 @@ static void enable_controllers(void)
 	static const char *const ctrls[] = { "+cpu", "+memory", "+pids", "+cpuset", "+io" };
 	for (size_t i = 0; i < CC_ARRAY_SIZE(ctrls); i++) {
 		struct cc_error err;
-		if (cc_write_file("/sys/fs/cgroup/cgroup.subtree_control", ctrls[i], strlen(ctrls[i]),
-				  0644, &err) < 0)
+		if (cc_write_file("/sys/fs/cgroup/cgroup.subtree_control", ctrls[i],
+				  strlen(ctrls[i]), 0644, &err) < 0)
 			cc_warn("cgroup controller %s: %s", ctrls[i] + 1, err.msg);
 	}
 }
@@ -105,8 +106,8 @@ static int reroot_on_tmpfs(struct cc_error *err)
 		return cc_error_set(err, errno, "mkdir /root.tmp");
 	if (mount("rootfs", "/root.tmp", "tmpfs", 0, "mode=0755") < 0)
 		return cc_error_set(err, errno, "mount tmpfs on /root.tmp");
-	if (chdir("/root.tmp") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
-	    chroot(".") < 0 || chdir("/") < 0)
+	if (chdir("/root.tmp") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
+	    chdir("/") < 0)
 		return cc_error_set(err, errno, "move the root onto a tmpfs");
 	return 0;
 }

@@ -18,11 +18,12 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cocoon-agent --listen unix:PATH [--cgroup-root DIR] [--log-level LEVEL]\n"
-		   "  As PID 1 (the guest's /init) it takes no arguments and reads\n"
-		   "  cocoon.channel=serial|vsock and cocoon.debug=1 from the kernel command line.\n"
-		   "  Outside a VM, --listen serves on a unix socket and containers' cgroups go\n"
-		   "  below --cgroup-root (a cgroup v2 directory).\n");
+	fprintf(f,
+		"usage: cocoon-agent --listen unix:PATH [--cgroup-root DIR] [--log-level LEVEL]\n"
+		"  As PID 1 (the guest's /init) it takes no arguments and reads\n"
+		"  cocoon.channel=serial|vsock and cocoon.debug=1 from the kernel command line.\n"
+		"  Outside a VM, --listen serves on a unix socket and containers' cgroups go\n"
+		"  below --cgroup-root (a cgroup v2 directory).\n");
 }
 
 static void fatal(bool pid1, const char *what, const struct cc_error *err)
@@ -87,24 +88,16 @@ int main(int argc, char **argv)
 	/* As /init the kernel passes unknown boot arguments here: ignore them. */
 	for (int c; !pid1 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
 		switch (c) {
-		case 'l':
-			listen = optarg;
-			break;
-		case 'c':
-			cgroup_root = optarg;
-			break;
+		case 'l': listen = optarg; break;
+		case 'c': cgroup_root = optarg; break;
 		case 'L':
 			if ((level = cc_log_parse_level(optarg)) < 0) {
 				fprintf(stderr, "cocoon-agent: unknown log level '%s'\n", optarg);
 				return 2;
 			}
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (!pid1 && (listen == NULL || strncmp(listen, "unix:", 5) != 0 || listen[5] == '\0' ||

@@ -1,7 +1,8 @@
 /* The container's filesystem view, built in its new mount namespace: the rootfs
  * bind-mounted onto itself, the spec's mounts (destinations resolved inside the rootfs,
  * never through its symlinks to the outside), /dev device nodes, pivot_root (the
- * agent moved its own root off the initramfs at boot so that this works), then masked and read-only paths and the read-only root. */
+ * agent moved its own root off the initramfs at boot so that this works), then masked and read-only
+ * paths and the read-only root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -26,27 +27,43 @@ struct mount_opt {
 };
 
 static const struct mount_opt mount_opts[] = {
-	{ "defaults", 0, 0 },	       { "ro", 0, MS_RDONLY },
-	{ "rw", 1, MS_RDONLY },	       { "nosuid", 0, MS_NOSUID },
-	{ "suid", 1, MS_NOSUID },      { "nodev", 0, MS_NODEV },
-	{ "dev", 1, MS_NODEV },	       { "noexec", 0, MS_NOEXEC },
-	{ "exec", 1, MS_NOEXEC },      { "sync", 0, MS_SYNCHRONOUS },
-	{ "async", 1, MS_SYNCHRONOUS }, { "dirsync", 0, MS_DIRSYNC },
-	{ "mand", 0, MS_MANDLOCK },    { "nomand", 1, MS_MANDLOCK },
-	{ "noatime", 0, MS_NOATIME },  { "atime", 1, MS_NOATIME },
-	{ "nodiratime", 0, MS_NODIRATIME }, { "diratime", 1, MS_NODIRATIME },
-	{ "relatime", 0, MS_RELATIME }, { "norelatime", 1, MS_RELATIME },
-	{ "strictatime", 0, MS_STRICTATIME }, { "nostrictatime", 1, MS_STRICTATIME },
-	{ "bind", 0, MS_BIND },	       { "rbind", 0, MS_BIND | MS_REC },
-	{ "private", 0, MS_PRIVATE },  { "rprivate", 0, MS_PRIVATE | MS_REC },
-	{ "shared", 0, MS_SHARED },    { "rshared", 0, MS_SHARED | MS_REC },
-	{ "slave", 0, MS_SLAVE },      { "rslave", 0, MS_SLAVE | MS_REC },
-	{ "unbindable", 0, MS_UNBINDABLE }, { "runbindable", 0, MS_UNBINDABLE | MS_REC },
+	{ "defaults", 0, 0 },
+	{ "ro", 0, MS_RDONLY },
+	{ "rw", 1, MS_RDONLY },
+	{ "nosuid", 0, MS_NOSUID },
+	{ "suid", 1, MS_NOSUID },
+	{ "nodev", 0, MS_NODEV },
+	{ "dev", 1, MS_NODEV },
+	{ "noexec", 0, MS_NOEXEC },
+	{ "exec", 1, MS_NOEXEC },
+	{ "sync", 0, MS_SYNCHRONOUS },
+	{ "async", 1, MS_SYNCHRONOUS },
+	{ "dirsync", 0, MS_DIRSYNC },
+	{ "mand", 0, MS_MANDLOCK },
+	{ "nomand", 1, MS_MANDLOCK },
+	{ "noatime", 0, MS_NOATIME },
+	{ "atime", 1, MS_NOATIME },
+	{ "nodiratime", 0, MS_NODIRATIME },
+	{ "diratime", 1, MS_NODIRATIME },
+	{ "relatime", 0, MS_RELATIME },
+	{ "norelatime", 1, MS_RELATIME },
+	{ "strictatime", 0, MS_STRICTATIME },
+	{ "nostrictatime", 1, MS_STRICTATIME },
+	{ "bind", 0, MS_BIND },
+	{ "rbind", 0, MS_BIND | MS_REC },
+	{ "private", 0, MS_PRIVATE },
+	{ "rprivate", 0, MS_PRIVATE | MS_REC },
+	{ "shared", 0, MS_SHARED },
+	{ "rshared", 0, MS_SHARED | MS_REC },
+	{ "slave", 0, MS_SLAVE },
+	{ "rslave", 0, MS_SLAVE | MS_REC },
+	{ "unbindable", 0, MS_UNBINDABLE },
+	{ "runbindable", 0, MS_UNBINDABLE | MS_REC },
 };
 
 /* Splits spec options into mount flags, propagation flags and the fs data string. */
-static int parse_options(char *const *opts, unsigned long *flags, unsigned long *prop,
-			 char *data, size_t data_size, struct cc_error *err)
+static int parse_options(char *const *opts, unsigned long *flags, unsigned long *prop, char *data,
+			 size_t data_size, struct cc_error *err)
 {
 	size_t len = 0;
 	*flags = *prop = 0;
@@ -104,7 +121,8 @@ static int open_in_root(int rootfd, const char *path, int file, struct cc_error 
 			cleanup_close int parent = -1;
 			if (slash != NULL) {
 				*slash = '\0';
-				parent = openat2_in(rootfd, buf[0] ? buf : "/", O_PATH | O_DIRECTORY);
+				parent = openat2_in(rootfd, buf[0] ? buf : "/",
+						    O_PATH | O_DIRECTORY);
 				*slash = '/';
 			} else {
 				parent = openat2_in(rootfd, "/", O_PATH | O_DIRECTORY);
@@ -113,7 +131,8 @@ static int open_in_root(int rootfd, const char *path, int file, struct cc_error 
 				return cc_error_set(err, errno, "open parent of %s in rootfs", buf);
 			int r;
 			if (file && next == NULL) {
-				r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+				r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+					   0644);
 				if (r >= 0)
 					close(r);
 			} else {
@@ -186,8 +205,8 @@ static int mount_one(int rootfd, const struct oci_mount *m, struct cc_error *err
 			if (mount(NULL, target, NULL, flags | MS_REMOUNT | MS_BIND, NULL) < 0)
 				return cc_error_set(err, errno, "remount bind %s", m->destination);
 		}
-	} else if (mount(m->source ? m->source : type, target, type, flags,
-			 data[0] ? data : NULL) < 0) {
+	} else if (mount(m->source ? m->source : type, target, type, flags, data[0] ? data : NULL) <
+		   0) {
 		return cc_error_set(err, errno, "mount %s", type);
 	}
 	if (prop != 0) {
@@ -207,10 +226,10 @@ static int setup_dev(int rootfd, bool console, struct cc_error *err)
 	static const struct {
 		const char *name;
 		unsigned maj, min;
-	} devs[] = { { "null", 1, 3 }, { "zero", 1, 5 },    { "full", 1, 7 },
+	} devs[] = { { "null", 1, 3 },	 { "zero", 1, 5 },    { "full", 1, 7 },
 		     { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 } };
 	static const char *const links[][2] = {
-		{ "/proc/self/fd", "fd" },	{ "/proc/self/fd/0", "stdin" },
+		{ "/proc/self/fd", "fd" },	 { "/proc/self/fd/0", "stdin" },
 		{ "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
 		{ "pts/ptmx", "ptmx" },
 	};
@@ -277,8 +296,8 @@ static int mask_path(const char *path, struct cc_error *err)
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return errno == ENOENT ? 0 : cc_error_set(err, errno, "mask %s", path);
-	int r = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k") :
-				      mount("/dev/null", path, NULL, MS_BIND, NULL);
+	int r = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
+				    : mount("/dev/null", path, NULL, MS_BIND, NULL);
 	if (r < 0)
 		return cc_error_set(err, errno, "mask %s", path);
 	return 0;
@@ -288,9 +307,8 @@ static int readonly_path(const char *path, struct cc_error *err)
 {
 	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return errno == ENOENT ? 0 : cc_error_set(err, errno, "bind %s", path);
-	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
-					    MS_NOEXEC,
-		  NULL) < 0)
+	if (mount(NULL, path, NULL,
+		  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return cc_error_set(err, errno, "make %s read-only", path);
 	return 0;
 }

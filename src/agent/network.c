@@ -60,7 +60,8 @@ static int nl_call(int fd, struct nlreq *r)
 		if (n < 0)
 			return -errno;
 		size_t len = (size_t)n;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
+		     h = NLMSG_NEXT(h, len)) {
 			if (h->nlmsg_seq != seq || h->nlmsg_type != NLMSG_ERROR)
 				continue;
 			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
@@ -86,29 +87,36 @@ static bool valid_ip(const ProtobufCBinaryData *a, unsigned prefix)
 int guest_net_validate(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, struct cc_error *err)
 {
 	if (r->n_interfaces > NET_MAX_IFS || r->n_routes > NET_MAX_ROUTES)
-		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "at most %d interfaces and %d routes",
-				     NET_MAX_IFS, NET_MAX_ROUTES);
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+				     "at most %d interfaces and %d routes", NET_MAX_IFS,
+				     NET_MAX_ROUTES);
 	for (size_t i = 0; i < r->n_interfaces; i++) {
 		const Cocoon__Agent__V1__NetInterface *ni = r->interfaces[i];
 		if (!valid_name(ni->name))
-			return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "interface %zu: invalid name", i);
+			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+					     "interface %zu: invalid name", i);
 		if (ni->mac.len != 6)
-			return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "interface %s: mac must be 6 bytes", ni->name);
+			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+					     "interface %s: mac must be 6 bytes", ni->name);
 		if (ni->mtu < 68 || ni->mtu > 65535)
-			return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "interface %s: mtu %u out of 68..65535",
-					    ni->name, ni->mtu);
+			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+					     "interface %s: mtu %u out of 68..65535", ni->name,
+					     ni->mtu);
 		if (ni->n_addresses > NET_MAX_ADDRS)
-			return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "interface %s: at most %d addresses", ni->name,
-					    NET_MAX_ADDRS);
+			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+					     "interface %s: at most %d addresses", ni->name,
+					     NET_MAX_ADDRS);
 		for (size_t k = 0; k < ni->n_addresses; k++)
 			if (!valid_ip(&ni->addresses[k]->addr, ni->addresses[k]->prefix_len))
-				return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "interface %s: address %zu invalid",
-						    ni->name, k);
+				return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+						     "interface %s: address %zu invalid", ni->name,
+						     k);
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(r->interfaces[k]->name, ni->name) == 0 ||
 			    memcmp(r->interfaces[k]->mac.data, ni->mac.data, 6) == 0)
-				return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "interface %s: name or mac repeated",
-						    ni->name);
+				return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+						     "interface %s: name or mac repeated",
+						     ni->name);
 	}
 	for (size_t i = 0; i < r->n_routes; i++) {
 		const Cocoon__Agent__V1__NetRoute *rt = r->routes[i];
@@ -116,10 +124,12 @@ int guest_net_validate(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, stru
 		for (size_t k = 0; k < r->n_interfaces; k++)
 			known |= strcmp(r->interfaces[k]->name, rt->device) == 0;
 		if (!known)
-			return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "route %zu: unknown device", i);
+			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+					     "route %zu: unknown device", i);
 		if (!valid_ip(&rt->dst, rt->dst_len) ||
 		    (rt->gateway.len != 0 && rt->gateway.len != rt->dst.len))
-			return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "route %zu: invalid destination or gateway", i);
+			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+					     "route %zu: invalid destination or gateway", i);
 	}
 	return 0;
 }
@@ -133,7 +143,8 @@ static int ifindex_by_mac(int fd, const uint8_t *mac)
 		struct ifreq ifr;
 		memset(&ifr, 0, sizeof(ifr));
 		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", p->if_name);
-		if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0 && memcmp(ifr.ifr_hwaddr.sa_data, mac, 6) == 0) {
+		if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0 &&
+		    memcmp(ifr.ifr_hwaddr.sa_data, mac, 6) == 0) {
 			found = (int)p->if_index;
 			break;
 		}
@@ -212,7 +223,8 @@ int guest_net_configure(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, str
 		const Cocoon__Agent__V1__NetInterface *ni = r->interfaces[i];
 		idx[i] = ifindex_by_mac(io, ni->mac.data);
 		if (idx[i] == 0)
-			return cc_error_set(err, ENODEV, "no guest NIC has the MAC of %s", ni->name);
+			return cc_error_set(err, ENODEV, "no guest NIC has the MAC of %s",
+					    ni->name);
 		char tmp[IF_NAMESIZE];
 		snprintf(tmp, sizeof(tmp), "ccnet%u", (unsigned)i % NET_MAX_IFS);
 		int rc = set_link(nl, idx[i], tmp, 0, false);
@@ -246,7 +258,8 @@ int guest_net_configure(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, str
 			if (rc < 0) {
 				char d[INET6_ADDRSTRLEN];
 				return cc_error_set(err, -rc, "add route %s/%u dev %s",
-						    ip_str(&rt->dst, d, sizeof(d)), rt->dst_len, rt->device);
+						    ip_str(&rt->dst, d, sizeof(d)), rt->dst_len,
+						    rt->device);
 			}
 		}
 	}

@@ -43,8 +43,7 @@ static int add_rule(scmp_filter_ctx ctx, const struct oci_seccomp_rule *r, int n
 	return 0;
 }
 
-int security_build_seccomp(const struct oci_seccomp *sc, scmp_filter_ctx *out,
-			   struct cc_error *err)
+int security_build_seccomp(const struct oci_seccomp *sc, scmp_filter_ctx *out, struct cc_error *err)
 {
 	*out = NULL;
 	if (sc == NULL)
@@ -91,7 +90,8 @@ int security_build_seccomp(const struct oci_seccomp *sc, scmp_filter_ctx *out,
 int security_limits(const struct oci_process *p, struct cc_error *err)
 {
 	for (size_t i = 0; i < p->n_rlimits; i++) {
-		struct rlimit rl = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
+		struct rlimit rl = { .rlim_cur = p->rlimits[i].soft,
+				     .rlim_max = p->rlimits[i].hard };
 		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
 			return cc_error_set(err, errno, "setrlimit %d", p->rlimits[i].resource);
 	}
@@ -119,7 +119,8 @@ static int set_caps(const struct oci_process *p, struct cc_error *err)
 	for (size_t i = 0; i < CC_ARRAY_SIZE(sets); i++) {
 		for (size_t j = 0; j < sets[i].n; j++) {
 			cap_value_t v = sets[i].set[j];
-			if (v <= CAP_LAST_CAP && cap_set_flag(caps, sets[i].flag, 1, &v, CAP_SET) < 0) {
+			if (v <= CAP_LAST_CAP &&
+			    cap_set_flag(caps, sets[i].flag, 1, &v, CAP_SET) < 0) {
 				cap_free(caps);
 				return cc_error_set(err, errno, "capability %d", v);
 			}

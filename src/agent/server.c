@@ -26,11 +26,11 @@ static void free_msg(void *pm)
 #define cleanup_msg __attribute__((cleanup(free_msg)))
 
 /* Unpacks the request into `var` or fails the call and returns from the handler. */
-#define UNPACK(type, desc, var)                                                           \
+#define UNPACK(type, desc, var)                                                             \
 	cleanup_msg type *var = (type *)protobuf_c_message_unpack(&(desc), NULL, len, req); \
-	if (var == NULL) {                                                                \
+	if (var == NULL) {                                                                  \
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "malformed %s", (desc).name); \
-		return;                                                                   \
+		return;                                                                     \
 	}
 
 static void fail(struct ttrpc_call *call, const struct cc_error *err, enum ttrpc_code dflt)
@@ -91,8 +91,8 @@ struct stdio_pair {
 
 static void stdio_close(struct stdio_pair *s)
 {
-	int fds[] = { s->out, s->err, s->in, s->child.in, s->child.out, s->child.err,
-		      s->child.console };
+	int fds[] = { s->out,	    s->err,	  s->in,	   s->child.in,
+		      s->child.out, s->child.err, s->child.console };
 	for (size_t i = 0; i < CC_ARRAY_SIZE(fds); i++) {
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -339,7 +339,8 @@ static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 		return;
 	}
 	cc_debug("container %s: exec %s pid %d", c->rt.id, r->exec_id, (int)pid);
-	Cocoon__Agent__V1__ExecProcessResponse resp = COCOON__AGENT__V1__EXEC_PROCESS_RESPONSE__INIT;
+	Cocoon__Agent__V1__ExecProcessResponse resp =
+		COCOON__AGENT__V1__EXEC_PROCESS_RESPONSE__INIT;
 	resp.pid = (uint32_t)pid;
 	ttrpc_call_reply(call, &resp.base);
 }
@@ -366,8 +367,8 @@ static void do_signal(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 		return;
 	}
 	if (p->exited) {
-		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s/%s already exited",
-				p->ct->rt.id, p->exec_id);
+		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s/%s already exited", p->ct->rt.id,
+				p->exec_id);
 		return;
 	}
 	if (p->exec_id[0] == '\0') {
@@ -416,8 +417,8 @@ static void do_write_stdin(struct ttrpc_call *call, const uint8_t *req, size_t l
 	if (p == NULL)
 		return;
 	if (p->stdin_fd < 0 || p->stdin_close_queued) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
-				"process %s/%s has no open stdin", p->ct->rt.id, p->exec_id);
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "process %s/%s has no open stdin",
+				p->ct->rt.id, p->exec_id);
 		return;
 	}
 	agent_write_stdin(user, p, call, r->data.data, r->data.len);
@@ -451,7 +452,8 @@ static void do_resize(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 				r->width, r->height);
 		return;
 	}
-	struct winsize ws = { .ws_row = (unsigned short)r->height, .ws_col = (unsigned short)r->width };
+	struct winsize ws = { .ws_row = (unsigned short)r->height,
+			      .ws_col = (unsigned short)r->width };
 	/* After the terminal closed there is nothing left to resize. */
 	if (p->out[0].fd >= 0 && ioctl(p->out[0].fd, TIOCSWINSZ, &ws) < 0) {
 		ttrpc_call_fail(call, TTRPC_UNKNOWN, "TIOCSWINSZ: %s", strerror(errno));
@@ -492,8 +494,7 @@ static void do_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	ttrpc_call_reply(call, &resp.base);
 }
 
-static void freeze(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user,
-		   int frozen)
+static void freeze(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user, int frozen)
 {
 	struct cc_error err;
 	UNPACK(Cocoon__Agent__V1__ContainerRequest,
@@ -574,8 +575,7 @@ static void do_list(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	ttrpc_call_reply(call, &resp.base);
 }
 
-static void do_remove_container(struct ttrpc_call *call, const uint8_t *req, size_t len,
-				void *user)
+static void do_remove_container(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
 {
 	struct cc_error err;
 	UNPACK(Cocoon__Agent__V1__ContainerRequest,

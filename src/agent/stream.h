@@ -12,9 +12,9 @@
 #define STREAM_BUFFER_MAX (1u << 20)
 
 struct stream {
-	int fd;              /* -1 once closed (EOF seen) */
+	int fd; /* -1 once closed (EOF seen) */
 	bool eof;
-	uint8_t *buf;        /* data is buf[head, len) */
+	uint8_t *buf; /* data is buf[head, len) */
 	size_t head, len, cap;
 };
 

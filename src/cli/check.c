@@ -100,9 +100,11 @@ int cmd_check(int argc, char **argv)
 	bool kvm_dev = access("/dev/kvm", R_OK | W_OK) == 0;
 	bool kvm = hypervisor_hw_virt();
 	if (kvm)
-		report("ok", "kvm", "CPU has %s and /dev/kvm opens: hardware acceleration", vmx ? "vmx" : "svm");
+		report("ok", "kvm", "CPU has %s and /dev/kvm opens: hardware acceleration",
+		       vmx ? "vmx" : "svm");
 	else if (kvm_dev)
-		report("info", "kvm", "/dev/kvm present but the CPU shows no vmx/svm (PVM or nested "
+		report("info", "kvm",
+		       "/dev/kvm present but the CPU shows no vmx/svm (PVM or nested "
 		       "virtualization without VT-x): guests run under TCG (software, slower)");
 	else
 		report("info", "kvm", "no %s: guests run under TCG (software, slower)",
@@ -120,7 +122,8 @@ int cmd_check(int argc, char **argv)
 		first_line_of(cmd, ver, sizeof(ver));
 		report("ok", "qemu", "%s (%s)", path, ver[0] ? ver : "version unknown");
 	} else {
-		report(hv != NULL && strcmp(hv->name, "qemu") == 0 ? "FAIL" : "warn", "qemu", "%s", err.msg);
+		report(hv != NULL && strcmp(hv->name, "qemu") == 0 ? "FAIL" : "warn", "qemu", "%s",
+		       err.msg);
 	}
 	if (hv != NULL && strcmp(hv->name, "qemu") != 0) {
 		struct vm_config probe = { 0 };
@@ -139,7 +142,8 @@ int cmd_check(int argc, char **argv)
 	if (geteuid() == 0)
 		report("ok", "privileges", "running as root (mount namespace, virtiofsd)");
 	else
-		report("FAIL", "privileges", "not root: cocoon run needs root for mounts and virtiofsd");
+		report("FAIL", "privileges",
+		       "not root: cocoon run needs root for mounts and virtiofsd");
 	if (access("/dev/net/tun", R_OK | W_OK) == 0)
 		report("ok", "tun", "/dev/net/tun (pod networking)");
 	else
@@ -151,7 +155,8 @@ int cmd_check(int argc, char **argv)
 	else if (access("/sys/fs/cgroup/memory", F_OK) == 0)
 		report("ok", "cgroups", "v1 on the host (containers use cgroup v2 in the guest)");
 	else
-		report("warn", "cgroups", "no cgroup hierarchy found on the host (only the guest's are used)");
+		report("warn", "cgroups",
+		       "no cgroup hierarchy found on the host (only the guest's are used)");
 
 	if (failures > 0) {
 		printf("\nThis host cannot run sandboxes: %d check%s failed.\n", failures,

@@ -5,9 +5,9 @@
 #include "lib/config.h"
 
 /* Exit codes shared with runc and docker. */
-#define CLI_EXIT_RUNTIME 125   /* cocoon itself failed */
-#define CLI_EXIT_NOEXEC 126    /* command found but not executable */
-#define CLI_EXIT_NOTFOUND 127  /* command not found */
+#define CLI_EXIT_RUNTIME 125  /* cocoon itself failed */
+#define CLI_EXIT_NOEXEC 126   /* command found but not executable */
+#define CLI_EXIT_NOTFOUND 127 /* command not found */
 
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);

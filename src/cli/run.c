@@ -157,7 +157,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 			o->cpus = strtod(optarg, &end);
 			if (errno != 0 || end == optarg || *end != '\0' || !(o->cpus > 0) ||
 			    o->cpus > MAX_CPUS)
-				return bad("invalid --cpus '%s' (use a number from 0.01 to 64)", optarg);
+				return bad("invalid --cpus '%s' (use a number from 0.01 to 64)",
+					   optarg);
 			break;
 		}
 		case 'm':
@@ -179,7 +180,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'w':
 			if (optarg[0] != '/')
-				return bad("invalid --workdir '%s': must be an absolute path", optarg);
+				return bad("invalid --workdir '%s': must be an absolute path",
+					   optarg);
 			o->workdir = optarg;
 			break;
 		case 'u':
@@ -197,9 +199,12 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		case '?':
 		default:
 			if (optopt != 0 && optopt < 256)
-				fprintf(stderr, "cocoon run: invalid option or missing argument: -%c\n", optopt);
+				fprintf(stderr,
+					"cocoon run: invalid option or missing argument: -%c\n",
+					optopt);
 			else
-				fprintf(stderr, "cocoon run: invalid option or missing argument: %s\n",
+				fprintf(stderr,
+					"cocoon run: invalid option or missing argument: %s\n",
 					argv[optind - 1]);
 			fprintf(stderr, "Run 'cocoon run --help' for usage.\n");
 			return -1;
@@ -216,9 +221,9 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 /* ---- the container spec ---- */
 
 struct spec_in {
-	char rootfs[PATH_MAX];   /* host path */
-	char *bundle_json;       /* config.json text of --bundle, NULL for --rootfs */
-	int64_t bundle_memory;   /* the bundle's own memory limit, -1 none */
+	char rootfs[PATH_MAX]; /* host path */
+	char *bundle_json;     /* config.json text of --bundle, NULL for --rootfs */
+	int64_t bundle_memory; /* the bundle's own memory limit, -1 none */
 	bool bundle_terminal;
 };
 
@@ -245,12 +250,14 @@ static int load_bundle(const struct run_opts *o, struct spec_in *in)
 		else
 			snprintf(root, sizeof(root), "%s/%s", dir, spec->root_path);
 		if (realpath(root, in->rootfs) == NULL)
-			rc = (fprintf(stderr, "cocoon: rootfs %s: %s\n", root, strerror(errno)), -1);
+			rc = (fprintf(stderr, "cocoon: rootfs %s: %s\n", root, strerror(errno)),
+			      -1);
 	}
 	if (rc == 0 && o->cmd[0] == NULL &&
 	    (spec->process.args == NULL || spec->process.args[0] == NULL))
-		rc = (fprintf(stderr, "cocoon: %s: process.args is empty and no command was given\n",
-			     path), -1);
+		rc = (fprintf(stderr,
+			      "cocoon: %s: process.args is empty and no command was given\n", path),
+		      -1);
 	in->bundle_memory = spec->resources.memory_limit;
 	in->bundle_terminal = spec->process.terminal;
 	oci_spec_free(spec);
@@ -354,7 +361,8 @@ static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, str
 	}
 	if (env[0] != NULL) {
 		json_object *e;
-		if (!json_object_object_get_ex(proc, "env", &e) || !json_object_is_type(e, json_type_array)) {
+		if (!json_object_object_get_ex(proc, "env", &e) ||
+		    !json_object_is_type(e, json_type_array)) {
 			e = json_object_new_array();
 			json_object_object_add(proc, "env", e);
 		}
@@ -412,14 +420,15 @@ static char *build_spec(const struct run_opts *o, const struct spec_in *in, stru
 struct run_ctx {
 	struct sandbox *sb;
 	const char *cid;
-	int stop_pipe[2];        /* readable once the stdin and signal threads must end */
+	int stop_pipe[2]; /* readable once the stdin and signal threads must end */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int streams_open;        /* stdout/stderr relays not yet at EOF */
+	int streams_open; /* stdout/stderr relays not yet at EOF */
 };
 
 static void *agent_call(struct run_ctx *c, const char *method, const ProtobufCMessage *req,
-			const ProtobufCMessageDescriptor *desc, int timeout_ms, struct cc_error *err)
+			const ProtobufCMessageDescriptor *desc, int timeout_ms,
+			struct cc_error *err)
 {
 	ProtobufCMessage *resp = NULL;
 	if (ttrpc_client_call(c->sb->agent, AGENT_SERVICE, method, req, desc, desc ? &resp : NULL,
@@ -440,7 +449,8 @@ static void *relay_main(void *arg)
 	struct relay *r = arg;
 	bool out_ok = true;
 	for (;;) {
-		Cocoon__Agent__V1__ReadStreamRequest req = COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
+		Cocoon__Agent__V1__ReadStreamRequest req =
+			COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
 		req.container_id = (char *)r->c->cid;
 		req.exec_id = "";
 		req.stream = r->stream;
@@ -473,7 +483,8 @@ static void *relay_main(void *arg)
 static bool wait_input(int fd, int stop_fd)
 {
 	for (;;) {
-		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = stop_fd, .events = POLLIN } };
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -498,14 +509,15 @@ static void *stdin_main(void *arg)
 			break;
 		size_t off = 0;
 		while (off < (size_t)n) {
-			Cocoon__Agent__V1__WriteStdinRequest req = COCOON__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
+			Cocoon__Agent__V1__WriteStdinRequest req =
+				COCOON__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
 			req.container_id = (char *)c->cid;
 			req.exec_id = "";
 			req.data.data = (uint8_t *)buf + off;
 			req.data.len = (size_t)n - off;
-			Cocoon__Agent__V1__WriteStdinResponse *resp =
-				agent_call(c, "WriteStdin", &req.base,
-					   &cocoon__agent__v1__write_stdin_response__descriptor, 0, &err);
+			Cocoon__Agent__V1__WriteStdinResponse *resp = agent_call(
+				c, "WriteStdin", &req.base,
+				&cocoon__agent__v1__write_stdin_response__descriptor, 0, &err);
 			if (resp == NULL)
 				return NULL;
 			size_t w = resp->len;
@@ -565,11 +577,13 @@ static void *signal_main(void *arg)
 		 * alone might never end it: the third one is a SIGKILL. */
 		uint32_t sig = si.ssi_signo;
 		if ((sig == SIGINT || sig == SIGTERM) && ++interrupts >= KILL_AFTER_INTERRUPTS) {
-			fprintf(stderr, "cocoon: interrupted %d times: killing the container\n", interrupts);
+			fprintf(stderr, "cocoon: interrupted %d times: killing the container\n",
+				interrupts);
 			sig = SIGKILL;
 		}
 		cc_debug("forwarding signal %u to the container", sig);
-		Cocoon__Agent__V1__SignalProcessRequest req = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+		Cocoon__Agent__V1__SignalProcessRequest req =
+			COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 		req.container_id = (char *)c->cid;
 		req.exec_id = "";
 		req.signal = sig;
@@ -607,7 +621,8 @@ static int exec_failure_code(const struct cc_error *err)
 {
 	if (strstr(err->msg, "No such file") != NULL || strstr(err->msg, "not found") != NULL)
 		return CLI_EXIT_NOTFOUND;
-	if (strstr(err->msg, "Permission denied") != NULL || strstr(err->msg, "not executable") != NULL)
+	if (strstr(err->msg, "Permission denied") != NULL ||
+	    strstr(err->msg, "not executable") != NULL)
 		return CLI_EXIT_NOEXEC;
 	return CLI_EXIT_RUNTIME;
 }
@@ -617,7 +632,8 @@ static int run_container(struct run_ctx *c, const struct run_opts *o, const char
 			 uint64_t limit_mib)
 {
 	struct cc_error err;
-	Cocoon__Agent__V1__CreateContainerRequest creq = COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__CreateContainerRequest creq =
+		COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
 	creq.container_id = (char *)c->cid;
 	creq.spec_json.data = (uint8_t *)spec_json;
 	creq.spec_json.len = strlen(spec_json);
@@ -639,7 +655,8 @@ static int run_container(struct run_ctx *c, const struct run_opts *o, const char
 	int n_relays = 0;
 	for (; n_relays < 2; n_relays++) {
 		c->streams_open++;
-		if (pthread_create(&relays[n_relays].thread, NULL, relay_main, &relays[n_relays]) != 0) {
+		if (pthread_create(&relays[n_relays].thread, NULL, relay_main, &relays[n_relays]) !=
+		    0) {
 			c->streams_open--;
 			break;
 		}
@@ -661,7 +678,8 @@ static int run_container(struct run_ctx *c, const struct run_opts *o, const char
 		code = exec_failure_code(&err);
 	} else {
 		timing(o, "container_started");
-		Cocoon__Agent__V1__WaitProcessRequest wreq = COCOON__AGENT__V1__WAIT_PROCESS_REQUEST__INIT;
+		Cocoon__Agent__V1__WaitProcessRequest wreq =
+			COCOON__AGENT__V1__WAIT_PROCESS_REQUEST__INIT;
 		wreq.container_id = (char *)c->cid;
 		wreq.exec_id = "";
 		Cocoon__Agent__V1__WaitProcessResponse *wresp =
@@ -681,8 +699,9 @@ static int run_container(struct run_ctx *c, const struct run_opts *o, const char
 			if (wresp->oom_killed) {
 				restore_terminal();
 				fprintf(stderr,
-					code == 137 ? "cocoon: container killed: out of memory (memory limit %llu MiB)\n"
-						    : "cocoon: a process in the container was killed: out of memory (memory limit %llu MiB)\n",
+					code == 137
+						? "cocoon: container killed: out of memory (memory limit %llu MiB)\n"
+						: "cocoon: a process in the container was killed: out of memory (memory limit %llu MiB)\n",
 					(unsigned long long)limit_mib);
 			}
 			protobuf_c_message_free_unpacked(&wresp->base, NULL);
@@ -695,8 +714,7 @@ static int run_container(struct run_ctx *c, const struct run_opts *o, const char
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += STREAM_DRAIN_MS / 1000;
 	pthread_mutex_lock(&c->lock);
-	while (c->streams_open > 0 &&
-	       pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
+	while (c->streams_open > 0 && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
 		;
 	bool stuck = c->streams_open > 0;
 	pthread_mutex_unlock(&c->lock);
@@ -709,7 +727,8 @@ static int run_container(struct run_ctx *c, const struct run_opts *o, const char
 		pthread_mutex_lock(&c->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 2;
-		while (c->streams_open > 0 && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
+		while (c->streams_open > 0 &&
+		       pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
 			;
 		stuck = c->streams_open > 0;
 		pthread_mutex_unlock(&c->lock);
@@ -744,10 +763,11 @@ static int check_file(const char *what, const char *key, const char *path,
 	int e = errno;
 	const char *where = cfg->source[0] ? cfg->source : "/etc/cocoon/cocoon.conf";
 	if (e == ENOENT)
-		fprintf(stderr, "cocoon: guest %s %s not found (set %s= in %s)\n", what, path, key, where);
+		fprintf(stderr, "cocoon: guest %s %s not found (set %s= in %s)\n", what, path, key,
+			where);
 	else
-		fprintf(stderr, "cocoon: guest %s %s: %s (set %s= in %s)\n", what, path, strerror(e),
-			key, where);
+		fprintf(stderr, "cocoon: guest %s %s: %s (set %s= in %s)\n", what, path,
+			strerror(e), key, where);
 	return -1;
 }
 
@@ -767,10 +787,12 @@ int cmd_run(int argc, char **argv)
 	if (hv == NULL) {
 		char names[256] = "";
 		size_t off = 0;
-		for (const char *const *n = hypervisor_names(); *n != NULL && off < sizeof(names); n++)
+		for (const char *const *n = hypervisor_names(); *n != NULL && off < sizeof(names);
+		     n++)
 			off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
 						off ? ", " : "", *n);
-		fprintf(stderr, "cocoon: unknown hypervisor '%s' (available: %s)\n", hv_name, names);
+		fprintf(stderr, "cocoon: unknown hypervisor '%s' (available: %s)\n", hv_name,
+			names);
 		return CLI_EXIT_RUNTIME;
 	}
 
@@ -782,8 +804,9 @@ int cmd_run(int argc, char **argv)
 	if (o.bundle != NULL ? load_bundle(&o, &in) < 0 : check_rootfs(o.rootfs, in.rootfs) < 0)
 		goto out;
 	if (o.memory == 0 && in.bundle_memory > 0)
-		o.memory = (uint64_t)in.bundle_memory < MIN_MEMORY_BYTES ? MIN_MEMORY_BYTES
-									 : (uint64_t)in.bundle_memory;
+		o.memory = (uint64_t)in.bundle_memory < MIN_MEMORY_BYTES
+				   ? MIN_MEMORY_BYTES
+				   : (uint64_t)in.bundle_memory;
 	o.tty = o.tty || in.bundle_terminal;
 	if (check_file("kernel", "kernel", cfg.kernel, &cfg) < 0 ||
 	    check_file("initrd", "initrd", cfg.initrd, &cfg) < 0)
@@ -844,12 +867,16 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (o.debug) {
-		fprintf(stderr, "timing virtiofsd_ready %.1f\n", (double)(sb->t.virtiofsd_ready - t0) / 1e6);
-		fprintf(stderr, "timing vmm_spawned %.1f\n", (double)(sb->t.vmm_spawned - t0) / 1e6);
-		fprintf(stderr, "timing agent_ready %.1f\n", (double)(sb->t.agent_ready - t0) / 1e6);
+		fprintf(stderr, "timing virtiofsd_ready %.1f\n",
+			(double)(sb->t.virtiofsd_ready - t0) / 1e6);
+		fprintf(stderr, "timing vmm_spawned %.1f\n",
+			(double)(sb->t.vmm_spawned - t0) / 1e6);
+		fprintf(stderr, "timing agent_ready %.1f\n",
+			(double)(sb->t.agent_ready - t0) / 1e6);
 	}
 	char guest_root[256];
-	if (sandbox_share(sb, in.rootfs, "rootfs", o.readonly, guest_root, sizeof(guest_root), &err) < 0) {
+	if (sandbox_share(sb, in.rootfs, "rootfs", o.readonly, guest_root, sizeof(guest_root),
+			  &err) < 0) {
 		fprintf(stderr, "cocoon: sharing rootfs %s: %s\n", in.rootfs, err.msg);
 		goto out;
 	}
@@ -860,7 +887,9 @@ int cmd_run(int argc, char **argv)
 	}
 	cc_debug("spec: %s", spec_json);
 
-	struct run_ctx c = { .sb = sb, .cid = id, .lock = PTHREAD_MUTEX_INITIALIZER,
+	struct run_ctx c = { .sb = sb,
+			     .cid = id,
+			     .lock = PTHREAD_MUTEX_INITIALIZER,
 			     .cond = PTHREAD_COND_INITIALIZER };
 	if (pipe2(c.stop_pipe, O_CLOEXEC) < 0) {
 		fprintf(stderr, "cocoon: pipe: %s\n", strerror(errno));

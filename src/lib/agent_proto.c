@@ -17,7 +17,8 @@ int agent_check_id(const char *what, const char *id, bool allow_empty, struct cc
 				     what, AGENT_MAX_ID_LEN);
 	/* "." and ".." would name directories if an id ever becomes a path component. */
 	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "%s '%s' is not allowed", what, id);
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "%s '%s' is not allowed", what,
+				     id);
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -14,8 +14,8 @@
 #define AGENT_VSOCK_PORT 1024
 #define AGENT_SERIAL_PORT_NAME "agent" /* virtserialport name=agent */
 
-#define AGENT_MAX_ID_LEN 100u          /* what container.h accepts as a container id */
-#define AGENT_MAX_READ (1u << 20)      /* ReadStream.max_len cap */
+#define AGENT_MAX_ID_LEN 100u	  /* what container.h accepts as a container id */
+#define AGENT_MAX_READ (1u << 20) /* ReadStream.max_len cap */
 
 /* Ids are 1..AGENT_MAX_ID_LEN characters of [A-Za-z0-9_.-] (what containerd allows),
  * so they are safe in paths and logs. allow_empty: "" is valid (the init's exec id).

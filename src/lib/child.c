@@ -30,7 +30,8 @@ int cc_find_executable(const char *name, char *out, size_t out_len, struct cc_er
 		path = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 	while (*path != '\0') {
 		size_t n = strcspn(path, ":");
-		if (n > 0 && (size_t)snprintf(out, out_len, "%.*s/%s", (int)n, path, name) < out_len &&
+		if (n > 0 &&
+		    (size_t)snprintf(out, out_len, "%.*s/%s", (int)n, path, name) < out_len &&
 		    access(out, X_OK) == 0)
 			return 0;
 		path += n;

@@ -59,7 +59,8 @@ struct key {
 };
 
 #define STR(f) K_STRING, offsetof(struct cc_config, f), sizeof(((struct cc_config *)0)->f), 0, 0
-#define UINT(f, lo, hi) K_UINT, offsetof(struct cc_config, f), sizeof(((struct cc_config *)0)->f), lo, hi
+#define UINT(f, lo, hi) \
+	K_UINT, offsetof(struct cc_config, f), sizeof(((struct cc_config *)0)->f), lo, hi
 
 static const struct key keys[] = {
 	{ "hypervisor", STR(hypervisor) },
@@ -128,7 +129,8 @@ static int set_key(struct cc_config *cfg, const struct key *k, const char *val, 
 		if (*val == '\0')
 			return cc_error_set(err, 0, "%s:%u: %s: empty value", file, line, k->name);
 		if (strlen(val) >= k->size)
-			return cc_error_set(err, 0, "%s:%u: %s: value too long", file, line, k->name);
+			return cc_error_set(err, 0, "%s:%u: %s: value too long", file, line,
+					    k->name);
 		memcpy(base, val, strlen(val) + 1);
 		return 0;
 	case K_UINT: {
@@ -137,9 +139,10 @@ static int set_key(struct cc_config *cfg, const struct key *k, const char *val, 
 		unsigned long long v = strtoull(val, &end, 10);
 		if (!isdigit((unsigned char)*val) || *end != '\0' || errno != 0 || v < k->min ||
 		    v > k->max)
-			return cc_error_set(err, 0, "%s:%u: %s: expected a number from %llu to %llu, got '%s'",
-					    file, line, k->name, (unsigned long long)k->min,
-					    (unsigned long long)k->max, val);
+			return cc_error_set(
+				err, 0, "%s:%u: %s: expected a number from %llu to %llu, got '%s'",
+				file, line, k->name, (unsigned long long)k->min,
+				(unsigned long long)k->max, val);
 		if (k->size == sizeof(uint64_t))
 			*(uint64_t *)base = v;
 		else
@@ -149,9 +152,10 @@ static int set_key(struct cc_config *cfg, const struct key *k, const char *val, 
 	case K_LOGLEVEL: {
 		int lvl = cc_log_parse_level(val);
 		if (lvl < 0)
-			return cc_error_set(err, 0,
-					    "%s:%u: log_level: expected error, warn, info or debug, got '%s'",
-					    file, line, val);
+			return cc_error_set(
+				err, 0,
+				"%s:%u: log_level: expected error, warn, info or debug, got '%s'",
+				file, line, val);
 		*(int *)base = lvl;
 		return 0;
 	}
@@ -159,8 +163,7 @@ static int set_key(struct cc_config *cfg, const struct key *k, const char *val, 
 	return 0;
 }
 
-int cc_config_parse(struct cc_config *cfg, const char *text, const char *file,
-		    struct cc_error *err)
+int cc_config_parse(struct cc_config *cfg, const char *text, const char *file, struct cc_error *err)
 {
 	cleanup_free char *copy = strdup(text);
 	if (copy == NULL)

@@ -15,14 +15,14 @@ struct cc_config {
 	char hypervisor[64];
 	char kernel[4096];
 	char initrd[4096];
-	char qemu[4096];          /* QEMU binary: a path or a name looked up in $PATH */
+	char qemu[4096]; /* QEMU binary: a path or a name looked up in $PATH */
 	char virtiofsd[4096];
 	unsigned default_vcpus;
 	uint64_t default_memory_mib;
-	int log_level;            /* enum cc_log_level */
+	int log_level; /* enum cc_log_level */
 	char state_dir[4096];
 	int boot_timeout_ms;
-	char source[4096];        /* the file these values came from, "" for defaults */
+	char source[4096]; /* the file these values came from, "" for defaults */
 };
 
 /* Built-in defaults; guest artifacts under <prefix>/share/cocoon. */

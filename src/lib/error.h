@@ -6,8 +6,8 @@
 #include <stddef.h>
 
 struct cc_error {
-	int err_no;     /* errno at the failure, 0 if none */
-	int code;       /* optional protocol status (ttrpc/gRPC code), 0 if none */
+	int err_no; /* errno at the failure, 0 if none */
+	int code;   /* optional protocol status (ttrpc/gRPC code), 0 if none */
 	char msg[1024];
 };
 

@@ -26,7 +26,8 @@
 #include "lib/util.h"
 
 #define VMM_BINARY "cocoon-vmm"
-#define VMM_BASE_CMDLINE "console=ttyS0 reboot=k panic=-1 quiet random.trust_cpu=on cocoon.channel=vsock"
+#define VMM_BASE_CMDLINE \
+	"console=ttyS0 reboot=k panic=-1 quiet random.trust_cpu=on cocoon.channel=vsock"
 #define VMM_GUEST_CID 3 /* one VM per VMM process: the CID only has to be >= 3 */
 #define VMM_MAX_ARGS 48
 
@@ -58,13 +59,13 @@ static int cvmm_probe(const struct vm_config *cfg, struct cc_error *err)
 	if (find_binary(cfg, path, sizeof(path), err) < 0)
 		return -1;
 	if (!hypervisor_hw_virt())
-		return cc_error_set(err, 0, "cocoon-vmm needs hardware virtualization (vmx/svm in "
+		return cc_error_set(err, 0,
+				    "cocoon-vmm needs hardware virtualization (vmx/svm in "
 				    "/proc/cpuinfo and /dev/kvm); use --hypervisor qemu here");
 	return 0;
 }
 
-static int sock_path(char *out, size_t len, const char *dir, const char *name,
-		     struct cc_error *err)
+static int sock_path(char *out, size_t len, const char *dir, const char *name, struct cc_error *err)
 {
 	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
 	/* vsock's guest-initiated sockets add "_<port>": keep room for it. */

@@ -27,7 +27,8 @@
 #define QEMU_DEFAULT_BINARY "qemu-system-x86_64"
 /* random.trust_cpu: seed the guest CRNG from RDRAND at boot; otherwise the first
  * getrandom() in the guest (json-c seeds its hash with one) blocks ~1 s. */
-#define QEMU_BASE_CMDLINE "console=ttyS0 reboot=t panic=-1 quiet random.trust_cpu=on cocoon.channel=serial"
+#define QEMU_BASE_CMDLINE \
+	"console=ttyS0 reboot=t panic=-1 quiet random.trust_cpu=on cocoon.channel=serial"
 #define QEMU_MAX_ARGS 96
 
 struct qemu {
@@ -114,15 +115,18 @@ static int build_argv(struct vm *vm, struct qemu *q, struct argv_buf *a)
 	for (unsigned i = 0; i < c->n_nets; i++) {
 		const struct vm_net *n = &c->nets[i];
 		r |= add(a, strdup("-netdev"));
-		r |= add(a, cc_strdup_printf("tap,id=net%u,ifname=%s,script=no,downscript=no", i, n->tap));
+		r |= add(a, cc_strdup_printf("tap,id=net%u,ifname=%s,script=no,downscript=no", i,
+					     n->tap));
 		r |= add(a, strdup("-device"));
 		char mtu[32] = "";
 		if (n->mtu != 0) /* tells the guest driver the MTU (VIRTIO_NET_F_MTU) */
 			snprintf(mtu, sizeof(mtu), ",host_mtu=%u", n->mtu);
-		r |= add(a, cc_strdup_printf(
-				    "virtio-net-device,netdev=net%u,mac=%02x:%02x:%02x:%02x:%02x:%02x%s",
-				    i, n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
-				    mtu));
+		r |= add(
+			a,
+			cc_strdup_printf(
+				"virtio-net-device,netdev=net%u,mac=%02x:%02x:%02x:%02x:%02x:%02x%s",
+				i, n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
+				mtu));
 	}
 	return r;
 }
@@ -160,7 +164,8 @@ static int qemu_start(struct vm *vm, struct cc_error *err)
 		char line[4096];
 		size_t off = 0;
 		for (size_t i = 0; i < a.n && off < sizeof(line); i++)
-			off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s", i ? " " : "", a.v[i]);
+			off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s",
+						i ? " " : "", a.v[i]);
 		cc_debug("qemu: %s", line);
 	}
 	int rc = cc_child_spawn(a.v, q->log, c->netns, &vm->pid, err);

@@ -12,26 +12,26 @@
 
 /* One virtio-net device backed by a tap (pod networking). */
 struct vm_net {
-	char tap[16];          /* tap device name, in the VMM's network namespace */
+	char tap[16]; /* tap device name, in the VMM's network namespace */
 	uint8_t mac[6];
 	unsigned mtu;
 };
 
 struct vm_config {
-	const char *id;          /* sandbox id, used in names and logs */
-	const char *dir;         /* private per-VM state directory (sockets, logs) */
-	const char *vmm_binary;  /* NULL: the backend's default (PATH lookup) */
-	const char *kernel;      /* vmlinux (PVH) or bzImage */
+	const char *id;		/* sandbox id, used in names and logs */
+	const char *dir;	/* private per-VM state directory (sockets, logs) */
+	const char *vmm_binary; /* NULL: the backend's default (PATH lookup) */
+	const char *kernel;	/* vmlinux (PVH) or bzImage */
 	const char *initrd;
-	const char *cmdline;     /* extra kernel arguments appended after the backend's */
+	const char *cmdline; /* extra kernel arguments appended after the backend's */
 	unsigned cpus;
 	uint64_t memory_mib;
-	const char *fs_socket;   /* vhost-user-fs socket of virtiofsd, NULL for none */
-	const char *fs_tag;      /* virtio-fs mount tag in the guest */
-	const char *netns;       /* path of the netns the VMM joins for its taps, or NULL */
+	const char *fs_socket; /* vhost-user-fs socket of virtiofsd, NULL for none */
+	const char *fs_tag;    /* virtio-fs mount tag in the guest */
+	const char *netns;     /* path of the netns the VMM joins for its taps, or NULL */
 	const struct vm_net *nets;
 	unsigned n_nets;
-	int accel_kvm;           /* 1: KVM, 0: software emulation (TCG) */
+	int accel_kvm; /* 1: KVM, 0: software emulation (TCG) */
 };
 
 struct vm;
@@ -53,10 +53,10 @@ struct hypervisor_ops {
 struct vm {
 	const struct hypervisor_ops *ops;
 	struct vm_config cfg;
-	pid_t pid;               /* VMM process, 0 when not running */
-	int status;              /* its wait status once reaped */
-	char console_log[4096];  /* guest serial console output */
-	void *priv;              /* backend state */
+	pid_t pid;		/* VMM process, 0 when not running */
+	int status;		/* its wait status once reaped */
+	char console_log[4096]; /* guest serial console output */
+	void *priv;		/* backend state */
 };
 
 const struct hypervisor_ops *hypervisor_find(const char *name);

@@ -24,46 +24,80 @@ struct name_value {
 	long value;
 };
 
-#define NV(x) { #x, x }
+#define NV(x)         \
+	{             \
+#x, x \
+	}
 static const struct name_value capabilities[] = {
-	NV(CAP_CHOWN), NV(CAP_DAC_OVERRIDE), NV(CAP_DAC_READ_SEARCH), NV(CAP_FOWNER),
-	NV(CAP_FSETID), NV(CAP_KILL), NV(CAP_SETGID), NV(CAP_SETUID), NV(CAP_SETPCAP),
-	NV(CAP_LINUX_IMMUTABLE), NV(CAP_NET_BIND_SERVICE), NV(CAP_NET_BROADCAST),
-	NV(CAP_NET_ADMIN), NV(CAP_NET_RAW), NV(CAP_IPC_LOCK), NV(CAP_IPC_OWNER),
-	NV(CAP_SYS_MODULE), NV(CAP_SYS_RAWIO), NV(CAP_SYS_CHROOT), NV(CAP_SYS_PTRACE),
-	NV(CAP_SYS_PACCT), NV(CAP_SYS_ADMIN), NV(CAP_SYS_BOOT), NV(CAP_SYS_NICE),
-	NV(CAP_SYS_RESOURCE), NV(CAP_SYS_TIME), NV(CAP_SYS_TTY_CONFIG), NV(CAP_MKNOD),
-	NV(CAP_LEASE), NV(CAP_AUDIT_WRITE), NV(CAP_AUDIT_CONTROL), NV(CAP_SETFCAP),
-	NV(CAP_MAC_OVERRIDE), NV(CAP_MAC_ADMIN), NV(CAP_SYSLOG), NV(CAP_WAKE_ALARM),
-	NV(CAP_BLOCK_SUSPEND), NV(CAP_AUDIT_READ), NV(CAP_PERFMON), NV(CAP_BPF),
+	NV(CAP_CHOWN),
+	NV(CAP_DAC_OVERRIDE),
+	NV(CAP_DAC_READ_SEARCH),
+	NV(CAP_FOWNER),
+	NV(CAP_FSETID),
+	NV(CAP_KILL),
+	NV(CAP_SETGID),
+	NV(CAP_SETUID),
+	NV(CAP_SETPCAP),
+	NV(CAP_LINUX_IMMUTABLE),
+	NV(CAP_NET_BIND_SERVICE),
+	NV(CAP_NET_BROADCAST),
+	NV(CAP_NET_ADMIN),
+	NV(CAP_NET_RAW),
+	NV(CAP_IPC_LOCK),
+	NV(CAP_IPC_OWNER),
+	NV(CAP_SYS_MODULE),
+	NV(CAP_SYS_RAWIO),
+	NV(CAP_SYS_CHROOT),
+	NV(CAP_SYS_PTRACE),
+	NV(CAP_SYS_PACCT),
+	NV(CAP_SYS_ADMIN),
+	NV(CAP_SYS_BOOT),
+	NV(CAP_SYS_NICE),
+	NV(CAP_SYS_RESOURCE),
+	NV(CAP_SYS_TIME),
+	NV(CAP_SYS_TTY_CONFIG),
+	NV(CAP_MKNOD),
+	NV(CAP_LEASE),
+	NV(CAP_AUDIT_WRITE),
+	NV(CAP_AUDIT_CONTROL),
+	NV(CAP_SETFCAP),
+	NV(CAP_MAC_OVERRIDE),
+	NV(CAP_MAC_ADMIN),
+	NV(CAP_SYSLOG),
+	NV(CAP_WAKE_ALARM),
+	NV(CAP_BLOCK_SUSPEND),
+	NV(CAP_AUDIT_READ),
+	NV(CAP_PERFMON),
+	NV(CAP_BPF),
 	NV(CAP_CHECKPOINT_RESTORE),
 };
 
 static const struct name_value rlimits[] = {
-	NV(RLIMIT_AS), NV(RLIMIT_CORE), NV(RLIMIT_CPU), NV(RLIMIT_DATA), NV(RLIMIT_FSIZE),
-	NV(RLIMIT_LOCKS), NV(RLIMIT_MEMLOCK), NV(RLIMIT_MSGQUEUE), NV(RLIMIT_NICE),
-	NV(RLIMIT_NOFILE), NV(RLIMIT_NPROC), NV(RLIMIT_RSS), NV(RLIMIT_RTPRIO),
-	NV(RLIMIT_RTTIME), NV(RLIMIT_SIGPENDING), NV(RLIMIT_STACK),
+	NV(RLIMIT_AS),	   NV(RLIMIT_CORE),   NV(RLIMIT_CPU),	     NV(RLIMIT_DATA),
+	NV(RLIMIT_FSIZE),  NV(RLIMIT_LOCKS),  NV(RLIMIT_MEMLOCK),    NV(RLIMIT_MSGQUEUE),
+	NV(RLIMIT_NICE),   NV(RLIMIT_NOFILE), NV(RLIMIT_NPROC),	     NV(RLIMIT_RSS),
+	NV(RLIMIT_RTPRIO), NV(RLIMIT_RTTIME), NV(RLIMIT_SIGPENDING), NV(RLIMIT_STACK),
 };
 
 static const struct name_value seccomp_archs[] = {
-	NV(SCMP_ARCH_X86), NV(SCMP_ARCH_X86_64), NV(SCMP_ARCH_X32), NV(SCMP_ARCH_ARM),
-	NV(SCMP_ARCH_AARCH64), NV(SCMP_ARCH_MIPS), NV(SCMP_ARCH_MIPS64),
-	NV(SCMP_ARCH_MIPS64N32), NV(SCMP_ARCH_MIPSEL), NV(SCMP_ARCH_MIPSEL64),
-	NV(SCMP_ARCH_MIPSEL64N32), NV(SCMP_ARCH_PPC), NV(SCMP_ARCH_PPC64),
-	NV(SCMP_ARCH_PPC64LE), NV(SCMP_ARCH_S390), NV(SCMP_ARCH_S390X),
-	NV(SCMP_ARCH_PARISC), NV(SCMP_ARCH_PARISC64), NV(SCMP_ARCH_RISCV64),
+	NV(SCMP_ARCH_X86),	NV(SCMP_ARCH_X86_64),	   NV(SCMP_ARCH_X32),
+	NV(SCMP_ARCH_ARM),	NV(SCMP_ARCH_AARCH64),	   NV(SCMP_ARCH_MIPS),
+	NV(SCMP_ARCH_MIPS64),	NV(SCMP_ARCH_MIPS64N32),   NV(SCMP_ARCH_MIPSEL),
+	NV(SCMP_ARCH_MIPSEL64), NV(SCMP_ARCH_MIPSEL64N32), NV(SCMP_ARCH_PPC),
+	NV(SCMP_ARCH_PPC64),	NV(SCMP_ARCH_PPC64LE),	   NV(SCMP_ARCH_S390),
+	NV(SCMP_ARCH_S390X),	NV(SCMP_ARCH_PARISC),	   NV(SCMP_ARCH_PARISC64),
+	NV(SCMP_ARCH_RISCV64),
 };
 
 static const struct name_value seccomp_ops[] = {
-	NV(SCMP_CMP_NE), NV(SCMP_CMP_LT), NV(SCMP_CMP_LE), NV(SCMP_CMP_EQ),
+	NV(SCMP_CMP_NE), NV(SCMP_CMP_LT), NV(SCMP_CMP_LE),	  NV(SCMP_CMP_EQ),
 	NV(SCMP_CMP_GE), NV(SCMP_CMP_GT), NV(SCMP_CMP_MASKED_EQ),
 };
 #undef NV
 
 static const struct name_value namespaces[] = {
-	{ "pid", OCI_NS_PID }, { "network", OCI_NS_NETWORK }, { "mount", OCI_NS_MOUNT },
-	{ "ipc", OCI_NS_IPC }, { "uts", OCI_NS_UTS }, { "user", OCI_NS_USER },
+	{ "pid", OCI_NS_PID },	     { "network", OCI_NS_NETWORK }, { "mount", OCI_NS_MOUNT },
+	{ "ipc", OCI_NS_IPC },	     { "uts", OCI_NS_UTS },	    { "user", OCI_NS_USER },
 	{ "cgroup", OCI_NS_CGROUP }, { "time", OCI_NS_TIME },
 };
 
@@ -121,8 +155,8 @@ static int member(json_object *obj, const char *key, json_type type, const char 
 {
 	static const char *const names[] = {
 		[json_type_boolean] = "a boolean", [json_type_double] = "a number",
-		[json_type_int] = "an integer", [json_type_object] = "an object",
-		[json_type_array] = "an array", [json_type_string] = "a string",
+		[json_type_int] = "an integer",	   [json_type_object] = "an object",
+		[json_type_array] = "an array",	   [json_type_string] = "a string",
 	};
 	json_object *v = NULL;
 	*out = NULL;
@@ -530,8 +564,7 @@ static int parse_process(json_object *o, const char *path, struct oci_process *p
 	}
 	if (get_bool(o, "noNewPrivileges", path, &p->no_new_privileges, err) < 0)
 		return -1;
-	if (get_int_range(o, "oomScoreAdj", path, -1000, 1000, &x, &p->has_oom_score_adj,
-			  err) < 0)
+	if (get_int_range(o, "oomScoreAdj", path, -1000, 1000, &x, &p->has_oom_score_adj, err) < 0)
 		return -1;
 	if (p->has_oom_score_adj)
 		p->oom_score_adj = (int)x;
@@ -576,7 +609,7 @@ static int parse_namespaces(json_object *arr, const char *path, struct oci_spec 
 }
 
 static int resources_from(json_object *o, const char *path, struct oci_resources *r,
-		       struct cc_error *err)
+			  struct cc_error *err)
 {
 	json_object *v;
 	char sub[PATH_MAX_LEN];
@@ -615,8 +648,8 @@ static int resources_from(json_object *o, const char *path, struct oci_resources
 	return 0;
 }
 
-static int parse_action(json_object *o, const char *key, const char *errno_key,
-			const char *path, uint32_t *out, struct cc_error *err)
+static int parse_action(json_object *o, const char *key, const char *errno_key, const char *path,
+			uint32_t *out, struct cc_error *err)
 {
 	json_object *v;
 	char ap[PATH_MAX_LEN];
@@ -679,7 +712,8 @@ static int parse_seccomp_args(json_object *arr, const char *path, struct oci_sec
 		join(op_path, ep, "op");
 		const char *name = json_object_get_string(op);
 		if (lookup(seccomp_ops, CC_ARRAY_SIZE(seccomp_ops), name, &opv) < 0)
-			return cc_error_set(err, 0, "%s: unknown operator \"%.64s\"", op_path, name);
+			return cc_error_set(err, 0, "%s: unknown operator \"%.64s\"", op_path,
+					    name);
 		a->op = (int)opv;
 		r->n_args++;
 	}
@@ -782,8 +816,7 @@ static int parse_mounts(json_object *arr, const char *path, struct oci_spec *s,
 	return 0;
 }
 
-static int parse_linux(json_object *o, const char *path, struct oci_spec *s,
-		       struct cc_error *err)
+static int parse_linux(json_object *o, const char *path, struct oci_spec *s, struct cc_error *err)
 {
 	json_object *v;
 	char sub[PATH_MAX_LEN];
@@ -834,9 +867,8 @@ static json_object *parse_json(const char *json, size_t len, struct cc_error *er
 	size_t end = json_tokener_get_parse_end(tok);
 	if (o == NULL || jerr != json_tokener_success) {
 		cc_error_set(err, 0, "invalid JSON at byte %zu: %s", end,
-			     json_tokener_error_desc(jerr == json_tokener_success ?
-								     json_tokener_continue :
-								     jerr));
+			     json_tokener_error_desc(
+				     jerr == json_tokener_success ? json_tokener_continue : jerr));
 		json_object_put(o);
 		o = NULL;
 	} else {

@@ -16,15 +16,15 @@
 #define OCI_MAX_ITEMS 8192
 
 struct oci_rlimit {
-	int resource;            /* RLIMIT_* */
+	int resource; /* RLIMIT_* */
 	uint64_t soft, hard;
 };
 
 struct oci_process {
 	bool terminal;
 	unsigned console_width, console_height;
-	char **args;             /* NULL-terminated */
-	char **env;              /* NULL-terminated */
+	char **args; /* NULL-terminated */
+	char **env;  /* NULL-terminated */
 	char *cwd;
 	uid_t uid;
 	gid_t gid;
@@ -44,45 +44,53 @@ struct oci_mount {
 	char *destination;
 	char *type;
 	char *source;
-	char **options;          /* NULL-terminated, as in the spec */
+	char **options; /* NULL-terminated, as in the spec */
 };
 
-enum oci_ns_type { OCI_NS_PID, OCI_NS_NETWORK, OCI_NS_MOUNT, OCI_NS_IPC, OCI_NS_UTS,
-		   OCI_NS_USER, OCI_NS_CGROUP, OCI_NS_TIME };
+enum oci_ns_type {
+	OCI_NS_PID,
+	OCI_NS_NETWORK,
+	OCI_NS_MOUNT,
+	OCI_NS_IPC,
+	OCI_NS_UTS,
+	OCI_NS_USER,
+	OCI_NS_CGROUP,
+	OCI_NS_TIME
+};
 
 struct oci_namespace {
 	enum oci_ns_type type;
-	char *path;              /* join this one instead of creating; NULL to create */
+	char *path; /* join this one instead of creating; NULL to create */
 };
 
 struct oci_seccomp_arg {
 	unsigned index;
 	uint64_t value, value_two;
-	int op;                  /* libseccomp enum scmp_compare */
+	int op; /* libseccomp enum scmp_compare */
 };
 
 struct oci_seccomp_rule {
-	char **names;            /* syscall names, NULL-terminated */
-	uint32_t action;         /* libseccomp SCMP_ACT_* value (errno already folded in) */
+	char **names;	 /* syscall names, NULL-terminated */
+	uint32_t action; /* libseccomp SCMP_ACT_* value (errno already folded in) */
 	struct oci_seccomp_arg *args;
 	size_t n_args;
 };
 
 struct oci_seccomp {
 	uint32_t default_action;
-	char **architectures;    /* "SCMP_ARCH_X86_64", ... NULL-terminated */
+	char **architectures; /* "SCMP_ARCH_X86_64", ... NULL-terminated */
 	struct oci_seccomp_rule *rules;
 	size_t n_rules;
 };
 
 struct oci_resources {
-	int64_t memory_limit;    /* bytes, -1 unset */
-	int64_t memory_swap;     /* -1 unset */
-	int64_t cpu_quota;       /* -1 unset */
-	uint64_t cpu_period;     /* 0 unset */
-	uint64_t cpu_shares;     /* 0 unset; converted to cpu.weight by the agent */
+	int64_t memory_limit; /* bytes, -1 unset */
+	int64_t memory_swap;  /* -1 unset */
+	int64_t cpu_quota;    /* -1 unset */
+	uint64_t cpu_period;  /* 0 unset */
+	uint64_t cpu_shares;  /* 0 unset; converted to cpu.weight by the agent */
 	char *cpuset_cpus, *cpuset_mems;
-	int64_t pids_limit;      /* -1 unset */
+	int64_t pids_limit; /* -1 unset */
 };
 
 struct oci_spec {
@@ -94,11 +102,11 @@ struct oci_spec {
 	size_t n_mounts;
 	struct oci_namespace *namespaces;
 	size_t n_namespaces;
-	char **masked_paths;     /* NULL-terminated */
-	char **readonly_paths;   /* NULL-terminated */
+	char **masked_paths;   /* NULL-terminated */
+	char **readonly_paths; /* NULL-terminated */
 	struct oci_resources resources;
 	char *cgroups_path;
-	struct oci_seccomp *seccomp; /* NULL when absent */
+	struct oci_seccomp *seccomp;	     /* NULL when absent */
 	char **sysctl_keys, **sysctl_values; /* NULL-terminated, same length */
 	char **annotation_keys, **annotation_values;
 };
@@ -118,16 +126,16 @@ int oci_seccomp_arch(const char *name, uint32_t *arch);
  * (caller frees) that a caller may edit before handing to the agent. */
 struct oci_default_opts {
 	char *const *args;
-	char *const *env;        /* extra K=V on top of PATH and TERM */
-	const char *cwd;         /* NULL: "/" */
+	char *const *env; /* extra K=V on top of PATH and TERM */
+	const char *cwd;  /* NULL: "/" */
 	uid_t uid;
 	gid_t gid;
 	bool terminal;
 	bool readonly;
 	const char *root_path;
-	const char *hostname;    /* NULL: "cocoon" */
-	int64_t memory_limit;    /* -1 none */
-	int64_t cpu_quota;       /* -1 none */
+	const char *hostname; /* NULL: "cocoon" */
+	int64_t memory_limit; /* -1 none */
+	int64_t cpu_quota;    /* -1 none */
 	uint64_t cpu_period;
 };
 char *oci_spec_default_json(const struct oci_default_opts *o, struct cc_error *err);

@@ -12,15 +12,14 @@
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-static const char *const default_caps[] = { "CAP_AUDIT_WRITE", "CAP_KILL",
-					    "CAP_NET_BIND_SERVICE" };
+static const char *const default_caps[] = { "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" };
 static const char *const default_masked[] = {
-	"/proc/acpi",	     "/proc/asound",	   "/proc/kcore",      "/proc/keys",
-	"/proc/latency_stats", "/proc/timer_list",   "/proc/timer_stats", "/proc/sched_debug",
-	"/sys/firmware",      "/proc/scsi",
+	"/proc/acpi",	       "/proc/asound",	   "/proc/kcore",	"/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/sys/firmware",       "/proc/scsi",
 };
-static const char *const default_readonly[] = { "/proc/bus", "/proc/fs", "/proc/irq",
-						"/proc/sys", "/proc/sysrq-trigger" };
+static const char *const default_readonly[] = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+						"/proc/sysrq-trigger" };
 static const char *const default_namespaces[] = { "pid", "ipc", "uts", "mount", "cgroup" };
 
 struct default_mount {
@@ -82,8 +81,8 @@ static json_object *process_object(const struct oci_default_opts *o)
 	json_object_object_add(p, "args", str_array((const char *const *)o->args, nargs));
 	json_object_object_add(p, "env", env_array(o->env));
 	json_object_object_add(p, "cwd", json_object_new_string(o->cwd != NULL ? o->cwd : "/"));
-	for (const char *const *set = (const char *const[]){ "bounding", "effective",
-							      "permitted", NULL };
+	for (const char *const *set =
+		     (const char *const[]){ "bounding", "effective", "permitted", NULL };
 	     *set != NULL; set++)
 		json_object_object_add(caps, *set,
 				       str_array(default_caps, CC_ARRAY_SIZE(default_caps)));
@@ -134,9 +133,9 @@ static json_object *linux_object(const struct oci_default_opts *o)
 	if (o->cpu_quota >= 0) {
 		json_object *cpu = json_object_new_object();
 		json_object_object_add(cpu, "quota", json_object_new_int64(o->cpu_quota));
-		json_object_object_add(cpu, "period",
-				       json_object_new_uint64(o->cpu_period ? o->cpu_period :
-									       100000));
+		json_object_object_add(
+			cpu, "period",
+			json_object_new_uint64(o->cpu_period ? o->cpu_period : 100000));
 		json_object_object_add(res, "cpu", cpu);
 	}
 	json_object_object_add(l, "resources", res);
@@ -184,10 +183,10 @@ char *oci_spec_default_json(const struct oci_default_opts *o, struct cc_error *e
 	json_object_object_add(s, "mounts", mounts_array());
 	json_object_object_add(s, "linux", linux_object(o));
 	char *out = NULL;
-	const char *text = has_null(s) ? NULL :
-					 json_object_to_json_string_ext(
-						 s, JSON_C_TO_STRING_PRETTY |
-							    JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *text =
+		has_null(s) ? NULL
+			    : json_object_to_json_string_ext(
+				      s, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (text != NULL)
 		out = strdup(text);
 	json_object_put(s);

@@ -96,7 +96,7 @@ static int nl_open(struct nl *nl, struct cc_error *err)
 
 struct dump_ctx {
 	struct pod_net *pn;
-	int over;                 /* a limit was hit: refuse rather than half-configure */
+	int over; /* a limit was hit: refuse rather than half-configure */
 };
 
 static int attr_cb(const struct nlattr *a, void *data)
@@ -122,8 +122,9 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[IFLA_MAX + 1] = { 0 };
 	mnl_attr_parse(nlh, sizeof(*ifi), attr_cb, tb);
-	if (ifi->ifi_type != ARPHRD_ETHER || (ifi->ifi_flags & IFF_LOOPBACK) || tb[IFLA_IFNAME] == NULL ||
-	    tb[IFLA_ADDRESS] == NULL || mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) != 6)
+	if (ifi->ifi_type != ARPHRD_ETHER || (ifi->ifi_flags & IFF_LOOPBACK) ||
+	    tb[IFLA_IFNAME] == NULL || tb[IFLA_ADDRESS] == NULL ||
+	    mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) != 6)
 		return MNL_CB_OK;
 	const char *name = mnl_attr_get_str(tb[IFLA_IFNAME]);
 	if (strncmp(name, TAP_PREFIX, strlen(TAP_PREFIX)) == 0)
@@ -158,7 +159,8 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	}
 	/* IPv4 point-to-point setups put the local address in IFA_LOCAL. */
-	const struct nlattr *a = tb[IFA_LOCAL] && ifa->ifa_family == AF_INET ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	const struct nlattr *a =
+		tb[IFA_LOCAL] && ifa->ifa_family == AF_INET ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
 	struct pod_addr *pa = &pi->addrs[pi->n_addrs++];
 	pa->family = ifa->ifa_family;
 	pa->prefix_len = ifa->ifa_prefixlen;
@@ -207,7 +209,8 @@ static int dump(struct nl *nl, uint16_t type, void *hdr, size_t hdr_len, mnl_cb_
 	if (nl_talk(nl, nlh, cb, c) < 0)
 		return cc_error_set(err, errno, "list %s of the pod network namespace", what);
 	if (c->over)
-		return cc_error_set(err, E2BIG, "the pod network namespace has too many %s "
+		return cc_error_set(err, E2BIG,
+				    "the pod network namespace has too many %s "
 				    "(at most %d interfaces, %d addresses each, %d routes)",
 				    what, POD_NET_MAX_IFS, POD_NET_MAX_ADDRS, POD_NET_MAX_ROUTES);
 	return 0;
@@ -241,7 +244,8 @@ static int tap_create(struct pod_if *pi, unsigned idx, struct cc_error *err)
 	memcpy(ifr.ifr_name, pi->tap, sizeof(pi->tap));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		return cc_error_set(err, errno, "create tap %s%s", pi->tap,
-				    errno == EBUSY ? " (is another sandbox using this namespace?)" : "");
+				    errno == EBUSY ? " (is another sandbox using this namespace?)"
+						   : "");
 	if (ioctl(fd, TUNSETPERSIST, 1) < 0)
 		return cc_error_set(err, errno, "make tap %s persistent", pi->tap);
 	pi->tap_ifindex = (int)if_nametoindex(pi->tap);
@@ -253,8 +257,10 @@ static int tap_create(struct pod_if *pi, unsigned idx, struct cc_error *err)
 static int link_set(struct nl *nl, int ifindex, unsigned mtu, bool up, struct cc_error *err)
 {
 	char buf[256];
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex,
-				 .ifi_change = IFF_UP, .ifi_flags = up ? IFF_UP : 0 };
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC,
+				 .ifi_index = ifindex,
+				 .ifi_change = IFF_UP,
+				 .ifi_flags = up ? IFF_UP : 0 };
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_NEWLINK, NLM_F_ACK, &ifi, sizeof(ifi));
 	if (mtu != 0)
 		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
@@ -273,10 +279,13 @@ static int link_del(struct nl *nl, int ifindex)
 static int ingress_qdisc(struct nl *nl, int ifindex, bool add)
 {
 	char buf[256];
-	struct tcmsg tcm = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex,
-			     .tcm_handle = TC_H_MAKE(TC_H_INGRESS, 0), .tcm_parent = TC_H_INGRESS };
-	struct nlmsghdr *nlh = nl_msg(buf, add ? RTM_NEWQDISC : RTM_DELQDISC,
-				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), &tcm, sizeof(tcm));
+	struct tcmsg tcm = { .tcm_family = AF_UNSPEC,
+			     .tcm_ifindex = ifindex,
+			     .tcm_handle = TC_H_MAKE(TC_H_INGRESS, 0),
+			     .tcm_parent = TC_H_INGRESS };
+	struct nlmsghdr *nlh =
+		nl_msg(buf, add ? RTM_NEWQDISC : RTM_DELQDISC,
+		       NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), &tcm, sizeof(tcm));
 	mnl_attr_put_strz(nlh, TCA_KIND, "ingress");
 	return nl_talk(nl, nlh, NULL, NULL);
 }
@@ -286,7 +295,8 @@ static int ingress_qdisc(struct nl *nl, int ifindex, bool add)
 static int redirect(struct nl *nl, int from_ifindex, int to_ifindex)
 {
 	char buf[1024];
-	struct tcmsg tcm = { .tcm_family = AF_UNSPEC, .tcm_ifindex = from_ifindex,
+	struct tcmsg tcm = { .tcm_family = AF_UNSPEC,
+			     .tcm_ifindex = from_ifindex,
 			     .tcm_parent = TC_H_MAKE(TC_H_INGRESS, 0),
 			     .tcm_info = TC_H_MAKE(FILTER_PRIO << 16, htons(ETH_P_ALL)) };
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_NEWTFILTER, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
@@ -305,7 +315,8 @@ static int redirect(struct nl *nl, int from_ifindex, int to_ifindex)
 	struct nlattr *act = mnl_attr_nest_start(nlh, 1); /* action order 1 */
 	mnl_attr_put_strz(nlh, TCA_ACT_KIND, "mirred");
 	struct nlattr *aopts = mnl_attr_nest_start(nlh, TCA_ACT_OPTIONS);
-	struct tc_mirred m = { .action = TC_ACT_STOLEN, .eaction = TCA_EGRESS_REDIR,
+	struct tc_mirred m = { .action = TC_ACT_STOLEN,
+			       .eaction = TCA_EGRESS_REDIR,
 			       .ifindex = (uint32_t)to_ifindex };
 	mnl_attr_put(nlh, TCA_MIRRED_PARMS, sizeof(m), &m);
 	mnl_attr_nest_end(nlh, aopts);
@@ -321,7 +332,8 @@ static int wire(struct nl *nl, struct pod_if *pi, unsigned idx, struct cc_error 
 		return -1;
 	if (ingress_qdisc(nl, pi->ifindex, true) < 0)
 		return cc_error_set(err, errno, "add ingress qdisc on %s%s", pi->name,
-				    errno == EEXIST ? " (is another sandbox using this namespace?)" : "");
+				    errno == EEXIST ? " (is another sandbox using this namespace?)"
+						    : "");
 	pi->veth_qdisc = true;
 	if (ingress_qdisc(nl, pi->tap_ifindex, true) < 0)
 		return cc_error_set(err, errno, "add ingress qdisc on %s", pi->tap);
@@ -339,11 +351,12 @@ static int unwire(struct nl *nl, struct pod_net *pn, struct cc_error *err)
 	for (unsigned i = 0; i < pn->n_ifs; i++) {
 		struct pod_if *pi = &pn->ifs[i];
 		/* Deleting a qdisc deletes its filters; deleting the tap deletes its qdisc. */
-		if (pi->veth_qdisc && ingress_qdisc(nl, pi->ifindex, false) < 0 && errno != ENODEV &&
-		    errno != EINVAL && errno != ENOENT && rc == 0)
+		if (pi->veth_qdisc && ingress_qdisc(nl, pi->ifindex, false) < 0 &&
+		    errno != ENODEV && errno != EINVAL && errno != ENOENT && rc == 0)
 			rc = cc_error_set(err, errno, "remove ingress qdisc of %s", pi->name);
 		pi->veth_qdisc = false;
-		if (pi->tap_ifindex > 0 && link_del(nl, pi->tap_ifindex) < 0 && errno != ENODEV && rc == 0)
+		if (pi->tap_ifindex > 0 && link_del(nl, pi->tap_ifindex) < 0 && errno != ENODEV &&
+		    rc == 0)
 			rc = cc_error_set(err, errno, "remove tap %s", pi->tap);
 		pi->tap_ifindex = 0;
 	}

@@ -15,21 +15,21 @@
 #include "lib/error.h"
 
 #define POD_NET_MAX_IFS 8
-#define POD_NET_MAX_ADDRS 16   /* per interface */
+#define POD_NET_MAX_ADDRS 16 /* per interface */
 #define POD_NET_MAX_ROUTES 64
 
 struct pod_addr {
-	uint8_t family;        /* AF_INET or AF_INET6 */
+	uint8_t family; /* AF_INET or AF_INET6 */
 	uint8_t prefix_len;
 	uint8_t addr[16];
 };
 
 struct pod_if {
-	char name[IF_NAMESIZE];   /* CNI's name, e.g. eth0; the guest NIC is renamed to it */
+	char name[IF_NAMESIZE]; /* CNI's name, e.g. eth0; the guest NIC is renamed to it */
 	int ifindex;
 	char tap[IF_NAMESIZE];
 	int tap_ifindex;
-	bool veth_qdisc;          /* ingress qdiscs we added (teardown removes them) */
+	bool veth_qdisc; /* ingress qdiscs we added (teardown removes them) */
 	uint8_t mac[6];
 	unsigned mtu;
 	struct pod_addr addrs[POD_NET_MAX_ADDRS];
@@ -38,16 +38,16 @@ struct pod_if {
 
 struct pod_route {
 	uint8_t family;
-	uint8_t dst_len;          /* 0: default route */
+	uint8_t dst_len; /* 0: default route */
 	uint8_t dst[16];
 	bool has_gateway;
 	uint8_t gateway[16];
-	unsigned iface;           /* index into pod_net.ifs */
+	unsigned iface; /* index into pod_net.ifs */
 	uint32_t metric;
 };
 
 struct pod_net {
-	int nsfd;                 /* keeps the namespace for teardown */
+	int nsfd; /* keeps the namespace for teardown */
 	struct pod_if ifs[POD_NET_MAX_IFS];
 	unsigned n_ifs;
 	struct pod_route routes[POD_NET_MAX_ROUTES];

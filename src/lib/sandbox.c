@@ -119,10 +119,12 @@ static int hello(struct sandbox *sb, int timeout_ms, struct cc_error *err)
 		return cc_error_prefix(err, "agent Hello");
 	int rc = 0;
 	if (resp->version != AGENT_PROTOCOL_VERSION)
-		rc = cc_error_set(err, 0, "agent speaks protocol %u, cocoon %u (rebuild the initrd)",
+		rc = cc_error_set(err, 0,
+				  "agent speaks protocol %u, cocoon %u (rebuild the initrd)",
 				  resp->version, AGENT_PROTOCOL_VERSION);
 	snprintf(sb->guest_kernel, sizeof(sb->guest_kernel), "%.*s",
-		 (int)strnlen(resp->kernel_release, sizeof(sb->guest_kernel) - 1), resp->kernel_release);
+		 (int)strnlen(resp->kernel_release, sizeof(sb->guest_kernel) - 1),
+		 resp->kernel_release);
 	snprintf(sb->boot_id, sizeof(sb->boot_id), "%.*s",
 		 (int)strnlen(resp->boot_id, sizeof(sb->boot_id) - 1), resp->boot_id);
 	sb->t.guest_boot_to_ready_ns = resp->boot_to_ready_ns;
@@ -147,8 +149,9 @@ static int configure_network(struct sandbox *sb, int timeout_ms, struct cc_error
 		ifs[i].mtu = pi->mtu;
 		for (unsigned k = 0; k < pi->n_addrs; k++) {
 			cocoon__agent__v1__ipaddress__init(&addrs[i][k]);
-			addrs[i][k].addr = (ProtobufCBinaryData){ pi->addrs[k].family == AF_INET ? 4 : 16,
-								  (uint8_t *)pi->addrs[k].addr };
+			addrs[i][k].addr =
+				(ProtobufCBinaryData){ pi->addrs[k].family == AF_INET ? 4 : 16,
+						       (uint8_t *)pi->addrs[k].addr };
 			addrs[i][k].prefix_len = pi->addrs[k].prefix_len;
 			addrp[i][k] = &addrs[i][k];
 		}
@@ -160,7 +163,8 @@ static int configure_network(struct sandbox *sb, int timeout_ms, struct cc_error
 		const struct pod_route *r = &pn->routes[i];
 		size_t alen = r->family == AF_INET ? 4 : 16;
 		cocoon__agent__v1__net_route__init(&routes[i]);
-		routes[i].dst = (ProtobufCBinaryData){ alen, r->dst_len ? (uint8_t *)r->dst : (uint8_t *)zero };
+		routes[i].dst = (ProtobufCBinaryData){ alen, r->dst_len ? (uint8_t *)r->dst
+									: (uint8_t *)zero };
 		routes[i].dst_len = r->dst_len;
 		if (r->has_gateway)
 			routes[i].gateway = (ProtobufCBinaryData){ alen, (uint8_t *)r->gateway };
@@ -202,7 +206,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	}
 	snprintf(sb->id, sizeof(sb->id), "%s", cfg->id);
 	if ((size_t)snprintf(sb->dir, sizeof(sb->dir), "%s/%s", cfg->state_root, cfg->id) >=
-		    sizeof(sb->dir) - 64) {
+	    sizeof(sb->dir) - 64) {
 		free(sb);
 		return cc_error_set(err, ENAMETOOLONG, "state dir %s", cfg->state_root);
 	}
@@ -247,9 +251,10 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		cc_info("sandbox %s: no network namespace, the guest has loopback only", sb->id);
 	}
 
-	cleanup_free char *cmdline = cc_strdup_printf(
-		"%s%s%s", cfg->debug ? "loglevel=7 cocoon.debug=1" : "",
-		cfg->debug && cfg->extra_cmdline ? " " : "", cfg->extra_cmdline ? cfg->extra_cmdline : "");
+	cleanup_free char *cmdline =
+		cc_strdup_printf("%s%s%s", cfg->debug ? "loglevel=7 cocoon.debug=1" : "",
+				 cfg->debug && cfg->extra_cmdline ? " " : "",
+				 cfg->extra_cmdline ? cfg->extra_cmdline : "");
 	sb->vm.ops = cfg->hv;
 	sb->vm.cfg = (struct vm_config){
 		.id = sb->id,
@@ -320,13 +325,13 @@ int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, b
 	if (stat(host_path, &st) < 0)
 		return cc_error_set(err, errno, "%s", host_path);
 	char target[4400];
-	if ((size_t)snprintf(target, sizeof(target), "%s/%s", sb->shared_dir, name) >= sizeof(target))
+	if ((size_t)snprintf(target, sizeof(target), "%s/%s", sb->shared_dir, name) >=
+	    sizeof(target))
 		return cc_error_set(err, ENAMETOOLONG, "%s", name);
 	if ((size_t)snprintf(guest_path, guest_path_len, "%s/%s", SANDBOX_GUEST_SHARED, name) >=
 	    guest_path_len)
 		return cc_error_set(err, ENAMETOOLONG, "%s", name);
-	int made = S_ISDIR(st.st_mode) ? mkdir(target, 0700)
-				       : mknod(target, S_IFREG | 0600, 0);
+	int made = S_ISDIR(st.st_mode) ? mkdir(target, 0700) : mknod(target, S_IFREG | 0600, 0);
 	if (made < 0)
 		return cc_error_set(err, errno, "create %s", target);
 	/* MS_REC: the container sees what is mounted below its rootfs on the host too. */
@@ -335,8 +340,7 @@ int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, b
 		remove(target);
 		return cc_error_set(err, e, "bind mount %s", host_path);
 	}
-	if (readonly &&
-	    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
+	if (readonly && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
 		int e = errno;
 		umount2(target, MNT_DETACH);
 		remove(target);
@@ -377,7 +381,8 @@ int sandbox_destroy(struct sandbox *sb, struct cc_error *err)
 					      &cocoon__agent__v1__empty__descriptor, NULL,
 					      SHUTDOWN_RPC_MS, &e) == 0 ||
 			    e.code == TTRPC_UNAVAILABLE)
-				cc_child_wait(&sb->vm.pid, VMM_EXIT_AFTER_SHUTDOWN_MS, &sb->vm.status);
+				cc_child_wait(&sb->vm.pid, VMM_EXIT_AFTER_SHUTDOWN_MS,
+					      &sb->vm.status);
 			else
 				cc_debug("sandbox %s: Shutdown: %s", sb->id, e.msg);
 		}

@@ -23,11 +23,11 @@
 #define SANDBOX_FS_TAG "cocoon"
 
 struct sandbox_config {
-	const char *id;            /* unique; names the state dir */
-	const char *state_root;    /* parent of per-sandbox dirs */
+	const char *id;		/* unique; names the state dir */
+	const char *state_root; /* parent of per-sandbox dirs */
 	const struct hypervisor_ops *hv;
-	const char *vmm_binary;    /* NULL: backend default */
-	const char *virtiofsd;     /* path of virtiofsd */
+	const char *vmm_binary; /* NULL: backend default */
+	const char *virtiofsd;	/* path of virtiofsd */
 	const char *kernel;
 	const char *initrd;
 	const char *extra_cmdline; /* NULL or extra kernel args */
@@ -37,7 +37,7 @@ struct sandbox_config {
 	 * loopback only. Each interface CNI made there reaches the guest as a virtio-net
 	 * device (see lib/pod_net.h); the VMM runs in that namespace. */
 	const char *netns;
-	bool debug;                /* agent and kernel log verbosely to the console log */
+	bool debug; /* agent and kernel log verbosely to the console log */
 	int boot_timeout_ms;
 };
 
@@ -51,14 +51,14 @@ struct ttrpc_client;
 
 struct sandbox {
 	char id[128];
-	char dir[4096];            /* <state_root>/<id> */
-	char shared_dir[4096];     /* <dir>/shared */
+	char dir[4096];	       /* <state_root>/<id> */
+	char shared_dir[4096]; /* <dir>/shared */
 	struct vm vm;
-	struct pod_net *net;       /* NULL without a netns */
+	struct pod_net *net; /* NULL without a netns */
 	struct vm_net nets[POD_NET_MAX_IFS];
 	pid_t virtiofsd_pid;
 	struct ttrpc_client *agent;
-	char guest_kernel[128];    /* uname -r reported by the agent */
+	char guest_kernel[128]; /* uname -r reported by the agent */
 	char boot_id[64];
 	struct sandbox_timings t;
 };

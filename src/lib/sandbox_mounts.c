@@ -13,9 +13,11 @@
 static bool is_bind(json_object *m)
 {
 	json_object *v;
-	if (json_object_object_get_ex(m, "type", &v) && strcmp(json_object_get_string(v), "bind") == 0)
+	if (json_object_object_get_ex(m, "type", &v) &&
+	    strcmp(json_object_get_string(v), "bind") == 0)
 		return true;
-	if (!json_object_object_get_ex(m, "options", &v) || !json_object_is_type(v, json_type_array))
+	if (!json_object_object_get_ex(m, "options", &v) ||
+	    !json_object_is_type(v, json_type_array))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
 		const char *o = json_object_get_string(json_object_array_get_idx(v, i));
@@ -28,7 +30,8 @@ static bool is_bind(json_object *m)
 static bool has_option(json_object *m, const char *opt)
 {
 	json_object *v;
-	if (!json_object_object_get_ex(m, "options", &v) || !json_object_is_type(v, json_type_array))
+	if (!json_object_object_get_ex(m, "options", &v) ||
+	    !json_object_is_type(v, json_type_array))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
 		const char *o = json_object_get_string(json_object_array_get_idx(v, i));
@@ -77,7 +80,8 @@ int sandbox_share_spec_mounts(struct sandbox *sb, json_object *spec, const char 
 			goto fail;
 		}
 		if (share_name(name, sizeof(name), prefix, shared, err) < 0 ||
-		    sandbox_share(sb, host, name, has_option(m, "ro"), guest, sizeof(guest), err) < 0) {
+		    sandbox_share(sb, host, name, has_option(m, "ro"), guest, sizeof(guest), err) <
+			    0) {
 			cc_error_prefix(err, "mount %zu (%s)", i, host);
 			goto fail;
 		}

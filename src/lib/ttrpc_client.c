@@ -293,7 +293,8 @@ static int round_trip(struct ttrpc_client *c, const uint8_t *buf, size_t len, ui
 	c->pending = &p;
 	pthread_mutex_unlock(&c->lock);
 
-	struct ttrpc_header h = { .length = (uint32_t)len, .stream_id = p.stream_id,
+	struct ttrpc_header h = { .length = (uint32_t)len,
+				  .stream_id = p.stream_id,
 				  .type = TTRPC_TYPE_REQUEST };
 	int r = ttrpc_write_frame_until(c->fd, &h, buf, deadline_ns, err);
 	pthread_mutex_unlock(&c->write_lock);
@@ -350,8 +351,9 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
 	if (ret == 0 && resp != NULL) {
 		*resp = protobuf_c_message_unpack(resp_desc, NULL, r->payload.len, r->payload.data);
 		if (*resp == NULL)
-			ret = cc_error_code(err, TTRPC_INTERNAL, "ttrpc: %s/%s: cannot decode the %s reply",
-					    service, method, resp_desc->name);
+			ret = cc_error_code(err, TTRPC_INTERNAL,
+					    "ttrpc: %s/%s: cannot decode the %s reply", service,
+					    method, resp_desc->name);
 	}
 	if (r != NULL)
 		ttrpc__response__free_unpacked(r, NULL);

@@ -46,8 +46,9 @@ int ttrpc_header_decode(const uint8_t in[TTRPC_HEADER_LEN], struct ttrpc_header 
 				     "ttrpc: frame length %u exceeds the maximum %u", h->length,
 				     TTRPC_MAX_PAYLOAD);
 	if (h->type != TTRPC_TYPE_REQUEST && h->type != TTRPC_TYPE_RESPONSE)
-		return cc_error_code(err, TTRPC_INTERNAL, "ttrpc: unknown frame type %u on stream %u",
-				     h->type, h->stream_id);
+		return cc_error_code(err, TTRPC_INTERNAL,
+				     "ttrpc: unknown frame type %u on stream %u", h->type,
+				     h->stream_id);
 	return 0;
 }
 
@@ -79,7 +80,8 @@ static int read_failed(struct ttrpc_reader *r, ssize_t n, struct cc_error *err)
 	if (r->hdr_got == 0)
 		return cc_error_set(err, 0, "connection closed");
 	if (r->hdr_got < TTRPC_HEADER_LEN)
-		return cc_error_set(err, 0, "ttrpc: connection closed mid-frame (%zu of %d header bytes)",
+		return cc_error_set(err, 0,
+				    "ttrpc: connection closed mid-frame (%zu of %d header bytes)",
 				    r->hdr_got, TTRPC_HEADER_LEN);
 	return cc_error_set(err, 0, "ttrpc: connection closed mid-frame (%zu of %u payload bytes)",
 			    r->got, r->h.length);

@@ -24,7 +24,7 @@ struct ttrpc_conn {
 	void *user;
 	struct ttrpc_reader rd;
 	pthread_mutex_t lock; /* guards fd, refs and frame writes */
-	unsigned refs;        /* the owner's + one per outstanding call */
+	unsigned refs;	      /* the owner's + one per outstanding call */
 };
 
 struct ttrpc_call {
@@ -181,8 +181,9 @@ static int dispatch(struct ttrpc_conn *c, const struct ttrpc_header *h, const ui
 		    struct cc_error *err)
 {
 	if (h->type != TTRPC_TYPE_REQUEST)
-		return cc_error_set(err, 0, "ttrpc: protocol error: frame type %u on stream %u from a client",
-				    h->type, h->stream_id);
+		return cc_error_set(
+			err, 0, "ttrpc: protocol error: frame type %u on stream %u from a client",
+			h->type, h->stream_id);
 	if (h->stream_id % 2 == 0)
 		return cc_error_set(err, 0, "ttrpc: protocol error: request on even stream id %u",
 				    h->stream_id);
@@ -198,15 +199,15 @@ static int dispatch(struct ttrpc_conn *c, const struct ttrpc_header *h, const ui
 	pthread_mutex_unlock(&c->lock);
 
 	if (call->req == NULL) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "ttrpc: malformed request on stream %u",
-				h->stream_id);
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT,
+				"ttrpc: malformed request on stream %u", h->stream_id);
 		return 0;
 	}
 	const char *service = call->req->service, *method = call->req->method;
 	const struct ttrpc_method *m = find_method(c, service, method);
 	if (m == NULL) {
-		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED, "%s/%s: method not implemented",
-				service, method);
+		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED, "%s/%s: method not implemented", service,
+				method);
 		return 0;
 	}
 	static const uint8_t empty[1];

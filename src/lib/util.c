@@ -75,7 +75,8 @@ int cc_read_file(const char *path, size_t max, char **out, size_t *out_len, stru
 	for (;;) {
 		if (len == cap) {
 			if (cap >= max)
-				return cc_error_set(err, 0, "%s is larger than %zu bytes", path, max);
+				return cc_error_set(err, 0, "%s is larger than %zu bytes", path,
+						    max);
 			cap = cap * 2 > max ? max : cap * 2;
 			char *nb = realloc(buf, cap + 1);
 			if (nb == NULL)
@@ -157,9 +158,21 @@ int cc_parse_size(const char *s, uint64_t *out, struct cc_error *err)
 	unsigned shift = 0;
 	switch (*end) {
 	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	default: return cc_error_set(err, 0, "invalid size '%s' (use a number with k, M or G)", s);
 	}
 	if (*end == 'i' || *end == 'b' || *end == 'B')

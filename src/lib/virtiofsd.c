@@ -25,9 +25,13 @@ int virtiofsd_start(const char *binary, const char *source, const char *socket_p
 	 * shared directory show up; announce_submounts: every bind mount under source keeps
 	 * its own st_dev in the guest, so inode numbers of different filesystems never
 	 * collide. */
-	char *const argv[] = { path, sock_arg, "-o", src_arg, "-o", "cache=auto",
-			       "-o", "sandbox=namespace", "-o", "announce_submounts",
-			       "-o", "log_level=warn", NULL };
+	char *const argv[] = { path, sock_arg,
+			       "-o", src_arg,
+			       "-o", "cache=auto",
+			       "-o", "sandbox=namespace",
+			       "-o", "announce_submounts",
+			       "-o", "log_level=warn",
+			       NULL };
 	if (cc_child_spawn(argv, log_path, NULL, pid, err) < 0)
 		return -1;
 
@@ -49,7 +53,8 @@ int virtiofsd_start(const char *binary, const char *source, const char *socket_p
 		}
 		if (cc_now_ns() >= deadline) {
 			virtiofsd_stop(pid);
-			return cc_error_set(err, ETIMEDOUT, "virtiofsd: waiting for %s", socket_path);
+			return cc_error_set(err, ETIMEDOUT, "virtiofsd: waiting for %s",
+					    socket_path);
 		}
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);

@@ -86,7 +86,8 @@ static int forward(struct ttrpc_client *c, const struct event *e, struct cc_erro
 	env.event = &any;
 	req.envelope = &env;
 	if (ttrpc_client_call(c, EVENTS_SERVICE, "Forward", &req.base,
-			      &google__protobuf__empty__descriptor, &resp, EVENT_TIMEOUT_MS, err) < 0)
+			      &google__protobuf__empty__descriptor, &resp, EVENT_TIMEOUT_MS,
+			      err) < 0)
 		return -1;
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return 0;

@@ -26,13 +26,13 @@ struct shim_io {
 	char *id, *exec_id;
 	char *stdin_path;
 	bool stdin_closed;
-	int cancel[2];           /* stdin relay: readable when the process goes away */
+	int cancel[2]; /* stdin relay: readable when the process goes away */
 };
 
 struct relay {
 	struct shim_io *io;
 	char *path;
-	int stream;              /* Cocoon__Agent__V1__Stream; -1 for stdin */
+	int stream; /* Cocoon__Agent__V1__Stream; -1 for stdin */
 };
 
 static void io_unref(struct shim_io *io)
@@ -63,7 +63,8 @@ static void *output_relay(void *arg)
 		cc_warn("%s/%s: open %s: %s; output discarded", io->id, io->exec_id, r->path,
 			strerror(errno));
 	for (;;) {
-		Cocoon__Agent__V1__ReadStreamRequest req = COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
+		Cocoon__Agent__V1__ReadStreamRequest req =
+			COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
 		Cocoon__Agent__V1__ReadStreamResponse *resp = NULL;
 
 		req.container_id = io->id;
@@ -73,7 +74,8 @@ static void *output_relay(void *arg)
 		if (shim_agent_call("ReadStream", &req.base,
 				    &cocoon__agent__v1__read_stream_response__descriptor,
 				    (ProtobufCMessage **)&resp, 0, &err) < 0) {
-			cc_debug("%s/%s: stream %d ends: %s", io->id, io->exec_id, r->stream, err.msg);
+			cc_debug("%s/%s: stream %d ends: %s", io->id, io->exec_id, r->stream,
+				 err.msg);
 			break;
 		}
 		bool eof = resp->eof || resp->data.len == 0;
@@ -136,7 +138,8 @@ static void *stdin_relay(void *arg)
 		if (n < 0)
 			break;
 		for (ssize_t off = 0; off < n;) {
-			Cocoon__Agent__V1__WriteStdinRequest req = COCOON__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
+			Cocoon__Agent__V1__WriteStdinRequest req =
+				COCOON__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
 			Cocoon__Agent__V1__WriteStdinResponse *resp = NULL;
 			req.container_id = io->id;
 			req.exec_id = io->exec_id;
@@ -144,7 +147,8 @@ static void *stdin_relay(void *arg)
 			req.data.len = (size_t)(n - off);
 			if (shim_agent_call("WriteStdin", &req.base,
 					    &cocoon__agent__v1__write_stdin_response__descriptor,
-					    (ProtobufCMessage **)&resp, SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
+					    (ProtobufCMessage **)&resp, SHIM_AGENT_TIMEOUT_MS,
+					    &err) < 0) {
 				cc_debug("%s/%s: stdin: %s", io->id, io->exec_id, err.msg);
 				goto out;
 			}

@@ -49,7 +49,8 @@ static int parse_args(int argc, char **argv, struct shim_args *a, struct cc_erro
 			continue;
 		}
 		for (f = 0; f < CC_ARRAY_SIZE(flags); f++)
-			if (strlen(flags[f].name) == nlen && strncmp(name, flags[f].name, nlen) == 0)
+			if (strlen(flags[f].name) == nlen &&
+			    strncmp(name, flags[f].name, nlen) == 0)
 				break;
 		if (f == CC_ARRAY_SIZE(flags))
 			return cc_error_set(err, 0, "unknown flag %s", argv[i]);

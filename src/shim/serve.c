@@ -95,7 +95,8 @@ int shim_serve(const struct shim_args *args, int listen_fd)
 		for (int i = 0; i < MAX_CONNS; i++)
 			if (conns[i]) {
 				idx[n] = i;
-				pfds[n++] = (struct pollfd){ .fd = ttrpc_conn_fd(conns[i]), .events = POLLIN };
+				pfds[n++] = (struct pollfd){ .fd = ttrpc_conn_fd(conns[i]),
+							     .events = POLLIN };
 			}
 		if (poll(pfds, n, -1) < 0) {
 			if (errno == EINTR)
@@ -118,7 +119,8 @@ int shim_serve(const struct shim_args *args, int listen_fd)
 				cc_warn("too many connections, refusing one");
 				close(fd);
 			} else if (fd >= 0) {
-				conns[slot] = ttrpc_conn_new(fd, shim_task_methods, shim_n_task_methods, NULL);
+				conns[slot] = ttrpc_conn_new(fd, shim_task_methods,
+							     shim_n_task_methods, NULL);
 				if (!conns[slot])
 					close(fd);
 			}

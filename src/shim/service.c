@@ -56,11 +56,21 @@ static struct shim_proc *find_proc(struct ttrpc_call *call, const char *id, cons
 	struct shim_proc *p = shim_proc_find(id, exec_id);
 	if (!p) {
 		if (exec_id && *exec_id)
-			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s of task %s not found", exec_id, id);
+			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s of task %s not found",
+					exec_id, id);
 		else
 			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s not found", id);
 	}
 	return p;
+}
+
+/* find_proc under the lock, for handlers that only pass the id on to the agent. */
+static bool proc_known(struct ttrpc_call *call, const char *id, const char *exec_id)
+{
+	pthread_mutex_lock(&shim.lock);
+	bool found = find_proc(call, id, exec_id) != NULL;
+	pthread_mutex_unlock(&shim.lock);
+	return found;
 }
 
 /* ---- Create ---- */
@@ -69,10 +79,12 @@ static const struct {
 	const char *name;
 	unsigned long set, clear;
 } mount_flags[] = {
-	{ "ro", MS_RDONLY, 0 },	      { "rw", 0, MS_RDONLY },	   { "nosuid", MS_NOSUID, 0 },
-	{ "suid", 0, MS_NOSUID },     { "nodev", MS_NODEV, 0 },	   { "dev", 0, MS_NODEV },
-	{ "noexec", MS_NOEXEC, 0 },   { "exec", 0, MS_NOEXEC },	   { "bind", MS_BIND, 0 },
-	{ "rbind", MS_BIND | MS_REC, 0 }, { "noatime", MS_NOATIME, 0 }, { "relatime", MS_RELATIME, 0 },
+	{ "ro", MS_RDONLY, 0 },	      { "rw", 0, MS_RDONLY },
+	{ "nosuid", MS_NOSUID, 0 },   { "suid", 0, MS_NOSUID },
+	{ "nodev", MS_NODEV, 0 },     { "dev", 0, MS_NODEV },
+	{ "noexec", MS_NOEXEC, 0 },   { "exec", 0, MS_NOEXEC },
+	{ "bind", MS_BIND, 0 },	      { "rbind", MS_BIND | MS_REC, 0 },
+	{ "noatime", MS_NOATIME, 0 }, { "relatime", MS_RELATIME, 0 },
 };
 
 /* containerd's rootfs mounts (overlay from the snapshotter, or a bind of a directory)
@@ -244,7 +256,8 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	if (!link || cc_write_file(link, shim_vm()->dir, strlen(shim_vm()->dir), 0644, err) < 0)
 		goto out;
 
-	Cocoon__Agent__V1__CreateContainerRequest creq = COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__CreateContainerRequest creq =
+		COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
 	Cocoon__Agent__V1__CreateContainerResponse *cresp = NULL;
 	size_t jlen;
 	creq.container_id = t->id;
@@ -309,7 +322,8 @@ static void h_create(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	t = calloc(1, sizeof(*t));
 	if (!t || !(t->id = strdup(r->id)) || !(t->bundle = strdup(r->bundle)) ||
 	    !(t->init.exec_id = strdup("")) || !(t->init.stdin_path = strdup(r->stdin)) ||
-	    !(t->init.stdout_path = strdup(r->stdout)) || !(t->init.stderr_path = strdup(r->stderr))) {
+	    !(t->init.stdout_path = strdup(r->stdout)) ||
+	    !(t->init.stderr_path = strdup(r->stderr))) {
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		if (t)
 			shim_task_free(t);
@@ -345,7 +359,8 @@ static void h_create(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	ev.pid = t->init.guest_pid;
 	shim_publish("/tasks/create", "containerd.events.TaskCreate", &ev.base);
 
-	Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+	Containerd__Task__V2__CreateTaskResponse resp =
+		CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
 	resp.pid = t->init.guest_pid;
 	ttrpc_call_reply(call, &resp.base);
 	cc_info("created %s (guest pid %u)", r->id, resp.pid);
@@ -391,8 +406,8 @@ static void h_start(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	pthread_mutex_lock(&shim.lock);
 	p = find_proc(call, r->id, r->exec_id);
 	if (p && p->status != SHIM_CREATED) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "%s %s was already started",
-				r->id, r->exec_id);
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "%s %s was already started", r->id,
+				r->exec_id);
 		p = NULL;
 	}
 	pthread_mutex_unlock(&shim.lock);
@@ -417,7 +432,8 @@ static void h_start(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	if (p->status == SHIM_CREATED)
 		p->status = SHIM_RUNNING;
 	if (is_exec) {
-		Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
+		Containerd__Events__TaskExecStarted ev =
+			CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
 		ev.container_id = r->id;
 		ev.exec_id = r->exec_id;
 		ev.pid = p->guest_pid;
@@ -451,8 +467,8 @@ static void h_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 		goto out;
 	}
 	if (!r->spec || r->spec->value.len == 0 || r->spec->value.len > MAX_PROCESS_JSON) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "exec %s: missing or oversized process spec",
-				r->exec_id);
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT,
+				"exec %s: missing or oversized process spec", r->exec_id);
 		goto out;
 	}
 	pthread_mutex_lock(&shim.lock);
@@ -464,7 +480,8 @@ static void h_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	} else if (t->init.exited) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s has exited", r->id);
 	} else if (!(p = calloc(1, sizeof(*p))) || !(p->exec_id = strdup(r->exec_id)) ||
-		   !(p->process_json = strndup((const char *)r->spec->value.data, r->spec->value.len)) ||
+		   !(p->process_json =
+			     strndup((const char *)r->spec->value.data, r->spec->value.len)) ||
 		   !(p->stdin_path = strdup(r->stdin)) || !(p->stdout_path = strdup(r->stdout)) ||
 		   !(p->stderr_path = strdup(r->stderr))) {
 		if (p)
@@ -558,7 +575,8 @@ static void h_kill(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 {
 	Containerd__Task__V2__KillRequest *r =
 		unpack(call, &containerd__task__v2__kill_request__descriptor, req, len);
-	Cocoon__Agent__V1__SignalProcessRequest sreq = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+	Cocoon__Agent__V1__SignalProcessRequest sreq =
+		COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 	struct cc_error err = { 0 };
 	struct shim_proc *p;
 	bool ok = false;
@@ -575,7 +593,8 @@ static void h_kill(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	if (p && p->exited && !r->all)
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process already finished");
 	else if (p && *p->exec_id && p->status == SHIM_CREATED)
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "exec %s was not started", p->exec_id);
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "exec %s was not started",
+				p->exec_id);
 	else
 		ok = p != NULL;
 	pthread_mutex_unlock(&shim.lock);
@@ -585,7 +604,8 @@ static void h_kill(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	sreq.exec_id = r->exec_id;
 	sreq.signal = r->signal;
 	sreq.all = r->all;
-	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
+	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
+	    0)
 		fail_err(call, &err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &empty.base);
@@ -619,7 +639,8 @@ static bool all_exited(const struct shim_task *t)
 static void delete_exec(struct ttrpc_call *call, struct shim_task *t, struct shim_proc *p)
 {
 	if (!p->exited && p->status != SHIM_CREATED) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "exec %s is still running", p->exec_id);
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "exec %s is still running",
+				p->exec_id);
 		return;
 	}
 	for (struct shim_proc **pp = &t->execs; *pp; pp = &(*pp)->next)
@@ -634,14 +655,16 @@ static void delete_exec(struct ttrpc_call *call, struct shim_task *t, struct shi
 /* A created task that never started is killed before it is deleted (as runc does). */
 static bool kill_created(struct shim_task *t)
 {
-	Cocoon__Agent__V1__SignalProcessRequest sreq = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+	Cocoon__Agent__V1__SignalProcessRequest sreq =
+		COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 	struct cc_error err = { 0 };
 
 	sreq.container_id = t->id;
 	sreq.exec_id = "";
 	sreq.signal = 9;
 	sreq.all = true;
-	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
+	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
+	    0)
 		cc_warn("%s: kill before delete: %s", t->id, err.msg);
 	for (int i = 0; i < 100; i++) {
 		pthread_mutex_lock(&shim.lock);
@@ -678,7 +701,8 @@ static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 		goto out;
 	t = p->task;
 	if (created && !kill_created(t)) {
-		ttrpc_call_fail(call, TTRPC_DEADLINE_EXCEEDED, "task %s did not die on SIGKILL", t->id);
+		ttrpc_call_fail(call, TTRPC_DEADLINE_EXCEEDED, "task %s did not die on SIGKILL",
+				t->id);
 		goto out;
 	}
 	if (!t->init.exited) {
@@ -688,8 +712,8 @@ static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 
 	Cocoon__Agent__V1__ContainerRequest creq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
 	creq.container_id = t->id;
-	if (!shim_vm_is_lost() &&
-	    shim_agent_call("RemoveContainer", &creq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
+	if (!shim_vm_is_lost() && shim_agent_call("RemoveContainer", &creq.base, NULL, NULL,
+						  SHIM_AGENT_TIMEOUT_MS, &err) < 0)
 		cc_warn("%s: %s", t->id, err.msg);
 	unshare_task(t);
 	if (t->rootfs_mounted)
@@ -733,10 +757,7 @@ static void h_pids(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 
 	if (!r)
 		return;
-	pthread_mutex_lock(&shim.lock);
-	bool found = find_proc(call, r->id, NULL) != NULL;
-	pthread_mutex_unlock(&shim.lock);
-	if (!found)
+	if (!proc_known(call, r->id, NULL))
 		goto out;
 	creq.container_id = r->id;
 	if (shim_agent_call("ListProcesses", &creq.base,
@@ -832,8 +853,9 @@ static void h_resume(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 static void h_checkpoint(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
 {
 	(void)req, (void)len, (void)user;
-	ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED,
-			"checkpoint is not supported by cocoon: the container's state lives in its VM");
+	ttrpc_call_fail(
+		call, TTRPC_UNIMPLEMENTED,
+		"checkpoint is not supported by cocoon: the container's state lives in its VM");
 }
 
 static void h_resize_pty(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
@@ -857,7 +879,8 @@ static void h_resize_pty(struct ttrpc_call *call, const uint8_t *req, size_t len
 		areq.exec_id = r->exec_id;
 		areq.width = r->width;
 		areq.height = r->height;
-		if (shim_agent_call("ResizePty", &areq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
+		if (shim_agent_call("ResizePty", &areq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS,
+				    &err) < 0)
 			fail_err(call, &err, TTRPC_INTERNAL);
 		else
 			ttrpc_call_reply(call, &empty.base);
@@ -891,26 +914,26 @@ static void h_update(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 {
 	Containerd__Task__V2__UpdateTaskRequest *r =
 		unpack(call, &containerd__task__v2__update_task_request__descriptor, req, len);
-	Cocoon__Agent__V1__UpdateContainerRequest ureq = COCOON__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__UpdateContainerRequest ureq =
+		COCOON__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
 	struct cc_error err = { 0 };
 	(void)user;
 
 	if (!r)
 		return;
-	pthread_mutex_lock(&shim.lock);
-	bool found = find_proc(call, r->id, NULL) != NULL;
-	pthread_mutex_unlock(&shim.lock);
-	if (!found)
+	if (!proc_known(call, r->id, NULL))
 		goto out;
 	/* containerd sends the OCI LinuxResources as JSON inside the Any. */
 	if (!r->resources || r->resources->value.len == 0 ||
 	    r->resources->value.len > MAX_PROCESS_JSON) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "update: missing or oversized resources");
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT,
+				"update: missing or oversized resources");
 		goto out;
 	}
 	ureq.container_id = r->id;
 	ureq.resources_json = r->resources->value;
-	if (shim_agent_call("UpdateContainer", &ureq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
+	if (shim_agent_call("UpdateContainer", &ureq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS,
+			    &err) < 0)
 		fail_err(call, &err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &empty.base);
@@ -931,14 +954,12 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 
 	if (!r)
 		return;
-	pthread_mutex_lock(&shim.lock);
-	bool found = find_proc(call, r->id, NULL) != NULL;
-	pthread_mutex_unlock(&shim.lock);
-	if (!found)
+	if (!proc_known(call, r->id, NULL))
 		goto out;
 	creq.container_id = r->id;
-	if (shim_agent_call("StatsContainer", &creq.base, &cocoon__agent__v1__stats_response__descriptor,
-			    (ProtobufCMessage **)&s, SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
+	if (shim_agent_call("StatsContainer", &creq.base,
+			    &cocoon__agent__v1__stats_response__descriptor, (ProtobufCMessage **)&s,
+			    SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
 		fail_err(call, &err, TTRPC_INTERNAL);
 		goto out;
 	}
@@ -947,9 +968,12 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	Io__Containerd__Cgroups__V1__CPUStat cpu = IO__CONTAINERD__CGROUPS__V1__CPUSTAT__INIT;
 	Io__Containerd__Cgroups__V1__CPUUsage usage = IO__CONTAINERD__CGROUPS__V1__CPUUSAGE__INIT;
 	Io__Containerd__Cgroups__V1__Throttle thr = IO__CONTAINERD__CGROUPS__V1__THROTTLE__INIT;
-	Io__Containerd__Cgroups__V1__MemoryStat mem = IO__CONTAINERD__CGROUPS__V1__MEMORY_STAT__INIT;
-	Io__Containerd__Cgroups__V1__MemoryEntry mu = IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT;
-	Io__Containerd__Cgroups__V1__MemoryOomControl oom = IO__CONTAINERD__CGROUPS__V1__MEMORY_OOM_CONTROL__INIT;
+	Io__Containerd__Cgroups__V1__MemoryStat mem =
+		IO__CONTAINERD__CGROUPS__V1__MEMORY_STAT__INIT;
+	Io__Containerd__Cgroups__V1__MemoryEntry mu =
+		IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT;
+	Io__Containerd__Cgroups__V1__MemoryOomControl oom =
+		IO__CONTAINERD__CGROUPS__V1__MEMORY_OOM_CONTROL__INIT;
 	Io__Containerd__Cgroups__V1__BlkIOStat blk = IO__CONTAINERD__CGROUPS__V1__BLK_IOSTAT__INIT;
 	Io__Containerd__Cgroups__V1__BlkIOEntry rd = IO__CONTAINERD__CGROUPS__V1__BLK_IOENTRY__INIT;
 	Io__Containerd__Cgroups__V1__BlkIOEntry wr = IO__CONTAINERD__CGROUPS__V1__BLK_IOENTRY__INIT;
@@ -971,7 +995,8 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	mem.cache = mem.total_cache = s->memory_cache;
 	/* CRI's working set = usage - total_inactive_file. */
 	mem.total_inactive_file = mem.inactive_file =
-		s->memory_usage > s->memory_working_set ? s->memory_usage - s->memory_working_set : 0;
+		s->memory_usage > s->memory_working_set ? s->memory_usage - s->memory_working_set
+							: 0;
 	oom.oom_kill = s->memory_oom_kills;
 	rd.op = "Read";
 	rd.device = "";
@@ -993,7 +1018,8 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 	} else {
 		Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
-		Containerd__Task__V2__StatsResponse resp = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
+		Containerd__Task__V2__StatsResponse resp =
+			CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
 		protobuf_c_message_pack(&m.base, buf);
 		any.type_url = "io.containerd.cgroups.v1.Metrics";
 		any.value.data = buf;
@@ -1039,13 +1065,27 @@ static void h_shutdown(struct ttrpc_call *call, const uint8_t *req, size_t len, 
 		shim_request_exit();
 }
 
-#define M(name, fn) { "containerd.task.v2.Task", name, fn }
+#define M(name, fn)                                 \
+	{                                           \
+		"containerd.task.v2.Task", name, fn \
+	}
 const struct ttrpc_method shim_task_methods[] = {
-	M("State", h_state),	   M("Create", h_create),	  M("Start", h_start),
-	M("Delete", h_delete),	   M("Pids", h_pids),		  M("Pause", h_pause),
-	M("Resume", h_resume),	   M("Checkpoint", h_checkpoint), M("Kill", h_kill),
-	M("Exec", h_exec),	   M("ResizePty", h_resize_pty),  M("CloseIO", h_close_io),
-	M("Update", h_update),	   M("Wait", h_wait),		  M("Stats", h_stats),
-	M("Connect", h_connect),   M("Shutdown", h_shutdown),
+	M("State", h_state),
+	M("Create", h_create),
+	M("Start", h_start),
+	M("Delete", h_delete),
+	M("Pids", h_pids),
+	M("Pause", h_pause),
+	M("Resume", h_resume),
+	M("Checkpoint", h_checkpoint),
+	M("Kill", h_kill),
+	M("Exec", h_exec),
+	M("ResizePty", h_resize_pty),
+	M("CloseIO", h_close_io),
+	M("Update", h_update),
+	M("Wait", h_wait),
+	M("Stats", h_stats),
+	M("Connect", h_connect),
+	M("Shutdown", h_shutdown),
 };
 const size_t shim_n_task_methods = CC_ARRAY_SIZE(shim_task_methods);

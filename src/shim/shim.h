@@ -28,14 +28,14 @@
 /* Command line, shared by every subcommand (containerd's shim v2 contract). */
 struct shim_args {
 	const char *ns;
-	const char *address;        /* containerd's gRPC socket */
+	const char *address; /* containerd's gRPC socket */
 	const char *publish_binary;
 	const char *id;
-	const char *bundle;         /* -bundle, else the working directory */
-	const char *config;         /* -config: the runtime options' ConfigPath that `start`
-				     * read on stdin, handed to the daemon (ours, not containerd's) */
+	const char *bundle; /* -bundle, else the working directory */
+	const char *config; /* -config: the runtime options' ConfigPath that `start`
+			     * read on stdin, handed to the daemon (ours, not containerd's) */
 	bool debug;
-	const char *action;         /* "start", "delete" or NULL to serve */
+	const char *action; /* "start", "delete" or NULL to serve */
 };
 
 /* ---- stdio relay (io.c) ---- */
@@ -68,30 +68,30 @@ struct shim_task;
 
 struct shim_proc {
 	struct shim_task *task;
-	char *exec_id;           /* "" for the init process */
-	char *process_json;      /* exec: the OCI process, sent to the agent at Start */
+	char *exec_id;	    /* "" for the init process */
+	char *process_json; /* exec: the OCI process, sent to the agent at Start */
 	char *stdin_path, *stdout_path, *stderr_path;
 	bool terminal;
-	struct shim_io *io;      /* NULL until the process exists in the guest */
+	struct shim_io *io; /* NULL until the process exists in the guest */
 	enum shim_status status;
 	uint32_t guest_pid;
 	uint32_t exit_status;
-	uint64_t exited_at_ns;   /* CLOCK_REALTIME */
+	uint64_t exited_at_ns; /* CLOCK_REALTIME */
 	bool exited;
 	bool wait_started;
 	pthread_t wait_thread;
 	struct ttrpc_call **waiters; /* Wait calls answered at exit */
 	size_t n_waiters;
-	struct shim_proc *next;  /* the task's exec list */
+	struct shim_proc *next; /* the task's exec list */
 };
 
 struct shim_task {
 	char *id;
 	char *bundle;
-	char *share_name;        /* rootfs share in the sandbox, NULL if none */
-	size_t n_mount_shares;   /* spec bind mounts shared as "<id>-m<k>" */
-	bool rootfs_mounted;     /* we mounted the Create rootfs at <bundle>/rootfs */
-	bool is_sandbox;         /* the CRI pause container, or a plain ctr container */
+	char *share_name;      /* rootfs share in the sandbox, NULL if none */
+	size_t n_mount_shares; /* spec bind mounts shared as "<id>-m<k>" */
+	bool rootfs_mounted;   /* we mounted the Create rootfs at <bundle>/rootfs */
+	bool is_sandbox;       /* the CRI pause container, or a plain ctr container */
 	struct shim_proc init;
 	struct shim_proc *execs;
 	struct shim_task *next;
@@ -153,7 +153,7 @@ struct shim {
 	pthread_mutex_t lock;
 	struct shim_task *tasks;
 	volatile sig_atomic_t shutdown; /* leave the accept loop */
-	int wake_fd;             /* eventfd: tells the main loop to look at `shutdown` */
+	int wake_fd;			/* eventfd: tells the main loop to look at `shutdown` */
 };
 extern struct shim shim;
 

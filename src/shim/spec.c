@@ -53,15 +53,15 @@ static struct json_object *get(struct json_object *o, const char *key, json_type
 
 const char *shim_spec_annotation(const struct shim_spec *s, const char *key)
 {
-	struct json_object *v = get(get(s->root, "annotations", json_type_object), key,
-				    json_type_string);
+	struct json_object *v =
+		get(get(s->root, "annotations", json_type_object), key, json_type_string);
 	return v ? json_object_get_string(v) : NULL;
 }
 
 const char *shim_spec_netns(const struct shim_spec *s)
 {
-	struct json_object *nss = get(get(s->root, "linux", json_type_object), "namespaces",
-				      json_type_array);
+	struct json_object *nss =
+		get(get(s->root, "linux", json_type_object), "namespaces", json_type_array);
 	for (size_t i = 0; nss && i < json_object_array_length(nss); i++) {
 		struct json_object *ns = json_object_array_get_idx(nss, i);
 		struct json_object *type = get(ns, "type", json_type_string);
@@ -76,13 +76,15 @@ const char *shim_spec_netns(const struct shim_spec *s)
 int shim_spec_root(const struct shim_spec *s, const char *bundle, char *out, size_t len,
 		   struct cc_error *err)
 {
-	struct json_object *p = get(get(s->root, "root", json_type_object), "path", json_type_string);
+	struct json_object *p =
+		get(get(s->root, "root", json_type_object), "path", json_type_string);
 	const char *path = p ? json_object_get_string(p) : NULL;
 	int n;
 
 	if (!path || !*path)
 		return cc_error_set(err, 0, "config.json: root.path is missing");
-	n = path[0] == '/' ? snprintf(out, len, "%s", path) : snprintf(out, len, "%s/%s", bundle, path);
+	n = path[0] == '/' ? snprintf(out, len, "%s", path)
+			   : snprintf(out, len, "%s/%s", bundle, path);
 	if (n < 0 || (size_t)n >= len)
 		return cc_error_set(err, 0, "config.json: root.path too long");
 	return 0;
@@ -105,8 +107,8 @@ const char *shim_spec_hostname(const struct shim_spec *s)
 
 void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname)
 {
-	struct json_object *nss = get(get(s->root, "linux", json_type_object), "namespaces",
-				      json_type_array);
+	struct json_object *nss =
+		get(get(s->root, "linux", json_type_object), "namespaces", json_type_array);
 	struct json_object *kept = json_object_new_array();
 
 	if (!nss || !kept) {
@@ -147,8 +149,7 @@ const char *shim_spec_json(const struct shim_spec *s, size_t *len)
 	return text;
 }
 
-int shim_spec_group(const char *bundle, const char *id, char *out, size_t len,
-		    struct cc_error *err)
+int shim_spec_group(const char *bundle, const char *id, char *out, size_t len, struct cc_error *err)
 {
 	struct shim_spec s;
 	const char *type, *sandbox;

@@ -157,8 +157,9 @@ static void *watch(void *arg)
 		cc_warn("%s/%s: lost the process: %s", p->task->id, p->exec_id, err.msg);
 	} else {
 		/* exit codes are 0..255, signals 128+N: anything else is not a status. */
-		status = resp->exit_status >= 0 && resp->exit_status <= 255 ? (uint32_t)resp->exit_status
-									  : EXIT_STATUS_LOST;
+		status = resp->exit_status >= 0 && resp->exit_status <= 255
+				 ? (uint32_t)resp->exit_status
+				 : EXIT_STATUS_LOST;
 		oom = resp->oom_killed;
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 	}

@@ -65,8 +65,8 @@ int shim_agent_call(const char *method, const ProtobufCMessage *req,
 }
 
 /* Sandbox annotations: memory in bytes, CPU as CFS quota/period (containerd's CRI). */
-static void size_vm(const struct shim_spec *spec, const struct cc_config *cfg,
-		    unsigned *cpus, uint64_t *memory_mib)
+static void size_vm(const struct shim_spec *spec, const struct cc_config *cfg, unsigned *cpus,
+		    uint64_t *memory_mib)
 {
 	const char *mem = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-memory");
 	const char *quota = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-quota");

@@ -17,18 +17,22 @@ unsigned e820_build(uint64_t ram_size, struct e820_entry out[], unsigned max)
 		return 0;
 	out[n++] = (struct e820_entry){ 0, LAYOUT_MPTABLE, E820_RAM };
 	/* MP table, EBDA and the legacy VGA/BIOS area. */
-	out[n++] = (struct e820_entry){ LAYOUT_MPTABLE, LAYOUT_HIMEM - LAYOUT_MPTABLE, E820_RESERVED };
+	out[n++] =
+		(struct e820_entry){ LAYOUT_MPTABLE, LAYOUT_HIMEM - LAYOUT_MPTABLE, E820_RESERVED };
 	out[n++] = (struct e820_entry){ LAYOUT_HIMEM, ram_size - LAYOUT_HIMEM, E820_RAM };
 	return n;
 }
 
 int boot_is_elf(const struct kernel_image *k)
 {
-	return k->size >= 4 && memcmp(k->data, "\x7f" "ELF", 4) == 0;
+	return k->size >= 4 && memcmp(k->data,
+				      "\x7f"
+				      "ELF",
+				      4) == 0;
 }
 
-int boot_load_initrd(struct vmm *v, const char *path, uint64_t max_end, uint64_t *gpa,
-		     uint64_t *size, struct cc_error *err)
+int boot_load_initrd(struct vmm *v, const char *path, uint64_t min_start, uint64_t max_end,
+		     uint64_t *gpa, uint64_t *size, struct cc_error *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -38,9 +42,13 @@ int boot_load_initrd(struct vmm *v, const char *path, uint64_t max_end, uint64_t
 		return cc_error_set(err, errno, "initrd %s is not a regular file", path);
 	uint64_t len = (uint64_t)st.st_size;
 	uint64_t end = v->mem.size < max_end ? v->mem.size : max_end;
-	if (len == 0 || len > end || ((end - len) & ~0xfffull) < LAYOUT_HIMEM)
-		return cc_error_set(err, 0, "initrd %s (%llu bytes) does not fit in guest RAM", path,
-				    (unsigned long long)len);
+	if (min_start < LAYOUT_HIMEM)
+		min_start = LAYOUT_HIMEM;
+	if (len == 0 || len > end || ((end - len) & ~0xfffull) < min_start)
+		return cc_error_set(err, 0,
+				    "initrd %s (%llu bytes) does not fit in guest RAM "
+				    "above the kernel (0x%llx)",
+				    path, (unsigned long long)len, (unsigned long long)min_start);
 	uint64_t at = (end - len) & ~0xfffull;
 	ssize_t n = cc_read_all(fd, gmem_ptr(&v->mem, at, len), len, err);
 	if (n < 0)

@@ -35,8 +35,9 @@ int boot_pvh(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 	     struct cc_error *err);
 int boot_bzimage(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 		 struct cc_error *err);
-/* Loads the initrd at the top of RAM below max_end; returns its gpa and size. */
-int boot_load_initrd(struct vmm *v, const char *path, uint64_t max_end, uint64_t *gpa,
-		     uint64_t *size, struct cc_error *err);
+/* Loads the initrd at the top of RAM below max_end and not below min_start (the end of
+ * the kernel); returns its gpa and size. */
+int boot_load_initrd(struct vmm *v, const char *path, uint64_t min_start, uint64_t max_end,
+		     uint64_t *gpa, uint64_t *size, struct cc_error *err);
 
 #endif

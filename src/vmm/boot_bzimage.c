@@ -7,9 +7,10 @@
 #include "vmm/boot.h"
 #include "vmm/vmm.h"
 
-/* Offsets in boot_params / the setup header (Documentation/x86/boot.rst). */
+/* Offsets in boot_params / the setup header (Documentation/arch/x86/boot.rst). */
 #define BP_E820_ENTRIES 0x1e8
 #define BP_SETUP_SECTS 0x1f1
+#define BP_SYSSIZE 0x1f4      /* protected-mode part, in 16-byte units */
 #define BP_HDR_END_JUMP 0x201 /* header length = 0x202 + this byte */
 #define BP_HEADER 0x202
 #define BP_VERSION 0x206
@@ -20,19 +21,38 @@
 #define BP_HEAP_END_PTR 0x224
 #define BP_CMD_LINE_PTR 0x228
 #define BP_INITRD_ADDR_MAX 0x22c
+#define BP_RELOCATABLE 0x234
 #define BP_XLOADFLAGS 0x236
+#define BP_CMDLINE_SIZE 0x238
 #define BP_PREF_ADDRESS 0x258
+#define BP_INIT_SIZE 0x260
+#define BP_HDR_MIN_END 0x264 /* init_size is the last field read here */
 #define BP_E820_TABLE 0x2d0
 #define BP_E820_MAX 128
 
 #define LOADFLAGS_CAN_USE_HEAP 0x80
 #define XLF_KERNEL_64 0x1
 #define DEFAULT_LOAD_ADDR 0x1000000ull
+#define IDENT_MAP_END 0x40000000ull /* write_page_tables maps the first 1 GiB */
+
+static uint16_t rd16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
 
 static uint32_t rd32(const uint8_t *p)
 {
 	uint32_t v;
 	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
 	return v;
 }
 
@@ -57,47 +77,100 @@ static void write_page_tables(struct vmm *v)
 	gdt[3] = 0x00cf93000000ffffull; /* 0x18: data */
 }
 
+/* Every field comes from the file: the header must lie inside it, and so must the
+ * protected-mode part (syssize) after the setup sectors. Returns where that part starts. */
+static int check_header(const struct kernel_image *k, uint64_t *kernel_off, struct cc_error *err)
+{
+	const uint8_t *img = k->data;
+	if (k->size < BP_HEADER + 4 || memcmp(img + BP_HEADER, "HdrS", 4) != 0)
+		return cc_error_set(err, 0, "neither an ELF nor a bzImage (no HdrS setup header)");
+	size_t hdr_end = 0x202 + img[BP_HDR_END_JUMP];
+	if (k->size < hdr_end)
+		return cc_error_set(err, 0,
+				    "bzImage truncated: %zu bytes, its setup header ends "
+				    "at 0x%zx",
+				    k->size, hdr_end);
+	uint16_t version = rd16(img + BP_VERSION);
+	if (version < 0x20c)
+		return cc_error_set(err, 0,
+				    "bzImage boot protocol %u.%02u is too old: "
+				    "the 64-bit entry needs 2.12",
+				    version >> 8, version & 0xff);
+	if (hdr_end < BP_HDR_MIN_END)
+		return cc_error_set(err, 0, "bzImage setup header ends at 0x%zx, before init_size",
+				    hdr_end);
+	if (!(rd16(img + BP_XLOADFLAGS) & XLF_KERNEL_64))
+		return cc_error_set(
+			err, 0, "bzImage has no 64-bit entry (XLF_KERNEL_64 not in xloadflags)");
+	unsigned setup_sects = img[BP_SETUP_SECTS] ? img[BP_SETUP_SECTS] : 4;
+	*kernel_off = (setup_sects + 1) * 512ull;
+	if (*kernel_off >= k->size)
+		return cc_error_set(err, 0,
+				    "bzImage setup_sects %u puts the kernel at 0x%llx, "
+				    "past the end of the file (%zu bytes)",
+				    setup_sects, (unsigned long long)*kernel_off, k->size);
+	uint64_t sys_len = rd32(img + BP_SYSSIZE) * 16ull;
+	if (k->size - *kernel_off < sys_len)
+		return cc_error_set(err, 0,
+				    "bzImage truncated: %llu bytes after the setup sectors, "
+				    "syssize says %llu",
+				    (unsigned long long)(k->size - *kernel_off),
+				    (unsigned long long)sys_len);
+	return 0;
+}
+
 int boot_bzimage(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 		 struct cc_error *err)
 {
 	const uint8_t *img = k->data;
-	if (k->size < 0x1000 || memcmp(img + BP_HEADER, "HdrS", 4) != 0)
-		return cc_error_set(err, 0, "neither an ELF nor a bzImage (no HdrS setup header)");
-	uint16_t version = (uint16_t)(img[BP_VERSION] | img[BP_VERSION + 1] << 8);
-	if (version < 0x20c || !(img[BP_XLOADFLAGS] & XLF_KERNEL_64))
-		return cc_error_set(err, 0, "bzImage protocol 0x%x has no 64-bit entry", version);
-	unsigned setup_sects = img[BP_SETUP_SECTS] ? img[BP_SETUP_SECTS] : 4;
-	uint64_t kernel_off = (setup_sects + 1) * 512ull;
-	if (kernel_off >= k->size)
-		return cc_error_set(err, 0, "bzImage truncated");
+	uint64_t kernel_off = 0;
+	if (check_header(k, &kernel_off, err) < 0)
+		return -1;
 	uint64_t kernel_len = k->size - kernel_off;
-	uint64_t load = DEFAULT_LOAD_ADDR;
-	uint64_t pref;
-	memcpy(&pref, img + BP_PREF_ADDRESS, 8);
-	if (pref >= LAYOUT_HIMEM && pref < LAYOUT_RAM_MAX)
-		load = pref;
-	uint8_t *dst = gmem_ptr(&v->mem, load, kernel_len);
-	if (dst == NULL)
-		return cc_error_set(err, 0, "bzImage does not fit in guest RAM at 0x%llx",
-				    (unsigned long long)load);
-	memcpy(dst, img + kernel_off, kernel_len);
+	uint32_t cmdline_size = rd32(img + BP_CMDLINE_SIZE);
+	if (v->cmdline_len > cmdline_size)
+		return cc_error_set(err, 0,
+				    "command line is %zu bytes, the bzImage takes at most %u "
+				    "(cmdline_size)",
+				    v->cmdline_len, cmdline_size);
+
+	/* The kernel and the init_size bytes it runs in must be RAM the page tables map;
+	 * a relocatable kernel that does not fit at pref_address goes to 16 MiB. */
+	uint64_t need = rd32(img + BP_INIT_SIZE);
+	if (need < kernel_len)
+		need = kernel_len;
+	uint64_t top = v->mem.size < IDENT_MAP_END ? v->mem.size : IDENT_MAP_END;
+	uint64_t load = rd64(img + BP_PREF_ADDRESS);
+	if (load < LAYOUT_HIMEM || load > top || need > top - load) {
+		if (!img[BP_RELOCATABLE])
+			return cc_error_set(err, 0,
+					    "bzImage is not relocatable and its 0x%llx bytes "
+					    "(init_size) do not fit at pref_address 0x%llx",
+					    (unsigned long long)need, (unsigned long long)load);
+		load = DEFAULT_LOAD_ADDR;
+	}
+	if (load > top || need > top - load)
+		return cc_error_set(err, 0,
+				    "bzImage needs 0x%llx bytes (init_size) from 0x%llx, "
+				    "more than guest RAM",
+				    (unsigned long long)need, (unsigned long long)load);
+	memcpy(gmem_ptr(&v->mem, load, kernel_len), img + kernel_off, kernel_len);
 
 	uint8_t *bp = gmem_ptr(&v->mem, LAYOUT_ZERO_PAGE, 4096);
 	memset(bp, 0, 4096);
-	size_t hdr_end = 0x202 + img[BP_HDR_END_JUMP];
-	if (hdr_end > 0x1000)
-		hdr_end = 0x1000;
+	size_t hdr_end = 0x202 + img[BP_HDR_END_JUMP]; /* inside the file: check_header */
 	memcpy(bp + BP_SETUP_SECTS, img + BP_SETUP_SECTS, hdr_end - BP_SETUP_SECTS);
 	bp[BP_TYPE_OF_LOADER] = 0xff;
 	bp[BP_LOADFLAGS] |= LOADFLAGS_CAN_USE_HEAP;
 	bp[BP_HEAP_END_PTR] = 0x00;
 	bp[BP_HEAP_END_PTR + 1] = 0xfe;
-	memcpy(gmem_ptr(&v->mem, LAYOUT_CMDLINE, v->cmdline_len + 1), v->cmdline, v->cmdline_len + 1);
+	memcpy(gmem_ptr(&v->mem, LAYOUT_CMDLINE, v->cmdline_len + 1), v->cmdline,
+	       v->cmdline_len + 1);
 	wr32(bp + BP_CMD_LINE_PTR, LAYOUT_CMDLINE);
 	if (v->cfg->initrd != NULL) {
 		uint64_t gpa, size;
 		uint64_t max = (uint64_t)rd32(img + BP_INITRD_ADDR_MAX) + 1;
-		if (boot_load_initrd(v, v->cfg->initrd, max, &gpa, &size, err) < 0)
+		if (boot_load_initrd(v, v->cfg->initrd, load + need, max, &gpa, &size, err) < 0)
 			return -1;
 		wr32(bp + BP_RAMDISK_IMAGE, (uint32_t)gpa);
 		wr32(bp + BP_RAMDISK_SIZE, (uint32_t)size);

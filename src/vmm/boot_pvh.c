@@ -65,12 +65,13 @@ static int find_pvh_note(const struct kernel_image *k, const struct phdr *p, uin
 		memcpy(&namesz, n, 4);
 		memcpy(&descsz, n + 4, 4);
 		memcpy(&type, n + 8, 4);
-		uint64_t name_len = ((uint64_t)namesz + 3) & ~3ull, desc_len = ((uint64_t)descsz + 3) & ~3ull;
+		uint64_t name_len = ((uint64_t)namesz + 3) & ~3ull,
+			 desc_len = ((uint64_t)descsz + 3) & ~3ull;
 		if (name_len + desc_len > (uint64_t)(end - n - 12))
 			return -1;
 		const uint8_t *name = n + 12, *desc = name + name_len;
-		if (namesz == 4 && memcmp(name, "Xen", 4) == 0 && type == XEN_ELFNOTE_PHYS32_ENTRY &&
-		    (descsz == 4 || descsz == 8)) {
+		if (namesz == 4 && memcmp(name, "Xen", 4) == 0 &&
+		    type == XEN_ELFNOTE_PHYS32_ENTRY && (descsz == 4 || descsz == 8)) {
 			uint32_t e32;
 			memcpy(&e32, desc, 4);
 			*entry = e32;
@@ -108,7 +109,7 @@ int boot_pvh(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 		return cc_error_set(err, 0, "unknown ELF class");
 	}
 
-	uint64_t entry = 0;
+	uint64_t entry = 0, kernel_end = 0;
 	int found = 0;
 	for (unsigned i = 0; i < phnum; i++) {
 		struct phdr p;
@@ -125,11 +126,14 @@ int boot_pvh(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 			return cc_error_set(err, 0, "ELF segment %u out of file", i);
 		uint8_t *dst = gmem_ptr(&v->mem, p.paddr, p.memsz);
 		if (dst == NULL || p.paddr < LAYOUT_HIMEM)
-			return cc_error_set(err, 0,
-					    "ELF segment %u (0x%llx+0x%llx) is outside guest RAM above 1 MiB",
-					    i, (unsigned long long)p.paddr, (unsigned long long)p.memsz);
+			return cc_error_set(
+				err, 0,
+				"ELF segment %u (0x%llx+0x%llx) is outside guest RAM above 1 MiB",
+				i, (unsigned long long)p.paddr, (unsigned long long)p.memsz);
 		memcpy(dst, k->data + p.offset, p.filesz);
 		memset(dst + p.filesz, 0, p.memsz - p.filesz);
+		if (p.paddr + p.memsz > kernel_end)
+			kernel_end = p.paddr + p.memsz;
 	}
 	if (!found)
 		return cc_error_set(err, 0, "ELF has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
@@ -138,13 +142,15 @@ int boot_pvh(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
 	memset(si, 0, sizeof(*si));
 	si->magic = HVM_START_MAGIC;
 	si->version = 1;
-	memcpy(gmem_ptr(&v->mem, LAYOUT_CMDLINE, v->cmdline_len + 1), v->cmdline, v->cmdline_len + 1);
+	memcpy(gmem_ptr(&v->mem, LAYOUT_CMDLINE, v->cmdline_len + 1), v->cmdline,
+	       v->cmdline_len + 1);
 	si->cmdline_paddr = LAYOUT_CMDLINE;
 
 	if (v->cfg->initrd != NULL) {
 		struct hvm_modlist_entry *mod = gmem_ptr(&v->mem, START_INFO_MODLIST, sizeof(*mod));
 		memset(mod, 0, sizeof(*mod));
-		if (boot_load_initrd(v, v->cfg->initrd, LAYOUT_RAM_MAX, &mod->paddr, &mod->size, err) < 0)
+		if (boot_load_initrd(v, v->cfg->initrd, kernel_end, LAYOUT_RAM_MAX, &mod->paddr,
+				     &mod->size, err) < 0)
 			return -1;
 		si->nr_modules = 1;
 		si->modlist_paddr = START_INFO_MODLIST;

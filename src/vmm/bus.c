@@ -2,8 +2,8 @@
 
 #include <string.h>
 
-int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops,
-	    void *opaque, struct cc_error *err)
+int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops, void *opaque,
+	    struct cc_error *err)
 {
 	if (b->n == BUS_MAX_RANGES)
 		return cc_error_set(err, 0, "too many devices on the bus");

@@ -24,8 +24,8 @@ struct bus {
 	unsigned n;
 };
 
-int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops,
-	    void *opaque, struct cc_error *err);
+int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops, void *opaque,
+	    struct cc_error *err);
 /* Returns false when no device claims [addr, addr+len). */
 bool bus_access(const struct bus *b, uint64_t addr, void *data, uint32_t len, bool write);
 

@@ -24,7 +24,8 @@ int devices_setup(struct vmm *v, struct cc_error *err)
 	if (c->vsock_socket != NULL &&
 	    attach(v, virtio_vsock_create(v, c->vsock_cid, c->vsock_socket, err), err) < 0)
 		return -1;
-	if (c->fs_socket != NULL && attach(v, virtio_fs_create(v, c->fs_tag, c->fs_socket, err), err) < 0)
+	if (c->fs_socket != NULL &&
+	    attach(v, virtio_fs_create(v, c->fs_tag, c->fs_socket, err), err) < 0)
 		return -1;
 	if (c->console_socket != NULL &&
 	    attach(v, virtio_console_create(v, c->console_socket, err), err) < 0)

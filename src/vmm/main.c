@@ -67,8 +67,22 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out, const char *wh
 
 static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_error *err)
 {
-	enum { O_KERNEL = 1, O_INITRD, O_CMDLINE, O_CPUS, O_MEMORY, O_DISK, O_NET, O_VSOCK, O_FS,
-	       O_CONSOLE, O_RNG, O_API, O_LOG, O_HELP };
+	enum {
+		O_KERNEL = 1,
+		O_INITRD,
+		O_CMDLINE,
+		O_CPUS,
+		O_MEMORY,
+		O_DISK,
+		O_NET,
+		O_VSOCK,
+		O_FS,
+		O_CONSOLE,
+		O_RNG,
+		O_API,
+		O_LOG,
+		O_HELP
+	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -93,15 +107,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 	c->memory_mib = 128;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case O_KERNEL:
-			c->kernel = optarg;
-			break;
-		case O_INITRD:
-			c->initrd = optarg;
-			break;
-		case O_CMDLINE:
-			c->cmdline = optarg;
-			break;
+		case O_KERNEL: c->kernel = optarg; break;
+		case O_INITRD: c->initrd = optarg; break;
+		case O_CMDLINE: c->cmdline = optarg; break;
 		case O_CPUS:
 			if (parse_uint(optarg, VMM_MAX_CPUS, &n, "--cpus", err) < 0)
 				return -1;
@@ -118,7 +126,8 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			char *comma = strchr(optarg, ',');
 			if (comma != NULL) {
 				if (strcmp(comma, ",ro") != 0)
-					return cc_error_set(err, 0, "--disk: unknown option '%s'", comma + 1);
+					return cc_error_set(err, 0, "--disk: unknown option '%s'",
+							    comma + 1);
 				*comma = '\0';
 			}
 			c->disks[c->n_disks++] = (struct vmm_disk){ optarg, comma != NULL };
@@ -150,7 +159,8 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			if (parse_kv(optarg, keys, vals, "--vsock", err) < 0)
 				return -1;
 			if (vals[0] == NULL || vals[1] == NULL)
-				return cc_error_set(err, 0, "--vsock: cid= and socket= are required");
+				return cc_error_set(err, 0,
+						    "--vsock: cid= and socket= are required");
 			if (parse_uint(vals[0], UINT32_MAX, &c->vsock_cid, "--vsock cid", err) < 0)
 				return -1;
 			if (c->vsock_cid < 3)
@@ -179,24 +189,18 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			c->console_socket = vals[0];
 			break;
 		}
-		case O_RNG:
-			c->rng = true;
-			break;
-		case O_API:
-			c->api_socket = optarg;
-			break;
+		case O_RNG: c->rng = true; break;
+		case O_API: c->api_socket = optarg; break;
 		case O_LOG: {
 			int l = cc_log_parse_level(optarg);
 			if (l < 0)
-				return cc_error_set(err, 0, "--log-level: unknown level '%s'", optarg);
+				return cc_error_set(err, 0, "--log-level: unknown level '%s'",
+						    optarg);
 			cc_log_set_level((enum cc_log_level)l);
 			break;
 		}
-		case O_HELP:
-			fputs(usage, stdout);
-			exit(0);
-		default:
-			return cc_error_set(err, 0, "bad arguments (see --help)");
+		case O_HELP: fputs(usage, stdout); exit(0);
+		default: return cc_error_set(err, 0, "bad arguments (see --help)");
 		}
 	}
 	if (optind != argc)

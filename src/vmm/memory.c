@@ -12,7 +12,8 @@ int gmem_create(struct guest_mem *m, uint64_t size, struct cc_error *err)
 	if (m->fd < 0)
 		return cc_error_set(err, errno, "memfd_create for guest RAM");
 	if (ftruncate(m->fd, (off_t)size) < 0) {
-		cc_error_set(err, errno, "sizing guest RAM to %llu bytes", (unsigned long long)size);
+		cc_error_set(err, errno, "sizing guest RAM to %llu bytes",
+			     (unsigned long long)size);
 		goto fail;
 	}
 	/* MAP_NORESERVE: pages are committed only when the guest touches them. */

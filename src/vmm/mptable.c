@@ -55,9 +55,9 @@ static uint8_t checksum(const uint8_t *p, size_t n)
 
 int mptable_write(struct vmm *v, unsigned cpus, struct cc_error *err)
 {
-	size_t size = sizeof(struct mpf) + sizeof(struct mpc_header) + cpus * sizeof(struct mpc_cpu) +
-		      sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
-		      (IOAPIC_PINS + 2) * sizeof(struct mpc_intsrc);
+	size_t size = sizeof(struct mpf) + sizeof(struct mpc_header) +
+		      cpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +
+		      sizeof(struct mpc_ioapic) + (IOAPIC_PINS + 2) * sizeof(struct mpc_intsrc);
 	uint8_t *base = gmem_ptr(&v->mem, LAYOUT_MPTABLE, size);
 	if (base == NULL || size > 0xa0000 - LAYOUT_MPTABLE)
 		return cc_error_set(err, 0, "MP table does not fit for %u CPUs", cpus);
@@ -68,25 +68,35 @@ int mptable_write(struct vmm *v, unsigned cpus, struct cc_error *err)
 	uint16_t count = 0;
 
 	for (unsigned i = 0; i < cpus; i++, count++) {
-		struct mpc_cpu c = { .type = 0, .apic_id = (uint8_t)i, .apic_ver = APIC_VERSION,
-				     .flags = (uint8_t)(1 | (i == 0 ? 2 : 0)), .signature = 0x600,
+		struct mpc_cpu c = { .type = 0,
+				     .apic_id = (uint8_t)i,
+				     .apic_ver = APIC_VERSION,
+				     .flags = (uint8_t)(1 | (i == 0 ? 2 : 0)),
+				     .signature = 0x600,
 				     .features = 0x201 /* FPU, APIC */ };
 		memcpy(p, &c, sizeof(c));
 		p += sizeof(c);
 	}
-	struct mpc_bus bus = { .type = 1, .bus_id = 0, .bus_type = { 'I', 'S', 'A', ' ', ' ', ' ' } };
+	struct mpc_bus bus = { .type = 1,
+			       .bus_id = 0,
+			       .bus_type = { 'I', 'S', 'A', ' ', ' ', ' ' } };
 	memcpy(p, &bus, sizeof(bus));
 	p += sizeof(bus);
 	count++;
 	uint8_t ioapic_id = (uint8_t)cpus;
-	struct mpc_ioapic io = { .type = 2, .id = ioapic_id, .ver = IOAPIC_VERSION, .flags = 1,
-				 .addr = IOAPIC_ADDR };
+	struct mpc_ioapic io = {
+		.type = 2, .id = ioapic_id, .ver = IOAPIC_VERSION, .flags = 1, .addr = IOAPIC_ADDR
+	};
 	memcpy(p, &io, sizeof(io));
 	p += sizeof(io);
 	count++;
 	for (uint8_t pin = 0; pin < IOAPIC_PINS; pin++, count++) {
-		struct mpc_intsrc s = { .type = 3, .irq_type = 0, .src_bus = 0, .src_irq = pin,
-					.dst_apic = ioapic_id, .dst_irq = pin };
+		struct mpc_intsrc s = { .type = 3,
+					.irq_type = 0,
+					.src_bus = 0,
+					.src_irq = pin,
+					.dst_apic = ioapic_id,
+					.dst_irq = pin };
 		memcpy(p, &s, sizeof(s));
 		p += sizeof(s);
 	}

@@ -18,23 +18,40 @@
 
 /* Both kinds of thread. */
 static const int common[] = {
-	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(close),
-	SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
-	SCMP_SYS(sched_yield), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
-	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(getpid), SCMP_SYS(gettid),
+	SCMP_SYS(read),
+	SCMP_SYS(write),
+	SCMP_SYS(readv),
+	SCMP_SYS(writev),
+	SCMP_SYS(close),
+	SCMP_SYS(futex),
+	SCMP_SYS(clock_gettime),
+	SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(nanosleep),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
+	SCMP_SYS(getpid),
+	SCMP_SYS(gettid),
 	/* malloc */
-	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(brk),
+	SCMP_SYS(mmap),
+	SCMP_SYS(munmap),
+	SCMP_SYS(mremap),
+	SCMP_SYS(madvise),
 	SCMP_SYS(mprotect),
 	/* first stdio use */
-	SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+	SCMP_SYS(fstat),
+	SCMP_SYS(newfstatat),
 };
 
 static const int main_only[] = {
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(accept4),
-	SCMP_SYS(connect), SCMP_SYS(shutdown), SCMP_SYS(sendto), SCMP_SYS(recvfrom),
-	SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(preadv), SCMP_SYS(pwritev),
-	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fdatasync), SCMP_SYS(getrandom),
-	SCMP_SYS(tgkill), SCMP_SYS(unlink), SCMP_SYS(eventfd2), SCMP_SYS(fcntl),
+	SCMP_SYS(connect),    SCMP_SYS(shutdown),    SCMP_SYS(sendto),	  SCMP_SYS(recvfrom),
+	SCMP_SYS(sendmsg),    SCMP_SYS(recvmsg),     SCMP_SYS(preadv),	  SCMP_SYS(pwritev),
+	SCMP_SYS(pread64),    SCMP_SYS(pwrite64),    SCMP_SYS(fdatasync), SCMP_SYS(getrandom),
+	SCMP_SYS(tgkill),     SCMP_SYS(unlink),	     SCMP_SYS(eventfd2),  SCMP_SYS(fcntl),
 };
 
 static int extra_fds[4];

@@ -101,15 +101,9 @@ static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t 
 		if (v & 0x02)
 			s->rx_len = 0;
 		break;
-	case 3:
-		s->lcr = v;
-		break;
-	case 4:
-		s->mcr = v & 0x1f;
-		break;
-	case 7:
-		s->scr = v;
-		break;
+	case 3: s->lcr = v; break;
+	case 4: s->mcr = v & 0x1f; break;
+	case 7: s->scr = v; break;
 	}
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
@@ -134,33 +128,23 @@ static void serial_read(void *opaque, uint64_t off, void *data, uint32_t len)
 			s->rx_len--;
 		}
 		break;
-	case 1:
-		v = (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
-		break;
+	case 1: v = (s->lcr & LCR_DLAB) ? s->dlm : s->ier; break;
 	case 2:
 		v = iir(s);
 		if ((v & 0x0f) == IIR_THRI)
 			s->thri_pending = false;
 		break;
-	case 3:
-		v = s->lcr;
-		break;
-	case 4:
-		v = s->mcr;
-		break;
-	case 5:
-		v = LSR_THRE | LSR_TEMT | (s->rx_len > 0 ? LSR_DR : 0);
-		break;
+	case 3: v = s->lcr; break;
+	case 4: v = s->mcr; break;
+	case 5: v = LSR_THRE | LSR_TEMT | (s->rx_len > 0 ? LSR_DR : 0); break;
 	case 6:
 		if (s->mcr & MCR_LOOP) /* DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
-			v = (uint8_t)(((s->mcr & 1) << 5) | ((s->mcr & 2) << 3) | ((s->mcr & 4) << 4) |
-				      ((s->mcr & 8) << 4));
+			v = (uint8_t)(((s->mcr & 1) << 5) | ((s->mcr & 2) << 3) |
+				      ((s->mcr & 4) << 4) | ((s->mcr & 8) << 4));
 		else
 			v = MSR_DEFAULT;
 		break;
-	case 7:
-		v = s->scr;
-		break;
+	case 7: v = s->scr; break;
 	}
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);

@@ -30,7 +30,8 @@
 static int set_cpuid(struct vcpu *c, struct cc_error *err)
 {
 	const int max = 100;
-	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + max * sizeof(struct kvm_cpuid_entry2));
+	struct kvm_cpuid2 *cpuid =
+		calloc(1, sizeof(*cpuid) + max * sizeof(struct kvm_cpuid_entry2));
 	if (cpuid == NULL)
 		return cc_error_set(err, ENOMEM, "cpuid");
 	cpuid->nent = max;
@@ -160,32 +161,33 @@ static bool handle_exit(struct vcpu *c)
 		bus_access(&v->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
 			   run->mmio.is_write);
 		return true;
-	case KVM_EXIT_INTR:
-		return true;
+	case KVM_EXIT_INTR: return true;
 	case KVM_EXIT_SHUTDOWN:
-		vmm_request_exit(v, VMM_EXIT_CRASH, "guest crashed: triple fault on vCPU %u", c->id);
+		vmm_request_exit(v, VMM_EXIT_CRASH, "guest crashed: triple fault on vCPU %u",
+				 c->id);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
 		    run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
 			vmm_request_exit(v, VMM_EXIT_OK, "guest %s",
-					 run->system_event.type == KVM_SYSTEM_EVENT_RESET ? "reset"
-											   : "powered off");
+					 run->system_event.type == KVM_SYSTEM_EVENT_RESET
+						 ? "reset"
+						 : "powered off");
 			return false;
 		}
 		vmm_request_exit(v, VMM_EXIT_CRASH, "guest crashed (system event %u)",
 				 run->system_event.type);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
-		vmm_request_exit(v, VMM_EXIT_CRASH, "guest crashed: KVM internal error %u on vCPU %u",
+		vmm_request_exit(v, VMM_EXIT_CRASH,
+				 "guest crashed: KVM internal error %u on vCPU %u",
 				 run->internal.suberror, c->id);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		vmm_request_exit(v, VMM_EXIT_CRASH, "guest crashed: entry failed (reason 0x%llx)",
 				 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		return false;
-	default:
-		break;
+	default: break;
 	}
 	vmm_request_exit(v, VMM_EXIT_ERROR, "unhandled KVM exit %u on vCPU %u", run->exit_reason,
 			 c->id);

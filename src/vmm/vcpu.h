@@ -15,8 +15,8 @@ struct vmm;
 struct boot_entry {
 	uint64_t ip;
 	bool long_mode; /* false: 32-bit flat protected mode, paging off (PVH) */
-	uint64_t rbx;   /* PVH: hvm_start_info */
-	uint64_t rsi;   /* Linux 64-bit: boot_params */
+	uint64_t rbx;	/* PVH: hvm_start_info */
+	uint64_t rsi;	/* Linux 64-bit: boot_params */
 };
 
 struct vcpu {

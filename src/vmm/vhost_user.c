@@ -49,8 +49,8 @@ struct vu_msg {
 	} p;
 } __attribute__((packed));
 
-static int vu_send(struct vhost_user *u, uint32_t req, const void *payload, uint32_t size,
-		   int fd, struct cc_error *err)
+static int vu_send(struct vhost_user *u, uint32_t req, const void *payload, uint32_t size, int fd,
+		   struct cc_error *err)
 {
 	struct vu_msg m = { .request = req, .flags = VHOST_USER_VERSION, .size = size };
 	memcpy(&m.p, payload, size);
@@ -92,7 +92,8 @@ static int vu_get(struct vhost_user *u, uint32_t req, const void *payload, uint3
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return cc_error_set(err, n < 0 ? errno : EPIPE, "vhost-user reply to %u", req);
+			return cc_error_set(err, n < 0 ? errno : EPIPE, "vhost-user reply to %u",
+					    req);
 		got += (size_t)n;
 	}
 	if (m.request != req || !(m.flags & VHOST_USER_REPLY) || m.size != sizeof(uint64_t))
@@ -150,13 +151,18 @@ int vhost_user_start(struct vhost_user *u, struct virtio_dev *d, struct cc_error
 		const struct virtq *q = &d->vq[i];
 		if (!q->ready)
 			continue;
-		struct { uint32_t index, num; } st = { i, q->size }, zero = { i, 0 }, on = { i, 1 };
+		struct {
+			uint32_t index, num;
+		} st = { i, q->size }, zero = { i, 0 }, on = { i, 1 };
 		struct {
 			uint32_t index, flags;
 			uint64_t desc, used, avail, log;
-		} a = { i, 0, (uint64_t)(uintptr_t)(base + q->desc_gpa),
+		} a = { i,
+			0,
+			(uint64_t)(uintptr_t)(base + q->desc_gpa),
 			(uint64_t)(uintptr_t)(base + q->used_gpa),
-			(uint64_t)(uintptr_t)(base + q->avail_gpa), 0 };
+			(uint64_t)(uintptr_t)(base + q->avail_gpa),
+			0 };
 		uint64_t idx = i;
 		/* Ring placement was validated at QueueReady, so these addresses are in RAM. */
 		if (vu_send(u, VHOST_USER_SET_VRING_NUM, &st, 8, -1, err) < 0 ||
@@ -179,7 +185,9 @@ void vhost_user_stop(struct vhost_user *u, struct virtio_dev *d)
 	for (unsigned i = 0; i < d->ops->num_queues; i++) {
 		if (!(u->started & (1u << i)))
 			continue;
-		struct { uint32_t index, num; } st = { i, 0 };
+		struct {
+			uint32_t index, num;
+		} st = { i, 0 };
 		uint64_t base;
 		if (vu_get(u, VHOST_USER_GET_VRING_BASE, &st, 8, &base, &err) < 0)
 			cc_warn("virtio-fs: stopping queue %u: %s", i, err.msg);

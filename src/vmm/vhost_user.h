@@ -15,9 +15,9 @@ struct virtio_dev;
 
 struct vhost_user {
 	int fd;
-	uint64_t features;          /* offered by the backend */
-	bool protocol_features;     /* VHOST_USER_F_PROTOCOL_FEATURES negotiated */
-	unsigned started;           /* bitmap of queues handed to the backend */
+	uint64_t features;	/* offered by the backend */
+	bool protocol_features; /* VHOST_USER_F_PROTOCOL_FEATURES negotiated */
+	unsigned started;	/* bitmap of queues handed to the backend */
 };
 
 /* Connects, takes ownership, reads the features and sends the memory table. */

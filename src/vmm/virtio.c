@@ -84,7 +84,8 @@ void virtio_dev_set_status(struct virtio_dev *d, uint32_t status)
 	/* The device owns NEEDS_RESET: the driver can neither set nor clear it. */
 	status = (status & ~VIRTIO_STATUS_NEEDS_RESET) | (d->status & VIRTIO_STATUS_NEEDS_RESET);
 	if (added & VIRTIO_STATUS_FEATURES_OK) {
-		if ((d->driver_features & ~d->features) || !(d->driver_features & VIRTIO_F_VERSION_1))
+		if ((d->driver_features & ~d->features) ||
+		    !(d->driver_features & VIRTIO_F_VERSION_1))
 			status &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
 	}
 	if ((added & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_FEATURES_OK))

@@ -52,11 +52,11 @@ struct virtio_dev {
 	uint32_t status;
 	uint32_t isr;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
-	int irq_fd;                      /* irqfd eventfd of the device's line; -1: none */
-	int kick_fd[VIRTIO_MAX_QUEUES];  /* ioeventfd per queue; -1: none */
-	bool backend_queues;             /* queues served by a vhost-user backend */
-	unsigned interrupts;             /* interrupts raised, for tests */
-	char error[160];                 /* why the device entered NEEDS_RESET */
+	int irq_fd;			/* irqfd eventfd of the device's line; -1: none */
+	int kick_fd[VIRTIO_MAX_QUEUES]; /* ioeventfd per queue; -1: none */
+	bool backend_queues;		/* queues served by a vhost-user backend */
+	unsigned interrupts;		/* interrupts raised, for tests */
+	char error[160];		/* why the device entered NEEDS_RESET */
 };
 
 void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, void *priv,

@@ -55,7 +55,8 @@ int blk_parse_request(const struct vq_chain *c, uint64_t capacity, struct blk_re
 			return -1;
 		uint64_t n = r->data_len / BLK_SECTOR_SIZE;
 		if (r->sector > capacity || n > capacity - r->sector)
-			r->status_code = VIRTIO_BLK_S_IOERR; /* a guest mistake, not a protocol break */
+			r->status_code =
+				VIRTIO_BLK_S_IOERR; /* a guest mistake, not a protocol break */
 		else
 			r->status_code = VIRTIO_BLK_S_OK;
 	} else {
@@ -90,9 +91,10 @@ static uint8_t do_io(struct blk *b, const struct vq_chain *c, const struct blk_r
 		struct iovec saved = iov[first];
 		iov[first].iov_base = (uint8_t *)iov[first].iov_base + skip;
 		iov[first].iov_len -= skip;
-		ssize_t got = r->type == VIRTIO_BLK_T_IN
-				      ? preadv(b->fd, iov + first, (int)(n - first), off + (off_t)done)
-				      : pwritev(b->fd, iov + first, (int)(n - first), off + (off_t)done);
+		ssize_t got =
+			r->type == VIRTIO_BLK_T_IN
+				? preadv(b->fd, iov + first, (int)(n - first), off + (off_t)done)
+				: pwritev(b->fd, iov + first, (int)(n - first), off + (off_t)done);
 		iov[first] = saved;
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -114,18 +116,16 @@ static uint32_t handle(struct blk *b, const struct vq_chain *c, struct blk_reque
 			if (st == VIRTIO_BLK_S_OK)
 				written = (uint32_t)r->data_len;
 			break;
-		case VIRTIO_BLK_T_OUT:
-			st = b->ro ? VIRTIO_BLK_S_IOERR : do_io(b, c, r);
-			break;
+		case VIRTIO_BLK_T_OUT: st = b->ro ? VIRTIO_BLK_S_IOERR : do_io(b, c, r); break;
 		case VIRTIO_BLK_T_FLUSH:
 			st = b->ro || fdatasync(b->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
 			break;
 		case VIRTIO_BLK_T_GET_ID:
-			written = (uint32_t)vq_write(c, 0, b->id, r->data_len < BLK_ID_BYTES ? r->data_len
-											 : BLK_ID_BYTES);
+			written = (uint32_t)vq_write(c, 0, b->id,
+						     r->data_len < BLK_ID_BYTES ? r->data_len
+										: BLK_ID_BYTES);
 			break;
-		default:
-			st = VIRTIO_BLK_S_UNSUPP;
+		default: st = VIRTIO_BLK_S_UNSUPP;
 		}
 	}
 	*r->status = st;
@@ -137,9 +137,10 @@ static int blk_notify(struct virtio_dev *d, unsigned qi)
 	struct blk *b = d->priv;
 	struct virtq *q = &d->vq[qi];
 	struct vq_chain c;
-	int rc, used = 0;
+	int rc = 0, used = 0;
 
-	while ((rc = virtq_pop(q, d->mem, &c)) > 0) {
+	for (unsigned popped = 0; popped < q->size && (rc = virtq_pop(q, d->mem, &c)) > 0;
+	     popped++) {
 		struct blk_request r;
 		if (blk_parse_request(&c, b->sectors, &r) < 0)
 			return -1;
@@ -197,7 +198,7 @@ struct virtio_dev *virtio_blk_create(const char *path, bool ro, struct cc_error 
 	b->sectors = (uint64_t)st.st_size / BLK_SECTOR_SIZE;
 	snprintf(b->id, sizeof(b->id), "cocoon-%llx", (unsigned long long)st.st_ino);
 	b->fd = cc_steal_fd(&fd);
-	virtio_dev_init(d, &blk_ops, b, VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_FLUSH |
-						(ro ? VIRTIO_BLK_F_RO : 0));
+	virtio_dev_init(d, &blk_ops, b,
+			VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_FLUSH | (ro ? VIRTIO_BLK_F_RO : 0));
 	return d;
 }

@@ -173,7 +173,9 @@ static int from_guest(struct console *cs)
 	struct virtio_dev *d = &cs->dev;
 	struct vq_chain c;
 	int rc = 0, used = 0;
-	while (cs->tx_len == 0 && (rc = virtq_pop(&d->vq[PORT_TXQ], d->mem, &c)) > 0) {
+	for (unsigned popped = 0; popped < d->vq[PORT_TXQ].size && cs->tx_len == 0 &&
+				  (rc = virtq_pop(&d->vq[PORT_TXQ], d->mem, &c)) > 0;
+	     popped++) {
 		if (c.n_in != 0 || c.out_len > CONSOLE_TX_MAX)
 			return -1;
 		size_t done = 0;
@@ -225,8 +227,7 @@ static int handle_ctrl(struct console *cs, const struct console_ctrl *m)
 		if (m->id != 0)
 			return -1;
 		break;
-	default: /* the driver sends nothing else; ignore rather than fail */
-		break;
+	default: /* the driver sends nothing else; ignore rather than fail */ break;
 	}
 	return 0;
 }
@@ -241,13 +242,12 @@ static int console_notify(struct virtio_dev *d, unsigned qi)
 		if (cs->fd >= 0)
 			client_events(cs, EPOLLIN | (cs->tx_len > 0 ? EPOLLOUT : 0));
 		return 0;
-	case PORT_TXQ:
-		return from_guest(cs);
-	case CTRL_RXQ:
-		ctrl_flush(cs);
-		return 0;
+	case PORT_TXQ: return from_guest(cs);
+	case CTRL_RXQ: ctrl_flush(cs); return 0;
 	}
-	while ((rc = virtq_pop(&d->vq[CTRL_TXQ], d->mem, &c)) > 0) {
+	for (unsigned popped = 0;
+	     popped < d->vq[CTRL_TXQ].size && (rc = virtq_pop(&d->vq[CTRL_TXQ], d->mem, &c)) > 0;
+	     popped++) {
 		struct console_ctrl m;
 		if (console_parse_ctrl(&c, &m) < 0 || handle_ctrl(cs, &m) < 0)
 			return -1;

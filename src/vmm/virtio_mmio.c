@@ -17,7 +17,7 @@
 #include "vmm/vmm.h"
 
 #define MMIO_WINDOW 0x1000
-#define MMIO_MAGIC 0x74726976 /* "virt" */
+#define MMIO_MAGIC 0x74726976  /* "virt" */
 #define MMIO_VENDOR 0x4e434f43 /* "COCN" */
 
 enum {
@@ -85,38 +85,23 @@ static void mmio_read(void *opaque, uint64_t off, void *data, uint32_t len)
 	}
 	struct virtq *q = selected(t);
 	switch (len == 4 ? off : ~0ull) {
-	case REG_MAGIC:
-		v = MMIO_MAGIC;
-		break;
-	case REG_VERSION:
-		v = 2;
-		break;
-	case REG_DEVICE_ID:
-		v = d->ops->device_id;
-		break;
-	case REG_VENDOR_ID:
-		v = MMIO_VENDOR;
-		break;
+	case REG_MAGIC: v = MMIO_MAGIC; break;
+	case REG_VERSION: v = 2; break;
+	case REG_DEVICE_ID: v = d->ops->device_id; break;
+	case REG_VENDOR_ID: v = MMIO_VENDOR; break;
 	case REG_DEVICE_FEATURES:
-		v = t->dev_features_sel == 0 ? (uint32_t)d->features
-		    : t->dev_features_sel == 1 ? (uint32_t)(d->features >> 32) : 0;
+		v = t->dev_features_sel == 0   ? (uint32_t)d->features
+		    : t->dev_features_sel == 1 ? (uint32_t)(d->features >> 32)
+					       : 0;
 		break;
-	case REG_QUEUE_NUM_MAX:
-		v = q != NULL ? VQ_MAX_SIZE : 0;
-		break;
-	case REG_QUEUE_READY:
-		v = q != NULL && q->ready;
-		break;
+	case REG_QUEUE_NUM_MAX: v = q != NULL ? VQ_MAX_SIZE : 0; break;
+	case REG_QUEUE_READY: v = q != NULL && q->ready; break;
 	case REG_INTERRUPT_STATUS:
 		/* A vhost-user backend interrupts through the irqfd behind our back. */
 		v = d->isr | (d->backend_queues ? VIRTIO_ISR_VRING : 0);
 		break;
-	case REG_STATUS:
-		v = d->status;
-		break;
-	case REG_CONFIG_GENERATION:
-		v = 0;
-		break;
+	case REG_STATUS: v = d->status; break;
+	case REG_CONFIG_GENERATION: v = 0; break;
 	}
 	pthread_mutex_unlock(&d->lock);
 	memcpy(data, &v, len < 4 ? len : 4);
@@ -141,19 +126,13 @@ static void mmio_write(void *opaque, uint64_t off, const void *data, uint32_t le
 	/* Queue layout may change only while the queue is not live. */
 	bool q_writable = q != NULL && !q->ready;
 	switch (off) {
-	case REG_DEVICE_FEATURES_SEL:
-		t->dev_features_sel = v;
-		break;
+	case REG_DEVICE_FEATURES_SEL: t->dev_features_sel = v; break;
 	case REG_DRIVER_FEATURES:
 		if (t->drv_features_sel < 2 && !(d->status & VIRTIO_STATUS_FEATURES_OK))
 			set_half(&d->driver_features, t->drv_features_sel == 1, v);
 		break;
-	case REG_DRIVER_FEATURES_SEL:
-		t->drv_features_sel = v;
-		break;
-	case REG_QUEUE_SEL:
-		t->queue_sel = v;
-		break;
+	case REG_DRIVER_FEATURES_SEL: t->drv_features_sel = v; break;
+	case REG_QUEUE_SEL: t->queue_sel = v; break;
 	case REG_QUEUE_NUM:
 		if (q_writable)
 			q->size = v > VQ_MAX_SIZE ? 0 : (uint16_t)v;
@@ -162,12 +141,8 @@ static void mmio_write(void *opaque, uint64_t off, const void *data, uint32_t le
 		if (q != NULL)
 			virtio_dev_queue_ready(d, t->queue_sel, v == 1);
 		break;
-	case REG_INTERRUPT_ACK:
-		d->isr &= ~v;
-		break;
-	case REG_STATUS:
-		virtio_dev_set_status(d, v);
-		break;
+	case REG_INTERRUPT_ACK: d->isr &= ~v; break;
+	case REG_STATUS: virtio_dev_set_status(d, v); break;
 	case REG_QUEUE_DESC_LOW:
 	case REG_QUEUE_DESC_HIGH:
 		if (q_writable)
@@ -254,6 +229,7 @@ int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err
 		return -1;
 	}
 	char arg[64];
-	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)base, irq);
+	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)base,
+		 irq);
 	return vmm_cmdline_append(v, arg, err);
 }

@@ -86,12 +86,13 @@ static int net_notify(struct virtio_dev *d, unsigned qi)
 {
 	struct net *n = d->priv;
 	struct vq_chain c;
-	int rc, used = 0;
+	int rc = 0, used = 0;
 	if (qi == RXQ) {
 		rx_enable(n, true); /* buffers came: read the tap again */
 		return 0;
 	}
-	while ((rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0) {
+	for (unsigned popped = 0;
+	     popped < d->vq[TXQ].size && (rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0; popped++) {
 		if (net_check_tx(&c) < 0)
 			return -1;
 		struct iovec iov[VQ_MAX_SEGS];

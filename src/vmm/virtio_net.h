@@ -4,8 +4,8 @@
 
 #include "vmm/virtqueue.h"
 
-#define NET_HDR_LEN 12        /* struct virtio_net_hdr_v1: the tap uses the same header */
-#define NET_FRAME_MAX 65550   /* header + the largest frame a tap takes without GSO */
+#define NET_HDR_LEN 12	    /* struct virtio_net_hdr_v1: the tap uses the same header */
+#define NET_FRAME_MAX 65550 /* header + the largest frame a tap takes without GSO */
 
 /* A tx chain is one header-prefixed frame, device-readable only; -1 otherwise. */
 int net_check_tx(const struct vq_chain *c);

@@ -13,16 +13,18 @@ static int rng_notify(struct virtio_dev *d, unsigned qi)
 {
 	struct virtq *q = &d->vq[qi];
 	struct vq_chain c;
-	int rc, used = 0;
+	int rc = 0, used = 0;
 
-	while ((rc = virtq_pop(q, d->mem, &c)) > 0) {
+	for (unsigned popped = 0; popped < q->size && (rc = virtq_pop(q, d->mem, &c)) > 0;
+	     popped++) {
 		if (c.n_out > 0 || c.n_in == 0)
 			return -1;
 		uint32_t written = 0;
 		for (unsigned i = 0; i < c.n_in && written < RNG_MAX_PER_REQUEST; i++) {
 			struct vq_seg *s = &c.seg[i];
-			size_t want = s->len < RNG_MAX_PER_REQUEST - written ? s->len
-									: RNG_MAX_PER_REQUEST - written;
+			size_t want = s->len < RNG_MAX_PER_REQUEST - written
+					      ? s->len
+					      : RNG_MAX_PER_REQUEST - written;
 			ssize_t n = getrandom(s->ptr, want, 0);
 			if (n < 0)
 				n = 0;

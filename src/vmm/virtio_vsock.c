@@ -31,16 +31,16 @@
 #define VIRTIO_ID_VSOCK 19
 #define VSOCK_BUF_ALLOC (64 * 1024) /* receive buffer we advertise per connection */
 #define VSOCK_MAX_CONNS 64
-#define VSOCK_MAX_CTRL 128          /* control packets waiting for rx buffers */
-#define VSOCK_LINE_MAX 32           /* "CONNECT 4294967295\n" fits */
+#define VSOCK_MAX_CTRL 128 /* control packets waiting for rx buffers */
+#define VSOCK_LINE_MAX 32  /* "CONNECT 4294967295\n" fits */
 #define VSOCK_LOCAL_PORT_BASE 0x40000000u
 enum { RXQ, TXQ, EVQ };
 
 enum conn_state {
-	C_LINE,       /* host side: reading "CONNECT <port>\n" */
+	C_LINE,	      /* host side: reading "CONNECT <port>\n" */
 	C_CONNECTING, /* host side: REQUEST sent, waiting for the guest's RESPONSE */
 	C_OPEN,
-	C_CLOSING,    /* SHUTDOWN sent to the guest, waiting for its RST */
+	C_CLOSING, /* SHUTDOWN sent to the guest, waiting for its RST */
 };
 
 struct conn {
@@ -54,13 +54,13 @@ struct conn {
 	unsigned line_len;
 	/* Credit: what the guest told us, and what we count. */
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
-	uint32_t rx_cnt;               /* payload bytes sent to the guest */
-	uint32_t tx_cnt;               /* payload bytes received from the guest */
-	uint32_t fwd_cnt, fwd_sent;    /* written to the host socket; last value told */
-	uint8_t *txbuf;                /* guest bytes the host socket did not take yet */
+	uint32_t rx_cnt;	    /* payload bytes sent to the guest */
+	uint32_t tx_cnt;	    /* payload bytes received from the guest */
+	uint32_t fwd_cnt, fwd_sent; /* written to the host socket; last value told */
+	uint8_t *txbuf;		    /* guest bytes the host socket did not take yet */
 	uint32_t tx_len;
-	bool rx_blocked;               /* no rx buffer or no credit: EPOLLIN is off */
-	bool shut_wr;                  /* guest will send no more: SHUT_WR once drained */
+	bool rx_blocked; /* no rx buffer or no credit: EPOLLIN is off */
+	bool shut_wr;	 /* guest will send no more: SHUT_WR once drained */
 };
 
 struct vsock {
@@ -164,9 +164,13 @@ static struct conn *conn_find(struct vsock *vs, uint32_t host_port, uint32_t gue
 static struct vsock_hdr reply_hdr(struct vsock *vs, uint32_t host_port, uint32_t guest_port,
 				  uint16_t op)
 {
-	return (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID, .dst_cid = vs->cid,
-				   .src_port = host_port, .dst_port = guest_port,
-				   .type = VSOCK_TYPE_STREAM, .op = op, .buf_alloc = VSOCK_BUF_ALLOC };
+	return (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID,
+				   .dst_cid = vs->cid,
+				   .src_port = host_port,
+				   .dst_port = guest_port,
+				   .type = VSOCK_TYPE_STREAM,
+				   .op = op,
+				   .buf_alloc = VSOCK_BUF_ALLOC };
 }
 
 /* Sends the queued control packets while the guest has rx buffers. */
@@ -397,9 +401,7 @@ static int handle_tx(struct vsock *vs, const struct vq_chain *c, const struct vs
 		if (k->state != C_OPEN || k->shut_wr || conn_from_guest(k, c, h->len) < 0)
 			conn_reset(k);
 		break;
-	case VSOCK_OP_CREDIT_REQUEST:
-		conn_ctrl(k, VSOCK_OP_CREDIT_UPDATE, 0);
-		break;
+	case VSOCK_OP_CREDIT_REQUEST: conn_ctrl(k, VSOCK_OP_CREDIT_UPDATE, 0); break;
 	case VSOCK_OP_SHUTDOWN:
 		if ((h->flags & (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)) ==
 			    (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND) ||
@@ -411,13 +413,9 @@ static int handle_tx(struct vsock *vs, const struct vq_chain *c, const struct vs
 				conn_reset(k);
 		}
 		break;
-	case VSOCK_OP_RST:
-		conn_free(k);
-		break;
-	case VSOCK_OP_CREDIT_UPDATE:
-		break;
-	default: /* REQUEST on a live connection, or an unknown op */
-		conn_reset(k);
+	case VSOCK_OP_RST: conn_free(k); break;
+	case VSOCK_OP_CREDIT_UPDATE: break;
+	default: /* REQUEST on a live connection, or an unknown op */ conn_reset(k);
 	}
 	return 0;
 }
@@ -429,7 +427,9 @@ static int vsock_notify(struct virtio_dev *d, unsigned qi)
 	int rc = 0, used = 0;
 	drop_all(vs);
 	if (qi == TXQ) {
-		while ((rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0) {
+		for (unsigned popped = 0;
+		     popped < d->vq[TXQ].size && (rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0;
+		     popped++) {
 			struct vsock_hdr h;
 			if (vsock_parse_hdr(&c, &h) < 0)
 				return -1;

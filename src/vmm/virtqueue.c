@@ -21,7 +21,8 @@ int virtq_validate(const struct virtq *q, const struct guest_mem *m)
 		return -1;
 	if ((q->desc_gpa & 15) || (q->avail_gpa & 1) || (q->used_gpa & 3))
 		return -1;
-	if (gmem_ptr(m, q->desc_gpa, 16 * n) == NULL || gmem_ptr(m, q->avail_gpa, 6 + 2 * n) == NULL ||
+	if (gmem_ptr(m, q->desc_gpa, 16 * n) == NULL ||
+	    gmem_ptr(m, q->avail_gpa, 6 + 2 * n) == NULL ||
 	    gmem_ptr(m, q->used_gpa, 6 + 8 * n) == NULL)
 		return -1;
 	return 0;

@@ -16,19 +16,19 @@
 #define LAYOUT_GDT 0x500ull
 #define LAYOUT_START_INFO 0x6000ull /* PVH hvm_start_info, modlist, memmap */
 #define LAYOUT_ZERO_PAGE 0x7000ull  /* Linux boot_params */
-#define LAYOUT_PML4 0x9000ull       /* identity page tables for the 64-bit entry */
+#define LAYOUT_PML4 0x9000ull	    /* identity page tables for the 64-bit entry */
 #define LAYOUT_CMDLINE 0x20000ull
 #define LAYOUT_CMDLINE_MAX 4096u
-#define LAYOUT_MPTABLE 0x9fc00ull   /* end of base memory, where Linux scans */
+#define LAYOUT_MPTABLE 0x9fc00ull /* end of base memory, where Linux scans */
 #define LAYOUT_HIMEM 0x100000ull
 #define LAYOUT_MMIO_BASE 0xd0000000ull /* virtio-mmio windows, 4 KiB each */
 #define LAYOUT_RAM_MAX 0xc0000000ull   /* RAM stays below the MMIO hole */
 #define VMM_MAX_CPUS 32
 
 /* Exit statuses of the process. */
-#define VMM_EXIT_OK 0     /* guest reset or poweroff, or shutdown through the API */
-#define VMM_EXIT_ERROR 1  /* VMM error (bad arguments, KVM failure, ...) */
-#define VMM_EXIT_CRASH 2  /* guest crash: triple fault, internal error */
+#define VMM_EXIT_OK 0	 /* guest reset or poweroff, or shutdown through the API */
+#define VMM_EXIT_ERROR 1 /* VMM error (bad arguments, KVM failure, ...) */
+#define VMM_EXIT_CRASH 2 /* guest crash: triple fault, internal error */
 
 struct vmm_disk {
 	const char *path;
@@ -75,7 +75,7 @@ struct vmm {
 	bool exiting;
 	int exit_status;
 	char exit_msg[512];
-	int exit_efd; /* eventfd: wakes the loop when someone asks the VM to end */
+	int exit_efd;  /* eventfd: wakes the loop when someone asks the VM to end */
 	int signal_fd; /* SIGTERM/SIGINT/SIGHUP */
 
 	/* Device placement. */

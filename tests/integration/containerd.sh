@@ -93,10 +93,22 @@ test_ctr_kill_all_and_pause() {
 test_ctr_run_tty() {
 	ctd_start
 	local out
-	out=$(script -qec "timeout 120 ctr --address $CTD_SOCK -n $CTD_NS run --runtime $RUNTIME -t --rm $IMG c4 sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; exit 7'" /dev/null 2>&1)
+	# ctr sizes the container's terminal from its own (ResizePty before Start).
+	out=$(script -qec "stty rows 33 cols 101; timeout 120 ctr --address $CTD_SOCK -n $CTD_NS run --runtime $RUNTIME -t --rm $IMG c4 sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; echo size \$(stty size); exit 7'" /dev/null 2>&1)
 	local rc=$?
 	assert_contains "$out" "is-a-tty" "stdin and stdout are a terminal"
+	assert_contains "$out" "size 33 101" "terminal size from ctr's terminal"
 	assert_eq 7 "$rc" "exit code through the tty"
+	# The same for `ctr tasks exec -t`.
+	ctr_run -d "$IMG" c4x sleep 1000 >/dev/null || fail "ctr run -d"
+	wait_task_status c4x RUNNING || fail "not RUNNING"
+	out=$(script -qec "stty rows 21 cols 77; timeout 60 ctr --address $CTD_SOCK -n $CTD_NS tasks exec -t --exec-id t1 c4x sh -c 'echo size \$(stty size); tty'" /dev/null 2>&1)
+	assert_contains "$out" "size 21 77" "exec terminal size"
+	assert_contains "$out" "/dev/pts/" "exec has a terminal"
+	ctr_ tasks kill -s SIGKILL c4x || fail "kill"
+	wait_task_status c4x STOPPED || fail "not STOPPED"
+	ctr_ tasks rm c4x >/dev/null
+	ctr_ containers rm c4x
 	ctd_stop
 }
 
@@ -183,5 +195,36 @@ test_ctr_containerd_restart() {
 	ctr_ tasks rm c10 >/dev/null || fail "tasks rm"
 	ctr_ containers rm c10 || fail "containers rm"
 	wait_gone "$(shim_socket c10)" || fail "shim socket left behind"
+	ctd_stop
+}
+
+# Resources: the memory limit reaches the container's cgroup in the guest, Stats
+# reports it and the usage (`ctr tasks metrics`), an OOM kill is an oom event and exit
+# 137, Checkpoint is refused with a reason. (Update: tests/integration/cri.sh.)
+test_ctr_metrics_oom_checkpoint() {
+	ctd_start
+	ctr_ events >"$T/events" 2>&1 &
+	local events_pid=$! out
+	ctr_run -d --memory-limit $((96 << 20)) "$IMG" c11 sh -c 'sleep 1000' >/dev/null || fail "ctr run -d"
+	wait_task_status c11 RUNNING || fail "not RUNNING"
+	# ctr's spec mounts no cgroupfs in the container: read the limit through Stats.
+	metric() { ctr_ tasks metrics c11 2>&1 | awk -v k="$1" '$1 == k {print $2}'; }
+	assert_eq $((96 << 20)) "$(metric memory.limit_in_bytes)" "memory limit in the guest from --memory-limit"
+	[ "$(metric memory.usage_in_bytes)" -gt 0 ] 2>/dev/null ||
+		fail "metrics show no memory usage: $(ctr_ tasks metrics c11 2>&1)"
+	out=$(ctr_ tasks checkpoint c11 2>&1) && fail "checkpoint succeeded: $out"
+	assert_contains "$out" "checkpoint is not supported by cocoon" "checkpoint refused with a reason"
+	ctr_ tasks kill -s SIGKILL c11 || fail "kill"
+	wait_task_status c11 STOPPED || fail "not STOPPED after SIGKILL"
+	ctr_ tasks rm c11 >/dev/null || fail "tasks rm"
+	ctr_ containers rm c11 || fail "containers rm"
+	# 128 MiB in one buffer under a 64 MiB limit: the guest kernel OOM-kills it.
+	ctr_run --rm --memory-limit $((64 << 20)) "$IMG" c12 dd if=/dev/zero of=/dev/null bs=128M count=1 >/dev/null 2>&1
+	assert_eq 137 "$?" "exit status of an OOM-killed container"
+	local i
+	for i in $(seq 20); do grep -q "/tasks/oom " "$T/events" && break; sleep 0.2; done
+	grep -q "/tasks/oom " "$T/events" || { cat "$T/events"; fail "no /tasks/oom event"; }
+	kill "$events_pid"
+	wait "$events_pid" 2>/dev/null
 	ctd_stop
 }

@@ -125,6 +125,13 @@ test_cri_pod_shares_one_vm() {
 		fail "ContainerStats: no memory working set: $out"
 	[ "$(echo "$out" | jq -r '.stats.cpu.usage_core_nano_seconds.value // 0')" -gt 0 ] ||
 		fail "ContainerStats: no CPU usage: $out"
+	# UpdateContainerResources reaches the container's cgroup in the VM.
+	cri_ UpdateContainerResources "{\"container_id\":\"$b\",\"linux\":{\"memory_limit_in_bytes\":$((80 << 20)),\"cpu_period\":100000,\"cpu_quota\":50000}}" >/dev/null ||
+		fail "UpdateContainerResources"
+	# (No cgroup namespace: the container's own cgroup is the one /proc/self/cgroup names.)
+	local cg='cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)'
+	assert_eq $((80 << 20)) "$(cri_exec "$b" sh -c "$cg/memory.max" | jq -r .stdout)" "memory.max after the update"
+	assert_eq "50000 100000" "$(cri_exec "$b" sh -c "$cg/cpu.max" | jq -r .stdout)" "cpu.max after the update"
 	# A container that exits: its status has the exit code.
 	c=$(cri_create "$pod" p1 c sh -c 'exit 7') || fail "CreateContainer c"
 	cri_start_ctr "$c" || fail "StartContainer c"

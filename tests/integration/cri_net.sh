@@ -9,7 +9,7 @@ source tests/integration/net.sh
 # Sets CN_BR (bridge), CN_NET (10.X.Y: the /24 host-local allocates from).
 cn_start() {
 	[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
-		skip "containernetworking-plugins missing in /usr/lib/cni"
+		fail "containernetworking-plugins missing in /usr/lib/cni (scripts/install-deps.sh installs them)"
 	local tag
 	tag=$(net_tag)
 	CN_NET=$(net_subnet)

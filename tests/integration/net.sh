@@ -176,7 +176,7 @@ test_net_two_vms_and_peer_on_bridge() {
 # The real CNI plugins (bridge + host-local, as containerd's CRI calls them) set up the
 # namespace; the VM serves the IP CNI allocated; CNI DEL and teardown leave nothing.
 test_net_cni_bridge_plugin() {
-	[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "containernetworking-plugins missing"
+	[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || fail "containernetworking-plugins missing (scripts/install-deps.sh installs them)"
 	trap net_cleanup EXIT
 	local tag s ns br conf
 	tag=$(net_tag); s=$(net_subnet); ns=ccc-$tag; br=cni$tag

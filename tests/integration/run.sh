@@ -141,7 +141,7 @@ JSON
 
 test_run_tty() {
 	local r; r=$(rootfs)
-	command -v script >/dev/null || skip "script(1) from bsdutils is missing"
+	command -v script >/dev/null || fail "script(1) from bsdutils is missing"
 	local out
 	# script(1) gives cocoon a real terminal on the host side, sized 33x101.
 	out=$(script -qec "stty rows 33 cols 101; $COCOON run -t --rootfs $r -- sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty; stty size'" /dev/null </dev/null)

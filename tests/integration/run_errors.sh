@@ -128,9 +128,9 @@ test_run_bad_config_file() {
 test_run_guest_never_answers() {
 	# A guest whose init is not the agent: the run must give up after boot_timeout_ms,
 	# show the guest console, and tear everything down.
-	command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
+	command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 not installed (scripts/install-deps.sh installs it)"
 	local kernel=$ROOT/build/share/cocoon/vmlinux
-	[ -f "$kernel" ] || skip "guest kernel not built (make guest)"
+	[ -f "$kernel" ] || fail "guest kernel not built (make guest)"
 	mkdir -p "$T/ird/bin" "$T/ird/dev" "$T/rootfs"
 	cp /bin/busybox "$T/ird/bin/"
 	printf '#!/bin/busybox sh\n/bin/busybox echo not-an-agent-%s\nexec /bin/busybox sleep 1000\n' "$$" >"$T/ird/init"

@@ -18,6 +18,62 @@ test_vmm_serial_hello_and_reset() {
 	assert_eq "hello from cocoon guest" "$out" "serial output with 4 vCPUs"
 }
 
+# The bzImage guest (tests/vmm/bzimage): the 64-bit boot protocol with a real bzImage.
+vmm_bzimage() {
+	[ -f "$GUESTS/hello.bzImage" ] || fail "test guest hello.bzImage not built (make vmm-guests)"
+	echo "$GUESTS/hello.bzImage"
+}
+
+test_vmm_bzimage_boot_protocol() {
+	local out rc
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_bzimage)" --cmdline "via boot_params" --memory 64 2>"$T/err")
+	rc=$?
+	assert_eq 0 "$rc" "exit status after i8042 reset ($(cat "$T/err"))"
+	# cmd_line_ptr, the e820 map (3 entries, RAM up to 64 MiB), type_of_loader
+	assert_eq "bzimage: cmdline=[via boot_params] e820=03 ram_end=04000000 loader=ff" "$out" "what the guest read from boot_params"
+	printf 'initrd first line\nsecond\n' >"$T/initrd"
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_bzimage)" --initrd "$T/initrd" 2>"$T/err")
+	assert_eq 0 "$?" "exit status with an initrd ($(cat "$T/err"))"
+	assert_eq "bzimage: cmdline=[] e820=03 ram_end=08000000 loader=ff initrd=00000019:initrd first line" "$out" \
+		"ramdisk_image/ramdisk_size in boot_params"
+}
+
+bz_patch() { # FILE OFFSET BYTES (printf format): overwrite bytes in place
+	printf "$3" | dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none
+}
+
+bz_refused() { # FILE MESSAGE [VMM ARGS...]: cocoon-vmm refuses FILE with MESSAGE and status 1
+	local file=$1 msg=$2 rc
+	shift 2
+	timeout 20 "$COCOON_VMM" --kernel "$file" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	assert_eq 1 "$rc" "exit status for $(basename "$file")"
+	assert_contains "$(cat "$T/err")" "booting $file: $msg" "error for $(basename "$file")"
+	assert_eq "" "$(cat "$T/out")" "guest output for $(basename "$file")"
+}
+
+test_vmm_bzimage_malformed_refused() {
+	local good size
+	good=$(vmm_bzimage)
+	size=$(stat -c %s "$good")
+	cp "$good" "$T/magic" && bz_patch "$T/magic" 0x202 'HdrZ'
+	bz_refused "$T/magic" "neither an ELF nor a bzImage (no HdrS setup header)"
+	cp "$good" "$T/old" && bz_patch "$T/old" 0x206 '\x0b\x02'
+	bz_refused "$T/old" "bzImage boot protocol 2.11 is too old: the 64-bit entry needs 2.12"
+	cp "$good" "$T/no64" && bz_patch "$T/no64" 0x236 '\x00'
+	bz_refused "$T/no64" "bzImage has no 64-bit entry (XLF_KERNEL_64 not in xloadflags)"
+	cp "$good" "$T/sects" && bz_patch "$T/sects" 0x1f1 '\xff'
+	bz_refused "$T/sects" "bzImage setup_sects 255 puts the kernel at 0x20000, past the end of the file ($size bytes)"
+	head -c $((size - 16)) "$good" >"$T/short"
+	bz_refused "$T/short" "bzImage truncated: $((size - 16 - 0x400)) bytes after the setup sectors, syssize says $((size - 0x400))"
+	head -c $((0x220)) "$good" >"$T/header"
+	bz_refused "$T/header" "bzImage truncated: 544 bytes, its setup header ends at 0x268"
+	# A valid image the VM cannot hold: linked at 16 MiB, not relocatable.
+	local init_size
+	init_size=$(od -An -tx4 -j $((0x260)) -N4 "$good" | tr -d ' ' | sed 's/^0*//')
+	bz_refused "$good" "bzImage is not relocatable and its 0x$init_size bytes (init_size) do not fit at pref_address 0x1000000" --memory 16
+}
+
 test_vmm_triple_fault_is_a_crash() {
 	local rc
 	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest crash)" >"$T/out" 2>"$T/err"
@@ -180,7 +236,7 @@ test_vmm_net_rejects_bad_options() {
 
 test_vmm_virtio_fs_via_virtiofsd() {
 	local vfsd=/usr/lib/qemu/virtiofsd out
-	[ -x $vfsd ] || skip "no $vfsd"
+	[ -x $vfsd ] || fail "no $vfsd (qemu-system-common; scripts/install-deps.sh installs it)"
 	mkdir "$T/share"
 	printf 'hi from the host\n' >"$T/share/hello.txt"
 	$vfsd --socket-path="$T/fs.sock" -o source="$T/share" -o cache=none -o sandbox=namespace \
@@ -226,7 +282,7 @@ test_vmm_cocoon_run_says_why_not_here() {
 # A bounded libFuzzer run of the virtqueue walker and every device parser (make fuzz);
 # COCOON_FUZZ_SECONDS per target, 10 by default.
 test_vmm_fuzz_bounded() {
-	command -v clang >/dev/null || skip "no clang"
+	command -v clang >/dev/null || fail "no clang (scripts/install-deps.sh installs it)"
 	make -s -C "$ROOT" fuzz-build >"$T/build.log" 2>&1 || fail "building fuzzers: $(tail -5 "$T/build.log")"
 	local out
 	out=$("$ROOT/tests/fuzz/run.sh" "${COCOON_FUZZ_SECONDS:-10}") || fail "a fuzzer found a crash: $out"

@@ -57,9 +57,9 @@ static int group_setup(void **state)
 		return -1;
 	strcat(rootfs, "/rootfs");
 	/* The host's cgroup v2 hierarchy (on a v1 host, the unified mount). */
-	const char *v2 = access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) == 0 ?
-				 "/sys/fs/cgroup/unified" :
-				 "/sys/fs/cgroup";
+	const char *v2 = access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) == 0
+				 ? "/sys/fs/cgroup/unified"
+				 : "/sys/fs/cgroup";
 	snprintf(cgroot, sizeof(cgroot), "%s/cocoon-agent-rpc-%d", v2, (int)getpid());
 	struct cc_error err;
 	return container_set_cgroup_root(cgroot, &err);
@@ -72,7 +72,8 @@ static int group_teardown(void **state)
 	rmdir(cgroot); /* every container removed its own cgroup below */
 	if (access(cgroot, F_OK) == 0)
 		fprintf(stderr, "leftover cgroup %s\n", cgroot);
-	snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(rootfs) - strlen("/rootfs")), rootfs);
+	snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(rootfs) - strlen("/rootfs")),
+		 rootfs);
 	return system(cmd) == 0 && access(cgroot, F_OK) != 0 ? 0 : -1;
 }
 
@@ -118,7 +119,8 @@ static void expect_code(int rc, const struct cc_error *err, int code, const char
 {
 	assert_int_equal(rc, -1);
 	if (err->code != code || strstr(err->msg, needle) == NULL)
-		fail_msg("expected code %d with '%s', got %d: %s", code, needle, err->code, err->msg);
+		fail_msg("expected code %d with '%s', got %d: %s", code, needle, err->code,
+			 err->msg);
 }
 
 /* ---- Hello and error paths ---- */
@@ -131,9 +133,9 @@ static void test_hello(void **state)
 	Cocoon__Agent__V1__HelloRequest req = COCOON__AGENT__V1__HELLO_REQUEST__INIT;
 	Cocoon__Agent__V1__HelloResponse *resp = NULL;
 	req.version = AGENT_PROTOCOL_VERSION;
-	assert_int_equal(call(f, "Hello", &req, &cocoon__agent__v1__hello_response__descriptor,
-			      &resp, &err),
-			 0);
+	assert_int_equal(
+		call(f, "Hello", &req, &cocoon__agent__v1__hello_response__descriptor, &resp, &err),
+		0);
 	assert_int_equal(resp->version, AGENT_PROTOCOL_VERSION);
 	assert_int_equal(uname(&u), 0);
 	assert_string_equal(resp->kernel_release, u.release);
@@ -149,9 +151,9 @@ static void test_hello_version_mismatch(void **state)
 	struct cc_error err;
 	Cocoon__Agent__V1__HelloRequest req = COCOON__AGENT__V1__HELLO_REQUEST__INIT;
 	req.version = AGENT_PROTOCOL_VERSION + 1;
-	expect_code(call(f, "Hello", &req, &cocoon__agent__v1__hello_response__descriptor, NULL,
-			 &err),
-		    &err, TTRPC_FAILED_PRECONDITION, "protocol version");
+	expect_code(
+		call(f, "Hello", &req, &cocoon__agent__v1__hello_response__descriptor, NULL, &err),
+		&err, TTRPC_FAILED_PRECONDITION, "protocol version");
 }
 
 static void test_unknown_ids(void **state)
@@ -160,7 +162,7 @@ static void test_unknown_ids(void **state)
 	struct cc_error err;
 	Cocoon__Agent__V1__ContainerRequest cr = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
 	cr.container_id = "nope";
-	static const char *const methods[] = { "StatsContainer", "PauseContainer",
+	static const char *const methods[] = { "StatsContainer",  "PauseContainer",
 					       "ResumeContainer", "ListProcesses",
 					       "RemoveContainer", "StartContainer" };
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
@@ -172,7 +174,8 @@ static void test_unknown_ids(void **state)
 	Cocoon__Agent__V1__ReadStreamRequest rr = COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
 	rr.container_id = "nope";
 	expect_code(call(f, "ReadStream", &rr, NULL, NULL, &err), &err, TTRPC_NOT_FOUND, "nope");
-	Cocoon__Agent__V1__SignalProcessRequest sr = COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+	Cocoon__Agent__V1__SignalProcessRequest sr =
+		COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 	sr.container_id = "nope";
 	sr.signal = SIGTERM;
 	expect_code(call(f, "SignalProcess", &sr, NULL, NULL, &err), &err, TTRPC_NOT_FOUND, "nope");
@@ -195,7 +198,8 @@ static void test_invalid_ids(void **state)
 	cr.container_id = longid;
 	expect_code(call(f, "StatsContainer", &cr, NULL, NULL, &err), &err, TTRPC_INVALID_ARGUMENT,
 		    "longer than");
-	Cocoon__Agent__V1__CreateContainerRequest cc = COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__CreateContainerRequest cc =
+		COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
 	cc.container_id = "a b";
 	expect_code(call(f, "CreateContainer", &cc, NULL, NULL, &err), &err, TTRPC_INVALID_ARGUMENT,
 		    "container_id contains ' '");
@@ -205,7 +209,8 @@ static void test_bad_requests(void **state)
 {
 	struct fixture *f = *state;
 	struct cc_error err;
-	Cocoon__Agent__V1__CreateContainerRequest cc = COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__CreateContainerRequest cc =
+		COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
 	cc.container_id = "c1";
 	expect_code(call(f, "CreateContainer", &cc, NULL, NULL, &err), &err, TTRPC_INVALID_ARGUMENT,
 		    "spec_json");
@@ -226,11 +231,15 @@ static int create(struct fixture *f, const char *id, const char *script, bool te
 		  bool want_stdin, struct cc_error *err)
 {
 	char *const args[] = { "/bin/sh", "-c", (char *)script, NULL };
-	struct oci_default_opts o = { .args = args, .root_path = rootfs, .terminal = terminal,
-				      .memory_limit = -1, .cpu_quota = -1 };
+	struct oci_default_opts o = { .args = args,
+				      .root_path = rootfs,
+				      .terminal = terminal,
+				      .memory_limit = -1,
+				      .cpu_quota = -1 };
 	char *json = oci_spec_default_json(&o, err);
 	assert_non_null(json);
-	Cocoon__Agent__V1__CreateContainerRequest req = COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__CreateContainerRequest req =
+		COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
 	req.container_id = (char *)id;
 	req.spec_json.data = (uint8_t *)json;
 	req.spec_json.len = strlen(json);
@@ -252,7 +261,8 @@ static void create_and_start(struct fixture *f, const char *id, const char *scri
 	struct cc_error err;
 	if (create(f, id, script, terminal, want_stdin, &err) < 0)
 		fail_msg("CreateContainer: %s", err.msg);
-	Cocoon__Agent__V1__StartContainerRequest s = COCOON__AGENT__V1__START_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__StartContainerRequest s =
+		COCOON__AGENT__V1__START_CONTAINER_REQUEST__INIT;
 	s.container_id = (char *)id;
 	if (call(f, "StartContainer", &s, NULL, NULL, &err) < 0)
 		fail_msg("StartContainer: %s", err.msg);
@@ -266,7 +276,8 @@ static char *read_all(struct fixture *f, const char *cid, const char *eid, int s
 	char *out = calloc(1, 1);
 	for (;;) {
 		struct cc_error err;
-		Cocoon__Agent__V1__ReadStreamRequest r = COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
+		Cocoon__Agent__V1__ReadStreamRequest r =
+			COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
 		Cocoon__Agent__V1__ReadStreamResponse *resp = NULL;
 		r.container_id = (char *)cid;
 		r.exec_id = (char *)eid;
@@ -344,8 +355,8 @@ static void test_wait_after_output_drained(void **state)
 {
 	struct fixture *f = *state;
 	/* 512 KiB of 'x' then "END": fits the agent's buffer, far exceeds a pipe. */
-	create_and_start(f, "big", "head -c 524288 /dev/zero | tr '\\0' x; echo END; exit 0",
-			 false, false);
+	create_and_start(f, "big", "head -c 524288 /dev/zero | tr '\\0' x; echo END; exit 0", false,
+			 false);
 	assert_int_equal(wait_exit(f, "big", ""), 0);
 	char *out = read_all(f, "big", "", 0, 0);
 	assert_int_equal(strlen(out), 524288 + 4);
@@ -365,8 +376,8 @@ static void test_signal_and_stdin(void **state)
 	w.exec_id = "";
 	w.data.data = (uint8_t *)"ping\n";
 	w.data.len = 5;
-	assert_int_equal(call(f, "WriteStdin", &w, &cocoon__agent__v1__write_stdin_response__descriptor,
-			      &wr, &err),
+	assert_int_equal(call(f, "WriteStdin", &w,
+			      &cocoon__agent__v1__write_stdin_response__descriptor, &wr, &err),
 			 0);
 	assert_int_equal(wr->len, 5);
 	protobuf_c_message_free_unpacked(&wr->base, NULL);
@@ -562,12 +573,13 @@ static void test_container_ops(void **state)
 		fail_msg("PauseContainer: %s", err.msg);
 	if (call(f, "ResumeContainer", &cr, NULL, NULL, &err) < 0)
 		fail_msg("ResumeContainer: %s", err.msg);
-	Cocoon__Agent__V1__UpdateContainerRequest up = COCOON__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__UpdateContainerRequest up =
+		COCOON__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
 	up.container_id = "ops";
 	up.resources_json.data = (uint8_t *)"{\"memory\": 5}";
 	up.resources_json.len = strlen("{\"memory\": 5}");
-	expect_code(call(f, "UpdateContainer", &up, NULL, NULL, &err), &err,
-		    TTRPC_INVALID_ARGUMENT, "resources_json");
+	expect_code(call(f, "UpdateContainer", &up, NULL, NULL, &err), &err, TTRPC_INVALID_ARGUMENT,
+		    "resources_json");
 	/* Removal of a created, never started container kills its waiting init. */
 	assert_int_equal(create(f, "never", "true", false, false, &err), 0);
 	remove_container(f, "never");
@@ -697,7 +709,8 @@ static void test_reconnect_keeps_output(void **state)
 	struct cc_error err;
 	if (create(&r.f, "rc", "sleep 1; echo late", false, false, &err) < 0)
 		fail_msg("CreateContainer: %s", err.msg);
-	Cocoon__Agent__V1__StartContainerRequest s = COCOON__AGENT__V1__START_CONTAINER_REQUEST__INIT;
+	Cocoon__Agent__V1__StartContainerRequest s =
+		COCOON__AGENT__V1__START_CONTAINER_REQUEST__INIT;
 	s.container_id = "rc";
 	assert_int_equal(call(&r.f, "StartContainer", &s, NULL, NULL, &err), 0);
 	pthread_t t;

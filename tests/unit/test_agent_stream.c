@@ -38,7 +38,7 @@ static void test_fill_consume_eof(void **state)
 	assert_int_equal(stream_fill(&s, &e), 0);
 	assert_true(s.eof);
 	assert_false(stream_done(&s)); /* EOF seen, but "world" not handed out yet */
-	stream_consume(&s, 100);      /* over-consuming is clamped */
+	stream_consume(&s, 100);       /* over-consuming is clamped */
 	assert_true(stream_done(&s));
 	stream_close(&s);
 	assert_int_equal(s.fd, -1);
@@ -76,7 +76,7 @@ static void test_backpressure(void **state)
 	} while (1);
 	assert_int_equal(stream_avail(&s), STREAM_BUFFER_MAX);
 	assert_true(written > STREAM_BUFFER_MAX); /* the rest waits in the pipe */
-	assert_int_equal(stream_fill(&s, &e), 0);  /* full: reads nothing more */
+	assert_int_equal(stream_fill(&s, &e), 0); /* full: reads nothing more */
 	assert_false(s.eof);
 	/* Order is kept across compaction: consume a little, refill, check the pattern. */
 	stream_consume(&s, 100000);

@@ -75,7 +75,8 @@ static void test_errors_name_file_and_line(void **state)
 	expect_error("default_vcpus = 0\n", "x.conf:1: default_vcpus: expected a number from 1");
 	expect_error("default_memory_mib = -5\n", "x.conf:1: default_memory_mib");
 	expect_error("default_vcpus = 99999999999999999999999\n", "x.conf:1: default_vcpus");
-	expect_error("log_level = loud\n", "x.conf:1: log_level: expected error, warn, info or debug");
+	expect_error("log_level = loud\n",
+		     "x.conf:1: log_level: expected error, warn, info or debug");
 	expect_error("kernel = \"/unterminated\n", "x.conf:1: kernel: unterminated string");
 	expect_error("kernel = \"/k\" junk\n", "x.conf:1: kernel: unexpected text after the value");
 	expect_error("kernel = /a b\n", "x.conf:1: kernel: a value with spaces must be quoted");

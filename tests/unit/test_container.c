@@ -26,8 +26,9 @@
 
 static char tmpdir[64], rootfs[128], cgroot[128];
 
-static const char *const applets[] = { "sh", "cat", "echo", "hostname", "id", "pwd", "sleep",
-				       "touch", "grep", "wc", "ls", "true", "mkdir", "readlink" };
+static const char *const applets[] = { "sh",  "cat",   "echo",	"hostname", "id",
+				       "pwd", "sleep", "touch", "grep",	    "wc",
+				       "ls",  "true",  "mkdir", "readlink" };
 
 static int make_rootfs(void)
 {
@@ -68,9 +69,9 @@ static int setup(void **state)
 	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmpdir);
 	if (make_rootfs() < 0)
 		return -1;
-	const char *v2 = access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) == 0 ?
-				 "/sys/fs/cgroup/unified" :
-				 "/sys/fs/cgroup";
+	const char *v2 = access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) == 0
+				 ? "/sys/fs/cgroup/unified"
+				 : "/sys/fs/cgroup";
 	snprintf(cgroot, sizeof(cgroot), "%s/cocoon-test-%d", v2, (int)getpid());
 	struct cc_error err;
 	return container_set_cgroup_root(cgroot, &err);
@@ -105,8 +106,13 @@ static int teardown(void **state)
 static struct oci_spec *make_spec(char *const *args, void (*edit)(json_object *))
 {
 	char *env[] = { "FOO=bar baz", NULL };
-	struct oci_default_opts o = { .args = args, .env = env, .cwd = "/tmp", .root_path = rootfs,
-				      .hostname = "box", .memory_limit = -1, .cpu_quota = -1 };
+	struct oci_default_opts o = { .args = args,
+				      .env = env,
+				      .cwd = "/tmp",
+				      .root_path = rootfs,
+				      .hostname = "box",
+				      .memory_limit = -1,
+				      .cpu_quota = -1 };
 	struct cc_error err = { 0 };
 	char *json = oci_spec_default_json(&o, &err);
 	assert_non_null(json);
@@ -322,8 +328,9 @@ static void set_terminal(json_object *j)
 static void test_terminal(void **state)
 {
 	(void)state;
-	char *args[] = { "sh", "-c", "tty; test -t 0 && echo interactive; "
-				     "test -c /dev/console && echo console; echo $TERM",
+	char *args[] = { "sh", "-c",
+			 "tty; test -t 0 && echo interactive; "
+			 "test -c /dev/console && echo console; echo $TERM",
 			 NULL };
 	struct container_rt c;
 	struct cc_error err = { 0 };

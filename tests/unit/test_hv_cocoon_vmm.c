@@ -59,8 +59,12 @@ static void test_agent_channel_over_hybrid_vsock(void **state)
 	char dir[] = "/tmp/cocoon-hv-test.XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	struct vm vm = { .ops = &hypervisor_cocoon_vmm };
-	vm.cfg = (struct vm_config){ .id = "t", .dir = dir, .vmm_binary = vmm, .kernel = guest,
-				     .cpus = 1, .memory_mib = 16 };
+	vm.cfg = (struct vm_config){ .id = "t",
+				     .dir = dir,
+				     .vmm_binary = vmm,
+				     .kernel = guest,
+				     .cpus = 1,
+				     .memory_mib = 16 };
 	struct cc_error err = { 0 };
 	assert_int_equal(vm.ops->start(&vm, &err), 0);
 	assert_true(vm.pid > 0);

@@ -112,8 +112,7 @@ static void test_valid_spec(void **state)
 	assert_null(s->sysctl_keys[1]);
 	assert_string_equal(s->masked_paths[0], "/proc/kcore");
 	assert_string_equal(s->readonly_paths[0], "/proc/sys");
-	assert_string_equal(oci_spec_annotation(s, "io.kubernetes.cri.container-type"),
-			    "sandbox");
+	assert_string_equal(oci_spec_annotation(s, "io.kubernetes.cri.container-type"), "sandbox");
 	assert_null(oci_spec_annotation(s, "missing"));
 	struct oci_seccomp *sc = s->seccomp;
 	assert_non_null(sc);
@@ -136,8 +135,8 @@ static void test_valid_spec(void **state)
 static void test_minimal_defaults(void **state)
 {
 	(void)state;
-	struct oci_spec *s =
-		parse_ok("{\"root\":{\"path\":\"/r\"},\"process\":{\"args\":[\"x\"],\"cwd\":\"/\"}}");
+	struct oci_spec *s = parse_ok(
+		"{\"root\":{\"path\":\"/r\"},\"process\":{\"args\":[\"x\"],\"cwd\":\"/\"}}");
 	assert_int_equal(s->resources.memory_limit, -1);
 	assert_int_equal(s->resources.cpu_quota, -1);
 	assert_int_equal(s->resources.pids_limit, -1);
@@ -162,7 +161,8 @@ static void test_malformed(void **state)
 		{ "{\"process\":{\"args\":[\"x\"],\"cwd\":\"/\"}}", "root: required" },
 		{ "{\"root\":{\"path\":1}}", "root.path: expected a string" },
 		{ "{\"root\":{\"path\":\"r\"}}", "process: required" },
-		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"cwd\":\"/\"}}", "process.args: required" },
+		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"cwd\":\"/\"}}",
+		  "process.args: required" },
 		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"args\":\"sh\",\"cwd\":\"/\"}}",
 		  "process.args: expected an array of strings" },
 		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"sh\",3],\"cwd\":\"/\"}}",
@@ -171,7 +171,8 @@ static void test_malformed(void **state)
 		  "process.args: needs a non-empty first element" },
 		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"a\\u0000b\"],\"cwd\":\"/\"}}",
 		  "process.args[0]: string contains a NUL byte" },
-		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"x\"]}}", "process.cwd: required" },
+		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"x\"]}}",
+		  "process.cwd: required" },
 		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"x\"],\"cwd\":\"rel\"}}",
 		  "process.cwd: must be an absolute path" },
 		{ "{\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"x\"],\"cwd\":\"/\","
@@ -279,8 +280,9 @@ static void test_size_bounds(void **state)
 	size_t n = OCI_MAX_ITEMS + 1, cap = n * 4 + 128, off = 0;
 	char *json = malloc(cap);
 	assert_non_null(json);
-	off += (size_t)snprintf(json, cap, "{\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"x\"],"
-					   "\"cwd\":\"/\",\"env\":[");
+	off += (size_t)snprintf(json, cap,
+				"{\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"x\"],"
+				"\"cwd\":\"/\",\"env\":[");
 	for (size_t i = 0; i < n; i++)
 		off += (size_t)snprintf(json + off, cap - off, "%s\"\"", i ? "," : "");
 	snprintf(json + off, cap - off, "]}}");
@@ -321,9 +323,17 @@ static void test_default_round_trip(void **state)
 	char *args[] = { "sh", "-c", "id", NULL };
 	char *env[] = { "FOO=bar", "PATH=/opt/bin", NULL };
 	struct oci_default_opts o = {
-		.args = args, .env = env, .cwd = "/tmp", .uid = 1000, .gid = 1000,
-		.terminal = true, .readonly = true, .root_path = "/run/rootfs",
-		.memory_limit = 64 << 20, .cpu_quota = 50000, .cpu_period = 0,
+		.args = args,
+		.env = env,
+		.cwd = "/tmp",
+		.uid = 1000,
+		.gid = 1000,
+		.terminal = true,
+		.readonly = true,
+		.root_path = "/run/rootfs",
+		.memory_limit = 64 << 20,
+		.cpu_quota = 50000,
+		.cpu_period = 0,
 	};
 	struct cc_error err = { 0 };
 	char *json = oci_spec_default_json(&o, &err);

@@ -52,7 +52,9 @@ static void write_raw(int fd, uint32_t len, uint32_t id, uint8_t type, const voi
 static void test_header_round_trip(void **state)
 {
 	(void)state;
-	struct ttrpc_header h = { .length = 0x01020304, .stream_id = 0xa0b0c0d1, .type = 2,
+	struct ttrpc_header h = { .length = 0x01020304,
+				  .stream_id = 0xa0b0c0d1,
+				  .type = 2,
 				  .flags = 7 },
 			    out;
 	uint8_t b[TTRPC_HEADER_LEN];
@@ -197,10 +199,12 @@ static void test_eof(void **state)
 {
 	(void)state;
 	uint8_t frame[TTRPC_HEADER_LEN + 2];
-	ttrpc_header_encode(&(struct ttrpc_header){ .length = 4, .stream_id = 1, .type = 1 }, frame);
+	ttrpc_header_encode(&(struct ttrpc_header){ .length = 4, .stream_id = 1, .type = 1 },
+			    frame);
 	expect_eof(NULL, 0, "connection closed");
 	expect_eof(frame, 3, "ttrpc: connection closed mid-frame (3 of 10 header bytes)");
-	expect_eof(frame, sizeof(frame), "ttrpc: connection closed mid-frame (2 of 4 payload bytes)");
+	expect_eof(frame, sizeof(frame),
+		   "ttrpc: connection closed mid-frame (2 of 4 payload bytes)");
 }
 
 struct big_writer {
@@ -491,8 +495,9 @@ static int call_kv(struct ttrpc_client *cli, const char *method, const char *key
 	Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
 	kv.key = (char *)key;
 	*out = NULL;
-	return ttrpc_client_call(cli, SVC, method, (const ProtobufCMessage *)&kv, &ttrpc__key_value__descriptor,
-				 (ProtobufCMessage **)out, timeout_ms, err);
+	return ttrpc_client_call(cli, SVC, method, (const ProtobufCMessage *)&kv,
+				 &ttrpc__key_value__descriptor, (ProtobufCMessage **)out,
+				 timeout_ms, err);
 }
 
 static void test_call_echo(void **state)
@@ -501,7 +506,8 @@ static void test_call_echo(void **state)
 	struct cc_error err;
 	Ttrpc__KeyValue *out;
 	assert_int_equal(ttrpc_client_set_metadata(f->cli, "containerd-namespace-ttrpc", "x"), 0);
-	assert_int_equal(ttrpc_client_set_metadata(f->cli, "containerd-namespace-ttrpc", "k8s.io"), 0);
+	assert_int_equal(ttrpc_client_set_metadata(f->cli, "containerd-namespace-ttrpc", "k8s.io"),
+			 0);
 	assert_int_equal(call_kv(f->cli, "Echo", "containerd-namespace-ttrpc", 0, &out, &err), 0);
 	assert_string_equal(out->key, "containerd-namespace-ttrpc");
 	assert_string_equal(out->value, "k8s.io:0");

@@ -42,8 +42,9 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	f->mem = (struct guest_mem){ .host = calloc(1, RAM), .size = RAM, .fd = -1 };
-	f->q = (struct virtq){ .size = QSIZE, .ready = true, .desc_gpa = DESC, .avail_gpa = AVAIL,
-			       .used_gpa = USED };
+	f->q = (struct virtq){
+		.size = QSIZE, .ready = true, .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = USED
+	};
 	*state = f;
 	return 0;
 }
@@ -246,16 +247,28 @@ static void bad_too_many_segments(struct fixture *f)
 {
 	/* A 4096-entry indirect table that is one long legal-looking chain. */
 	for (unsigned i = 0; i < 1024; i++)
-		*desc_at(f, 0x10000 - 0x4000, i) = (struct desc){ DATA, 1, VIRTQ_DESC_F_NEXT,
-								  (uint16_t)(i + 1) };
+		*desc_at(f, 0x10000 - 0x4000, i) =
+			(struct desc){ DATA, 1, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1) };
 	set_desc(f, 0, 0x10000 - 0x4000, 1024 * 16, VIRTQ_DESC_F_INDIRECT, 0);
 }
 
 static void (*const malformed[])(struct fixture *) = {
-	bad_addr, bad_huge_len, bad_addr_wraps, bad_loop, bad_self_loop, bad_next_index,
-	bad_head_index, bad_avail_idx, bad_order, bad_nested_indirect, bad_indirect_with_next,
-	bad_indirect_len, bad_indirect_table_addr, bad_indirect_loop,
-	bad_indirect_next_out_of_table, bad_too_many_segments,
+	bad_addr,
+	bad_huge_len,
+	bad_addr_wraps,
+	bad_loop,
+	bad_self_loop,
+	bad_next_index,
+	bad_head_index,
+	bad_avail_idx,
+	bad_order,
+	bad_nested_indirect,
+	bad_indirect_with_next,
+	bad_indirect_len,
+	bad_indirect_table_addr,
+	bad_indirect_loop,
+	bad_indirect_next_out_of_table,
+	bad_too_many_segments,
 };
 
 static void test_malformed_chains(void **state)
@@ -318,11 +331,38 @@ static void test_device_error_state(void **state)
 	assert_string_equal(d->error, "");
 	/* A queue placed outside RAM is refused at QueueReady. */
 	virtio_dev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	d->vq[0] = (struct virtq){ .size = QSIZE, .desc_gpa = RAM, .avail_gpa = AVAIL,
-				   .used_gpa = USED };
+	d->vq[0] = (struct virtq){
+		.size = QSIZE, .desc_gpa = RAM, .avail_gpa = AVAIL, .used_gpa = USED
+	};
 	virtio_dev_queue_ready(d, 0, true);
 	assert_false(d->vq[0].ready);
 	assert_true(d->status & VIRTIO_STATUS_NEEDS_RESET);
+	free(d);
+}
+
+/* A guest that lays the used ring over the avail index (and starts the queue with the
+ * used index ahead) makes every completion announce a new buffer. The device must
+ * still return from the kick after at most a queue's worth of chains. */
+static void test_device_writes_cannot_loop(void **state)
+{
+	struct fixture *f = *state;
+	struct cc_error err = { 0 };
+	struct virtio_dev *d = virtio_rng_create(&err);
+	assert_non_null(d);
+	d->mem = &f->mem;
+	d->driver_features = VIRTIO_F_VERSION_1;
+	virtio_dev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	f->q.used_gpa = AVAIL;
+	f->q.used_idx = 1;
+	f->q.ready = false;
+	d->vq[0] = f->q;
+	virtio_dev_queue_ready(d, 0, true);
+	assert_true(d->vq[0].ready);
+	set_desc(f, 0, DATA, 0, VIRTQ_DESC_F_WRITE, 0);
+	offer(f, 0);
+	virtio_dev_kick(d, 0);
+	assert_int_equal(d->vq[0].last_avail, QSIZE);
 	free(d);
 }
 
@@ -350,7 +390,8 @@ static void chain_of(struct fixture *f, const uint32_t *lens, const uint16_t *fl
 {
 	uint64_t addr = DATA;
 	for (unsigned i = 0; i < n; i++) {
-		set_desc(f, i, addr, lens[i], (uint16_t)(flags[i] | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+		set_desc(f, i, addr, lens[i],
+			 (uint16_t)(flags[i] | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
 			 (uint16_t)(i + 1));
 		addr += (lens[i] + 15) & ~15u;
 	}
@@ -410,6 +451,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrap_around, setup, teardown),
 		cmocka_unit_test(test_malformed_chains),
 		cmocka_unit_test_setup_teardown(test_device_error_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_writes_cannot_loop, setup, teardown),
 		cmocka_unit_test(test_features_negotiation),
 		cmocka_unit_test_setup_teardown(test_blk_parse, setup, teardown),
 	};

@@ -28,7 +28,7 @@
 #define TXQ 1
 #define CID 3
 /* Ring areas per queue (desc, avail, used), then buffers. */
-#define RING(q) (0x1000ull * (q) * 3)
+#define RING(q) (0x1000ull * (q)*3)
 #define RXBUF 0x10000ull /* QSIZE buffers of 4 KiB */
 #define TXBUF 0x20000ull /* one packet, up to 128 KiB */
 
@@ -53,7 +53,9 @@ static uint8_t *ram(struct t *t, uint64_t gpa)
 static void setup_queue(struct t *t, unsigned q)
 {
 	struct virtq *vq = &t->d->vq[q];
-	*vq = (struct virtq){ .size = QSIZE, .desc_gpa = RING(q), .avail_gpa = RING(q) + 0x1000,
+	*vq = (struct virtq){ .size = QSIZE,
+			      .desc_gpa = RING(q),
+			      .avail_gpa = RING(q) + 0x1000,
 			      .used_gpa = RING(q) + 0x2000 };
 	virtio_dev_queue_ready(t->d, q, true);
 	assert_true(vq->ready);
@@ -113,9 +115,15 @@ static int teardown(void **state)
 static void guest_send(struct t *t, uint16_t op, uint16_t type, uint64_t src_cid, uint32_t sport,
 		       uint32_t dport, const void *data, uint32_t len)
 {
-	struct vsock_hdr h = { .src_cid = src_cid, .dst_cid = VSOCK_HOST_CID, .src_port = sport,
-			       .dst_port = dport, .len = len, .type = type, .op = op,
-			       .buf_alloc = 65536, .fwd_cnt = 0 };
+	struct vsock_hdr h = { .src_cid = src_cid,
+			       .dst_cid = VSOCK_HOST_CID,
+			       .src_port = sport,
+			       .dst_port = dport,
+			       .len = len,
+			       .type = type,
+			       .op = op,
+			       .buf_alloc = 65536,
+			       .fwd_cnt = 0 };
 	memcpy(ram(t, TXBUF), &h, sizeof(h));
 	if (len > 0)
 		memcpy(ram(t, TXBUF + sizeof(h)), data, len);
@@ -135,7 +143,8 @@ static bool guest_recv(struct t *t, struct vsock_hdr *h, char *data, size_t max)
 	t->rx_seen++;
 	memcpy(h, ram(t, RXBUF + 4096ull * id), sizeof(*h));
 	if (data != NULL)
-		memcpy(data, ram(t, RXBUF + 4096ull * id + sizeof(*h)), h->len < max ? h->len : max);
+		memcpy(data, ram(t, RXBUF + 4096ull * id + sizeof(*h)),
+		       h->len < max ? h->len : max);
 	offer(t, RXQ, id); /* give the buffer back */
 	virtio_dev_kick(t->d, RXQ);
 	return true;
@@ -254,7 +263,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spoofed_cid_and_bad_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_both_ways_and_credit_violation, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_malformed_tx_chain_breaks_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_tx_chain_breaks_device, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,9 @@ static u8 reply[256];
 
 static struct out_hdr *call(u32 opcode, u64 nodeid, u32 arglen)
 {
-	msg.h = (struct in_hdr){ sizeof(struct in_hdr) + arglen, opcode, opcode, nodeid, 0, 0, 1, 0, 0 };
+	msg.h = (struct in_hdr){
+		sizeof(struct in_hdr) + arglen, opcode, opcode, nodeid, 0, 0, 1, 0, 0
+	};
 	memset(reply, 0xee, sizeof(reply));
 	req.desc[0] = (struct vdesc){ (u32)&msg, sizeof(struct in_hdr) + arglen, VD_NEXT, 1 };
 	req.desc[1] = (struct vdesc){ (u32)reply, sizeof(reply), VD_WRITE, 0 };

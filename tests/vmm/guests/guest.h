@@ -1,5 +1,6 @@
-/* Helpers for freestanding test guests. Ring-0 code is emulated on PVM hosts
- * (~2 us per instruction), so everything here polls with as few instructions as possible. */
+/* Helpers for freestanding test guests, 32-bit (PVH) and 64-bit (bzImage) alike. Ring-0
+ * code is emulated on PVM hosts (~2 us per instruction), so everything here polls with
+ * as few instructions as possible. */
 #ifndef GUEST_H
 #define GUEST_H
 
@@ -22,17 +23,17 @@ static inline void puts(const char *s)
 static inline void puthex(u32 v, int digits)
 {
 	while (digits--)
-		outb(0x3f8, (u8)"0123456789abcdef"[(v >> (digits * 4)) & 0xf]);
+		outb(0x3f8, (u8) "0123456789abcdef"[(v >> (digits * 4)) & 0xf]);
 }
 
 static inline u32 mmio_read(u32 addr)
 {
-	return *(volatile u32 *)addr;
+	return *(volatile u32 *)(unsigned long)addr;
 }
 
 static inline void mmio_write(u32 addr, u32 v)
 {
-	*(volatile u32 *)addr = v;
+	*(volatile u32 *)(unsigned long)addr = v;
 }
 
 static inline void *memset(void *d, int c, unsigned n)
@@ -104,10 +105,10 @@ static inline u32 virtio_find(u32 device_id)
 static inline int virtio_init(u32 base)
 {
 	mmio_write(base + 0x70, 0);
-	mmio_write(base + 0x70, 1 | 2);      /* ACKNOWLEDGE | DRIVER */
+	mmio_write(base + 0x70, 1 | 2); /* ACKNOWLEDGE | DRIVER */
 	mmio_write(base + 0x24, 1);
-	mmio_write(base + 0x20, 1);          /* VIRTIO_F_VERSION_1 */
-	mmio_write(base + 0x70, 1 | 2 | 8);  /* FEATURES_OK */
+	mmio_write(base + 0x20, 1);	    /* VIRTIO_F_VERSION_1 */
+	mmio_write(base + 0x70, 1 | 2 | 8); /* FEATURES_OK */
 	return (mmio_read(base + 0x70) & 8) ? 0 : -1;
 }
 
@@ -117,11 +118,11 @@ static inline void virtio_queue(u32 base, struct vq *q, u16 qid)
 	q->notify = base + 0x50;
 	mmio_write(base + 0x30, qid);
 	mmio_write(base + 0x38, VQ_SIZE);
-	mmio_write(base + 0x80, (u32)q->desc);
+	mmio_write(base + 0x80, (u32)(unsigned long)q->desc);
 	mmio_write(base + 0x84, 0);
-	mmio_write(base + 0x90, (u32)&q->avail);
+	mmio_write(base + 0x90, (u32)(unsigned long)&q->avail);
 	mmio_write(base + 0x94, 0);
-	mmio_write(base + 0xa0, (u32)&q->used);
+	mmio_write(base + 0xa0, (u32)(unsigned long)&q->used);
 	mmio_write(base + 0xa4, 0);
 	mmio_write(base + 0x44, 1);
 }

@@ -43,10 +43,11 @@ int main(void)
 		u32 len = rxq.used.ring[rxq.next_used % VQ_SIZE].len;
 		rxq.next_used++;
 		u8 *f = rxbuf[id] + HDR;
-		if (len > HDR + 14 && len < sizeof(tx) - 6 && f[12] == ETYPE_HI && f[13] == ETYPE_LO) {
+		if (len > HDR + 14 && len < sizeof(tx) - 6 && f[12] == ETYPE_HI &&
+		    f[13] == ETYPE_LO) {
 			u32 plen = len - HDR - 14;
 			memset(tx, 0, HDR);
-			memcpy(tx + HDR, f + 6, 6);      /* back to the sender */
+			memcpy(tx + HDR, f + 6, 6); /* back to the sender */
 			memcpy(tx + HDR + 6, mac, 6);
 			tx[HDR + 12] = ETYPE_HI;
 			tx[HDR + 13] = ETYPE_LO;

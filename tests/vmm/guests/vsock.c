@@ -1,6 +1,6 @@
 /* virtio-vsock: accepts a host connection on port 1024 (the agent's port) and echoes one
- * message, then connects to host port 5000, sends "ping" and prints the answer. Packets are built by
- * hand; one tx descriptor, eight rx buffers, everything polled. */
+ * message, then connects to host port 5000, sends "ping" and prints the answer. Packets are built
+ * by hand; one tx descriptor, eight rx buffers, everything polled. */
 #include "guest.h"
 
 struct hdr {
