@@ -24,6 +24,7 @@ SHIM_SRC := $(wildcard src/shim/*.c)
 LIBS := -lprotobuf-c -ljson-c -lpthread
 # Host binaries only: the static agent never links libmnl (Debian ships no libmnl.a).
 HOST_LIBS := -lmnl $(LIBS)
+SHIM_LIBS := -lcrypto $(HOST_LIBS)
 AGENT_LIBS := -static -lseccomp -lcap $(LIBS)
 VMM_LIBS := -lseccomp -lpthread
 
@@ -76,7 +77,7 @@ $(B)/bin/cocoon-vmm: $(call obj,$(VMM_SRC)) $(B)/libcocoon.a
 	$(CC) $(CFLAGS) -o $@ $^ $(VMM_LIBS) $(LIBS)
 $(B)/bin/containerd-shim-cocoon-v2: $(call obj,$(SHIM_SRC)) $(B)/libcocoon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(SHIM_LIBS)
 
 # Guest kernel: cached outside the clone by guest/build-kernel.sh.
 $(KERNEL) &: guest/kernel.config guest/build-kernel.sh

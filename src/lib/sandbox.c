@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "lib/agent_proto.h"
@@ -209,6 +210,19 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	    sizeof(sb->dir) - 64) {
 		free(sb);
 		return cc_error_set(err, ENAMETOOLONG, "state dir %s", cfg->state_root);
+	}
+	/* The sandbox's unix sockets (agent.sock, vsock.sock, fs.sock, api.sock) live in its
+	 * directory; say so before anything starts rather than fail in a child. */
+	size_t sock_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	if (strlen(sb->dir) + strlen("/agent.sock") > sock_max) {
+		cc_error_set(
+			err, ENAMETOOLONG,
+			"state dir %s is too long for sandbox %s: its sockets would need %zu "
+			"bytes, a unix socket path has at most %zu; choose a shorter state_dir",
+			cfg->state_root, cfg->id, strlen(sb->dir) + strlen("/agent.sock"),
+			sock_max);
+		free(sb);
+		return -1;
 	}
 	if ((size_t)snprintf(sb->shared_dir, sizeof(sb->shared_dir), "%s/shared", sb->dir) >=
 	    sizeof(sb->shared_dir)) {

@@ -173,7 +173,6 @@ void shim_options_config_path(const Google__Protobuf__Any *opts, char *out, size
  * sandbox id for CRI containers, else the container id. */
 int shim_socket_address(const struct shim_args *args, const char *group, char *out, size_t len,
 			struct cc_error *err);
-void shim_sha256_hex(const void *data, size_t len, char out[65]);
 /* Protobuf Timestamp of a CLOCK_REALTIME nanosecond value. */
 void shim_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns);
 uint64_t shim_realtime_ns(void);

@@ -14,10 +14,24 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "lib/log.h"
 #include "lib/util.h"
 #include "shim/shim.h"
 #include "shim/spec.h"
+
+/* Hex SHA-256, as containerd's own shims name their sockets: a fixed length keeps the
+ * path under the 108-byte unix socket limit. */
+static int sha256_hex(const char *data, char out[65], struct cc_error *err)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	if (!SHA256((const unsigned char *)data, strlen(data), md))
+		return cc_error_set(err, 0, "sha256 failed");
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
 
 int shim_socket_address(const struct shim_args *args, const char *group, char *out, size_t len,
 			struct cc_error *err)
@@ -28,7 +42,8 @@ int shim_socket_address(const struct shim_args *args, const char *group, char *o
 
 	if (!key)
 		return cc_error_set(err, ENOMEM, "socket address");
-	shim_sha256_hex(key, strlen(key), hex);
+	if (sha256_hex(key, hex, err) < 0)
+		return -1;
 	n = snprintf(out, len, "unix://%s/%s", SHIM_SOCKET_DIR, hex);
 	if (n < 0 || (size_t)n >= len)
 		return cc_error_set(err, 0, "socket address too long");

@@ -5,8 +5,6 @@
 source tests/integration/cri.sh
 source tests/integration/net.sh
 
-CN_PODS=()
-
 # CNI config for the test's containerd, then containerd with CRI and the CRI client.
 # Sets CN_BR (bridge), CN_NET (10.X.Y: the /24 host-local allocates from).
 cn_start() {
@@ -27,11 +25,11 @@ JSON
 	trap cn_cleanup EXIT
 }
 
-# Failure paths too: pods go through CRI (CNI DEL, netns removed) before containerd stops.
+# Failure paths too: every pod of the test's containerd goes through CRI (CNI DEL, netns
+# removed) before containerd stops.
 cn_cleanup() {
 	local p
-	for p in "${CN_PODS[@]}"; do
-		[ -n "$p" ] || continue
+	for p in $(cri_ ListPodSandbox 2>/dev/null | jq -r '.items[].id'); do
 		cri_ StopPodSandbox "{\"pod_sandbox_id\":\"$p\"}" >/dev/null 2>&1
 		cri_ RemovePodSandbox "{\"pod_sandbox_id\":\"$p\"}" >/dev/null 2>&1
 	done
@@ -54,28 +52,32 @@ cn_pod_config() { # NAME
 
 # RunPodSandbox on the pod network; prints the pod id.
 cn_pod() { # NAME HANDLER
-	local out id
+	local out
 	out=$(cri_ RunPodSandbox "$(jq -nc --argjson c "$(cn_pod_config "$1")" --arg h "$2" \
 		'{config: $c, runtime_handler: $h}')") || return 1
-	id=$(echo "$out" | jq -r .pod_sandbox_id)
-	CN_PODS+=("$id")
-	echo "$id"
+	echo "$out" | jq -r .pod_sandbox_id
 }
 
-# A started container in the pod serving "TEXT" with busybox httpd on port 8080.
-cn_httpd() { # POD_ID POD_NAME TEXT
+# A started container named NAME in the pod running CMD (JSON array) with MOUNTS (CRI
+# Mount list, JSON); prints its id.
+cn_ctr() { # POD_ID POD_NAME NAME CMD [MOUNTS]
 	local out id
 	out=$(cri_ CreateContainer "$(jq -nc --arg p "$1" --argjson pc "$(cn_pod_config "$2")" \
-		--arg i "$IMG" --arg t "$3" '{pod_sandbox_id: $p, sandbox_config: $pc, config: {
-			metadata: {name: "web", attempt: 0}, image: {image: $i},
-			command: ["sh", "-c", ("mkdir -p /www && echo " + ($t | @sh) +
-				" >/www/index.html && exec httpd -f -p 8080 -h /www")],
-			log_path: "web.log",
+		--arg i "$IMG" --arg n "$3" --argjson c "$4" --argjson m "${5:-[]}" '{
+			pod_sandbox_id: $p, sandbox_config: $pc, config: {
+			metadata: {name: $n, attempt: 0}, image: {image: $i}, command: $c, mounts: $m,
+			log_path: ($n + ".log"),
 			linux: {security_context: {namespace_options:
 				{network: "POD", pid: "CONTAINER", ipc: "POD"}}}}}')") || return 1
 	id=$(echo "$out" | jq -r .container_id)
 	cri_start_ctr "$id" || return 1
 	echo "$id"
+}
+
+# A started container in the pod serving "TEXT" with busybox httpd on port 8080.
+cn_httpd() { # POD_ID POD_NAME TEXT
+	cn_ctr "$1" "$2" web "$(jq -nc --arg t "$3" '["sh", "-c", ("mkdir -p /www && echo " +
+		($t | @sh) + " >/www/index.html && exec httpd -f -p 8080 -h /www")]')"
 }
 
 cn_pod_ip() { # POD_ID
@@ -99,7 +101,6 @@ cn_fetch() { # CONTAINER_ID URL
 # its taps and tc rules (they live in it), the host end of the veth on the bridge.
 cn_pod_gone() { # POD_ID NETNS
 	pod_gone "$1"
-	CN_PODS=("${CN_PODS[@]/$1/}")
 	[ ! -e "$2" ] || fail "netns $2 outlived RemovePodSandbox"
 	grep -qF -- "$2" /proc/self/mountinfo && fail "netns mount $2 outlived RemovePodSandbox"
 	true

@@ -142,3 +142,14 @@ test_run_guest_never_answers() {
 	assert_contains "$out" "guest console" "console tail shown"
 	assert_contains "$out" "not-an-agent-$$" "the guest's own output"
 }
+
+# Sockets live in the sandbox's state directory: one too deep for a unix socket path is
+# refused up front, naming it, and leaves nothing behind.
+test_run_state_dir_too_long() {
+	mkdir -p "$T/rootfs"
+	local deep=$T/$(printf 'd%.0s' $(seq 90))
+	COCOON_STATE_DIR=$deep run_err 125 --rootfs "$T/rootfs" -- true
+	assert_contains "$out" "state dir $deep is too long for sandbox" "message names the state dir"
+	assert_contains "$out" "choose a shorter state_dir" "message says what to do"
+	[ -z "$(ls -A "$deep" 2>/dev/null)" ] || fail "left in $deep: $(ls -A "$deep")"
+}
