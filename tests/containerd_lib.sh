@@ -54,6 +54,8 @@ ctd_start() { # [cri]
 	trap ctd_stop EXIT
 	local disabled='"io.containerd.grpc.v1.cri"'
 	[ "${1:-}" = cri ] && disabled=''
+	rm -f "$CTD/cri"
+	[ "${1:-}" = cri ] && touch "$CTD/cri"
 	cat >"$CTD/config.toml" <<TOML
 version = 2
 root = "$CTD/root"
@@ -148,8 +150,15 @@ ctd_restart() {
 # Stops containerd after removing what it still runs (as an operator would), then
 # unmounts what containerd left under its root.
 ctd_stop() {
-	local c ns
+	local c ns p
 	[ -f "$CTD/pid" ] || return 0
+	# CRI pods go through CRI, so that CNI tears down their netns, veth and address.
+	if [ -f "$CTD/cri" ]; then
+		for p in $(cri_ ListPodSandbox 2>/dev/null | jq -r '.items[].id'); do
+			cri_ StopPodSandbox "{\"pod_sandbox_id\":\"$p\"}" >/dev/null 2>&1
+			cri_ RemovePodSandbox "{\"pod_sandbox_id\":\"$p\"}" >/dev/null 2>&1
+		done
+	fi
 	for ns in "$CTD_NS" k8s.io; do
 		for c in $(ctr --address "$CTD_SOCK" -n "$ns" tasks ls -q 2>/dev/null); do
 			ctr --address "$CTD_SOCK" -n "$ns" tasks kill -s SIGKILL "$c" >/dev/null 2>&1
