@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/agent_proto.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/sandbox.h"
@@ -17,7 +18,6 @@
 #include "shim/shim.h"
 #include "shim/spec.h"
 
-#define AGENT_SERVICE "cocoon.agent.v1.Agent"
 /* Caps on what pod annotations may ask for. */
 #define MAX_VCPUS 16
 #define MAX_MEMORY_MIB (64u << 10)
