@@ -38,6 +38,17 @@ static void fail(struct ttrpc_call *call, const struct cc_error *err, enum ttrpc
 	ttrpc_call_fail(call, err->code != 0 ? (enum ttrpc_code)err->code : dflt, "%s", err->msg);
 }
 
+/* A JSON document field of a request: non-empty and bounded before it is parsed. */
+static bool json_field_ok(struct ttrpc_call *call, const char *name, ProtobufCBinaryData doc)
+{
+	if (doc.len == 0 || doc.len > OCI_MAX_SPEC_BYTES) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "%s must be 1..%u bytes", name,
+				OCI_MAX_SPEC_BYTES);
+		return false;
+	}
+	return true;
+}
+
 static void reply_empty(struct ttrpc_call *call)
 {
 	Cocoon__Agent__V1__Empty e = COCOON__AGENT__V1__EMPTY__INIT;
@@ -204,11 +215,8 @@ static void do_create(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 				r->container_id);
 		return;
 	}
-	if (r->spec_json.len == 0 || r->spec_json.len > OCI_MAX_SPEC_BYTES) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "spec_json must be 1..%u bytes",
-				OCI_MAX_SPEC_BYTES);
+	if (!json_field_ok(call, "spec_json", r->spec_json))
 		return;
-	}
 	struct oci_spec *spec = NULL;
 	if (oci_spec_parse((const char *)r->spec_json.data, r->spec_json.len, &spec, &err) < 0) {
 		cc_error_prefix(&err, "spec_json");
@@ -303,11 +311,8 @@ static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 				c->rt.id);
 		return;
 	}
-	if (r->process_json.len == 0 || r->process_json.len > OCI_MAX_SPEC_BYTES) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "process_json must be 1..%u bytes",
-				OCI_MAX_SPEC_BYTES);
+	if (!json_field_ok(call, "process_json", r->process_json))
 		return;
-	}
 	struct oci_process proc;
 	memset(&proc, 0, sizeof(proc));
 	if (oci_process_parse((const char *)r->process_json.data, r->process_json.len, &proc,
@@ -527,11 +532,8 @@ static void do_update(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 	struct container *c = get_container(user, call, r->container_id);
 	if (c == NULL)
 		return;
-	if (r->resources_json.len == 0 || r->resources_json.len > OCI_MAX_SPEC_BYTES) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "resources_json must be 1..%u bytes",
-				OCI_MAX_SPEC_BYTES);
+	if (!json_field_ok(call, "resources_json", r->resources_json))
 		return;
-	}
 	struct oci_resources res;
 	memset(&res, 0, sizeof(res));
 	if (oci_resources_parse((const char *)r->resources_json.data, r->resources_json.len, &res,
