@@ -4,7 +4,7 @@
 source tests/containerd_lib.sh
 
 ctr_run() { # ARGS... (ctr run with the cocoon runtime; bounded)
-	timeout 120 ctr --address "$CTD_SOCK" -n "$CTD_NS" run --runtime "$RUNTIME" "$@"
+	timeout --foreground 120 ctr --address "$CTD_SOCK" -n "$CTD_NS" run --runtime "$RUNTIME" "$@"
 }
 
 wait_gone() { # PATH
@@ -94,7 +94,10 @@ test_ctr_run_tty() {
 	ctd_start
 	local out
 	# ctr sizes the container's terminal from its own (ResizePty before Start).
-	out=$(script -qec "stty rows 33 cols 101; timeout 120 ctr --address $CTD_SOCK -n $CTD_NS run --runtime $RUNTIME -t --rm $IMG c4 sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; echo size \$(stty size); exit 7'" /dev/null 2>&1)
+	# --foreground: timeout otherwise puts ctr in a background process group whenever
+	# script's shell forks it (dash, where SHELL is unset, as in CI), and ctr's first
+	# tcsetattr on the terminal stops it with SIGTTOU: a hang, not a failure.
+	out=$(script -qec "stty rows 33 cols 101; timeout --foreground 120 ctr --address $CTD_SOCK -n $CTD_NS run --runtime $RUNTIME -t --rm $IMG c4 sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; echo size \$(stty size); exit 7'" /dev/null 2>&1)
 	local rc=$?
 	assert_contains "$out" "is-a-tty" "stdin and stdout are a terminal"
 	assert_contains "$out" "size 33 101" "terminal size from ctr's terminal"
@@ -102,7 +105,7 @@ test_ctr_run_tty() {
 	# The same for `ctr tasks exec -t`.
 	ctr_run -d "$IMG" c4x sleep 1000 >/dev/null || fail "ctr run -d"
 	wait_task_status c4x RUNNING || fail "not RUNNING"
-	out=$(script -qec "stty rows 21 cols 77; timeout 60 ctr --address $CTD_SOCK -n $CTD_NS tasks exec -t --exec-id t1 c4x sh -c 'echo size \$(stty size); tty'" /dev/null 2>&1)
+	out=$(script -qec "stty rows 21 cols 77; timeout --foreground 60 ctr --address $CTD_SOCK -n $CTD_NS tasks exec -t --exec-id t1 c4x sh -c 'echo size \$(stty size); tty'" /dev/null 2>&1)
 	assert_contains "$out" "size 21 77" "exec terminal size"
 	assert_contains "$out" "/dev/pts/" "exec has a terminal"
 	ctr_ tasks kill -s SIGKILL c4x || fail "kill"
