@@ -406,7 +406,7 @@ static void on_signal(struct agent *a)
 /* ---- stdin ---- */
 
 /* Writes queued stdin until the pipe is full. Returns 0, or -errno. */
-static int flush_stdin(struct process *p)
+static int write_queued(struct process *p)
 {
 	while (p->writes != NULL) {
 		struct pending *q = p->writes;
@@ -432,16 +432,22 @@ static int flush_stdin(struct process *p)
 	return 0;
 }
 
-static void pump_stdin(struct agent *a, struct process *p)
+/* Writes what it can; a write error fails every queued call, naming the error. */
+static void flush_stdin(struct process *p)
 {
-	bool was_watched = p->writes != NULL;
-	int r = flush_stdin(p);
+	int r = write_queued(p);
 	if (r < 0) {
 		char why[128];
 		snprintf(why, sizeof(why), "write to stdin: %s", strerror(-r));
 		fail_all(&p->writes, TTRPC_FAILED_PRECONDITION, why);
 		p->queued = 0;
 	}
+}
+
+static void pump_stdin(struct agent *a, struct process *p)
+{
+	bool was_watched = p->writes != NULL;
+	flush_stdin(p);
 	bool want = p->writes != NULL;
 	if (want && !was_watched)
 		ep_ctl(a, EPOLL_CTL_ADD, p->stdin_fd, EPOLLOUT, &p->stdin_w);
@@ -480,14 +486,7 @@ void agent_write_stdin(struct agent *a, struct process *p, struct ttrpc_call *ca
 	p->queued += len;
 	if (!was_empty)
 		return; /* already waiting for EPOLLOUT */
-	int r = flush_stdin(p);
-	if (r < 0) {
-		char why[128];
-		snprintf(why, sizeof(why), "write to stdin: %s", strerror(-r));
-		fail_all(&p->writes, TTRPC_FAILED_PRECONDITION, why);
-		p->queued = 0;
-		return;
-	}
+	flush_stdin(p);
 	if (p->writes != NULL)
 		ep_ctl(a, EPOLL_CTL_ADD, p->stdin_fd, EPOLLOUT, &p->stdin_w);
 }
