@@ -73,6 +73,22 @@ static bool proc_known(struct ttrpc_call *call, const char *id, const char *exec
 	return found;
 }
 
+/* A per-container agent query (Pids, Pause/Resume, Stats): the container's id in a
+ * ContainerRequest; an agent error fails the containerd call. */
+static int container_call(struct ttrpc_call *call, const char *id, const char *method,
+			  const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
+{
+	Cocoon__Agent__V1__ContainerRequest creq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
+	struct cc_error err = { 0 };
+
+	creq.container_id = (char *)id;
+	if (shim_agent_call(method, &creq.base, resp_desc, resp, SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
+		fail_err(call, &err, TTRPC_INTERNAL);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- Create ---- */
 
 static const struct {
@@ -750,22 +766,16 @@ static void h_pids(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 {
 	Containerd__Task__V2__PidsRequest *r =
 		unpack(call, &containerd__task__v2__pids_request__descriptor, req, len);
-	Cocoon__Agent__V1__ContainerRequest creq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
 	Cocoon__Agent__V1__ListProcessesResponse *lresp = NULL;
-	struct cc_error err = { 0 };
 	(void)user;
 
 	if (!r)
 		return;
-	if (!proc_known(call, r->id, NULL))
+	if (!proc_known(call, r->id, NULL) ||
+	    container_call(call, r->id, "ListProcesses",
+			   &cocoon__agent__v1__list_processes_response__descriptor,
+			   (ProtobufCMessage **)&lresp) < 0)
 		goto out;
-	creq.container_id = r->id;
-	if (shim_agent_call("ListProcesses", &creq.base,
-			    &cocoon__agent__v1__list_processes_response__descriptor,
-			    (ProtobufCMessage **)&lresp, SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
-		fail_err(call, &err, TTRPC_INTERNAL);
-		goto out;
-	}
 	size_t n = lresp->n_pids < 65536 ? lresp->n_pids : 65536;
 	Containerd__V1__Types__ProcessInfo *infos = calloc(n ? n : 1, sizeof(*infos));
 	Containerd__V1__Types__ProcessInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
@@ -792,8 +802,6 @@ out:
 /* Pause and Resume: the guest freezes the container's cgroup. */
 static void pause_resume(struct ttrpc_call *call, const char *id, bool pause)
 {
-	Cocoon__Agent__V1__ContainerRequest creq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
-	struct cc_error err = { 0 };
 	struct shim_proc *p;
 
 	pthread_mutex_lock(&shim.lock);
@@ -806,12 +814,8 @@ static void pause_resume(struct ttrpc_call *call, const char *id, bool pause)
 	pthread_mutex_unlock(&shim.lock);
 	if (!p)
 		return;
-	creq.container_id = (char *)id;
-	if (shim_agent_call(pause ? "PauseContainer" : "ResumeContainer", &creq.base, NULL, NULL,
-			    SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
-		fail_err(call, &err, TTRPC_INTERNAL);
+	if (container_call(call, id, pause ? "PauseContainer" : "ResumeContainer", NULL, NULL) < 0)
 		return;
-	}
 	pthread_mutex_lock(&shim.lock);
 	if (!p->exited)
 		p->status = pause ? SHIM_PAUSED : SHIM_RUNNING;
@@ -947,22 +951,16 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 {
 	Containerd__Task__V2__StatsRequest *r =
 		unpack(call, &containerd__task__v2__stats_request__descriptor, req, len);
-	Cocoon__Agent__V1__ContainerRequest creq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
 	Cocoon__Agent__V1__StatsResponse *s = NULL;
-	struct cc_error err = { 0 };
 	(void)user;
 
 	if (!r)
 		return;
-	if (!proc_known(call, r->id, NULL))
+	if (!proc_known(call, r->id, NULL) ||
+	    container_call(call, r->id, "StatsContainer",
+			   &cocoon__agent__v1__stats_response__descriptor,
+			   (ProtobufCMessage **)&s) < 0)
 		goto out;
-	creq.container_id = r->id;
-	if (shim_agent_call("StatsContainer", &creq.base,
-			    &cocoon__agent__v1__stats_response__descriptor, (ProtobufCMessage **)&s,
-			    SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
-		fail_err(call, &err, TTRPC_INTERNAL);
-		goto out;
-	}
 	Io__Containerd__Cgroups__V1__Metrics m = IO__CONTAINERD__CGROUPS__V1__METRICS__INIT;
 	Io__Containerd__Cgroups__V1__PidsStat pids = IO__CONTAINERD__CGROUPS__V1__PIDS_STAT__INIT;
 	Io__Containerd__Cgroups__V1__CPUStat cpu = IO__CONTAINERD__CGROUPS__V1__CPUSTAT__INIT;
