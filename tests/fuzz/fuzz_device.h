@@ -3,8 +3,27 @@
 #ifndef COCOON_FUZZ_DEVICE_H
 #define COCOON_FUZZ_DEVICE_H
 
+#include <unistd.h>
+
 #include "fuzz.h"
+#include "vmm/devices.h"
 #include "vmm/virtio.h"
+
+/* A virtio-blk device on a 64 KiB scratch disk that is unlinked at once. */
+static inline struct virtio_dev *fuzz_blk_scratch(void)
+{
+	char path[] = "/tmp/cocoon-fuzz-blk.XXXXXX";
+	int fd = mkstemp(path);
+	struct cc_error err;
+	if (fd < 0 || ftruncate(fd, 64 * 1024) < 0)
+		abort();
+	struct virtio_dev *d = virtio_blk_create(path, false, &err);
+	unlink(path);
+	close(fd);
+	if (d == NULL)
+		abort();
+	return d;
+}
 
 static inline void fuzz_device(struct virtio_dev *d, unsigned q, const uint8_t *data, size_t size)
 {

@@ -4,12 +4,8 @@
  * the rest of the input.
  * Covers feature negotiation, the status machine, queue placement and QueueReady
  * checks, notifications into the device, and reset. */
-#include <unistd.h>
-
-#include "fuzz.h"
+#include "fuzz_device.h"
 #include "vmm/bus.h"
-#include "vmm/devices.h"
-#include "vmm/virtio.h"
 
 static struct virtio_dev *dev;
 static void *window;
@@ -17,15 +13,8 @@ static void *window;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (dev == NULL) {
-		char path[] = "/tmp/cocoon-fuzz-mmio.XXXXXX";
-		int fd = mkstemp(path);
-		struct cc_error err;
-		if (fd < 0 || ftruncate(fd, 64 * 1024) < 0)
-			abort();
-		dev = virtio_blk_create(path, false, &err);
-		unlink(path);
-		close(fd);
-		if (dev == NULL || (window = virtio_mmio_new(dev)) == NULL)
+		dev = fuzz_blk_scratch();
+		if ((window = virtio_mmio_new(dev)) == NULL)
 			abort();
 	}
 	cc_log_init("fuzz", CC_LOG_ERROR, 2);
