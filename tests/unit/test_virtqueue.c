@@ -285,11 +285,9 @@ static void test_malformed_chains(void **state)
 	(void)state;
 }
 
-/* A device fed a malformed chain enters NEEDS_RESET, raises a config interrupt, ignores
- * further kicks, and works again after the driver resets it. */
-static void test_device_error_state(void **state)
+/* A virtio-rng device on the fixture's RAM, negotiated and DRIVER_OK. */
+static struct virtio_dev *running_rng(struct fixture *f)
 {
-	struct fixture *f = *state;
 	struct cc_error err = { 0 };
 	struct virtio_dev *d = virtio_rng_create(&err);
 	assert_non_null(d);
@@ -297,6 +295,15 @@ static void test_device_error_state(void **state)
 	d->driver_features = VIRTIO_F_VERSION_1;
 	virtio_dev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 					 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	return d;
+}
+
+/* A device fed a malformed chain enters NEEDS_RESET, raises a config interrupt, ignores
+ * further kicks, and works again after the driver resets it. */
+static void test_device_error_state(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_dev *d = running_rng(f);
 	assert_true(virtio_dev_running(d));
 	d->vq[0] = f->q;
 	d->vq[0].ready = false;
@@ -346,13 +353,7 @@ static void test_device_error_state(void **state)
 static void test_device_writes_cannot_loop(void **state)
 {
 	struct fixture *f = *state;
-	struct cc_error err = { 0 };
-	struct virtio_dev *d = virtio_rng_create(&err);
-	assert_non_null(d);
-	d->mem = &f->mem;
-	d->driver_features = VIRTIO_F_VERSION_1;
-	virtio_dev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-					 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	struct virtio_dev *d = running_rng(f);
 	f->q.used_gpa = AVAIL;
 	f->q.used_idx = 1;
 	f->q.ready = false;
