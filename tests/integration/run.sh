@@ -150,13 +150,21 @@ test_run_tty() {
 	assert_contains "$out" "33 101" "the terminal has the host's size"
 }
 
-test_run_sigterm_forwarded() {
-	local r; r=$(rootfs)
-	"$COCOON" run --rootfs "$r" -- sh -c 'trap "echo got-term; exit 3" TERM; echo ready; while true; do sleep 0.1; done' >out 2>&1 &
-	local pid=$!
+# Starts `cocoon run` of sh -c CMD in the background, output in ./out, and waits until
+# CMD printed "ready". RUN_PID is cocoon's pid: a child of the test's shell, to wait on.
+run_until_ready() { # ROOTFS CMD
+	"$COCOON" run --rootfs "$1" -- sh -c "$2" >out 2>&1 &
+	RUN_PID=$!
 	local i
 	for i in $(seq 1 300); do grep -q ready out 2>/dev/null && break; sleep 0.1; done
-	grep -q ready out || { kill -9 $pid; fail "container never started: $(cat out)"; }
+	grep -q ready out || { kill -9 $RUN_PID; fail "container never started: $(cat out)"; }
+}
+
+test_run_sigterm_forwarded() {
+	local r; r=$(rootfs)
+	local pid
+	run_until_ready "$r" 'trap "echo got-term; exit 3" TERM; echo ready; while true; do sleep 0.1; done'
+	pid=$RUN_PID
 	kill -TERM $pid
 	wait $pid
 	assert_eq 3 $? "exit status after SIGTERM was forwarded"
@@ -166,11 +174,9 @@ test_run_sigterm_forwarded() {
 test_run_third_interrupt_kills() {
 	local r; r=$(rootfs)
 	# sleep as the container's init has no SIGTERM handler: the first two are ignored.
-	"$COCOON" run --rootfs "$r" -- sh -c 'echo ready; exec sleep 600' >out 2>&1 &
-	local pid=$!
-	local i
-	for i in $(seq 1 300); do grep -q ready out 2>/dev/null && break; sleep 0.1; done
-	grep -q ready out || { kill -9 $pid; fail "container never started: $(cat out)"; }
+	local pid
+	run_until_ready "$r" 'echo ready; exec sleep 600'
+	pid=$RUN_PID
 	kill -TERM $pid; sleep 0.5; kill -TERM $pid; sleep 0.5
 	kill -0 $pid 2>/dev/null || fail "cocoon ended before the third signal: $(cat out)"
 	kill -TERM $pid
