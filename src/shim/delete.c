@@ -6,13 +6,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,30 +70,16 @@ static void kill_users_of(const char *dir)
 static bool shim_alive(const struct shim_args *args, const char *bundle)
 {
 	char group[256], address[256];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	struct cc_error err = { 0 };
-	int fd;
-	bool up;
 
 	if (shim_spec_group(bundle, args->id, group, sizeof(group), &err) < 0 ||
-	    shim_socket_address(args, group, address, sizeof(address), &err) < 0)
+	    shim_socket_address(args, group, address, sizeof(address), &err) < 0 ||
+	    shim_sockaddr(address, &sa, &err) < 0)
 		return false;
-	const char *path = address + strlen("unix://");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return false;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	/* connect() succeeds on a dying shim whose listener is not closed yet (the kernel
-	 * queues it; containerd runs us as soon as the shim's connection drops). A live
-	 * shim keeps the connection open and silent; a dead one's close hangs it up. */
-	if (up) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		up = poll(&p, 1, 300) == 0;
-	}
-	close(fd);
+	/* containerd runs us as soon as the shim's connection drops: its listener may
+	 * still be there. */
+	bool up = shim_listening(&sa, 300);
 	if (!up)
 		unlink(sa.sun_path);
 	return up;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include "lib/error.h"
 #include "lib/ttrpc.h"
@@ -173,6 +174,13 @@ void shim_options_config_path(const Google__Protobuf__Any *opts, char *out, size
  * sandbox id for CRI containers, else the container id. */
 int shim_socket_address(const struct shim_args *args, const char *group, char *out, size_t len,
 			struct cc_error *err);
+/* The sockaddr of a unix:// address; fails naming a path too long for it. */
+int shim_sockaddr(const char *address, struct sockaddr_un *sa, struct cc_error *err);
+/* Whether a shim listens at sa: a stale socket file (killed shim) refuses connect().
+ * connect() also succeeds on a dying shim whose listener is not closed yet (the kernel
+ * queues it); with hangup_wait_ms > 0 a connection hung up within that time counts as
+ * no shim, since a live shim keeps it open and silent. */
+bool shim_listening(const struct sockaddr_un *sa, int hangup_wait_ms);
 /* Protobuf Timestamp of a CLOCK_REALTIME nanosecond value. */
 void shim_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns);
 uint64_t shim_realtime_ns(void);

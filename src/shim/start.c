@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ int shim_socket_address(const struct shim_args *args, const char *group, char *o
 	return 0;
 }
 
-static int unix_sockaddr(const char *address, struct sockaddr_un *sa, struct cc_error *err)
+int shim_sockaddr(const char *address, struct sockaddr_un *sa, struct cc_error *err)
 {
 	const char *path = address + strlen("unix://");
 
@@ -62,8 +63,7 @@ static int unix_sockaddr(const char *address, struct sockaddr_un *sa, struct cc_
 	return 0;
 }
 
-/* A live shim answers connect(); a stale socket file (killed shim) refuses. */
-static bool shim_listening(const struct sockaddr_un *sa)
+bool shim_listening(const struct sockaddr_un *sa, int hangup_wait_ms)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool up;
@@ -71,6 +71,10 @@ static bool shim_listening(const struct sockaddr_un *sa)
 	if (fd < 0)
 		return false;
 	up = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	if (up && hangup_wait_ms > 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		up = poll(&p, 1, hangup_wait_ms) == 0;
+	}
 	close(fd);
 	return up;
 }
@@ -151,9 +155,10 @@ int shim_start(const struct shim_args *args, struct cc_error *err)
 		return cc_error_set(err, errno, "getcwd");
 	if (shim_spec_group(cwd, args->id, group, sizeof(group), err) < 0 ||
 	    shim_socket_address(args, group, address, sizeof(address), err) < 0 ||
-	    unix_sockaddr(address, &sa, err) < 0)
+	    shim_sockaddr(address, &sa, err) < 0)
 		return -1;
-	if (shim_listening(&sa)) {
+	/* No hang-up wait: it would delay every container that joins a live pod. */
+	if (shim_listening(&sa, 0)) {
 		cc_debug("%s joins the shim of pod %s", args->id, group);
 	} else {
 		if (cc_mkdir_p(SHIM_SOCKET_DIR, 0711, err) < 0)
