@@ -133,22 +133,11 @@ out:
 	return rc;
 }
 
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked in start */
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* One hybrid-vsock handshake; the fd on "OK", -1 when the guest is not listening yet. */
 static int try_connect(const char *path, int timeout_ms)
 {
-	cleanup_close int fd = connect_unix(path);
+	struct cc_error err;
+	cleanup_close int fd = cc_unix_connect(path, &err);
 	if (fd < 0)
 		return -1;
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
@@ -199,7 +188,8 @@ static int cvmm_stop(struct vm *vm, int timeout_ms, struct cc_error *err)
 	struct cvmm *m = vm->priv;
 	(void)err;
 	if (vm->pid > 0 && m != NULL) {
-		cleanup_close int fd = connect_unix(m->api_sock);
+		struct cc_error ignored;
+		cleanup_close int fd = cc_unix_connect(m->api_sock, &ignored);
 		if (fd >= 0 && send(fd, "shutdown\n", 9, MSG_NOSIGNAL) == 9 &&
 		    cc_child_wait(&vm->pid, timeout_ms, &vm->status))
 			return 0;

@@ -191,19 +191,14 @@ static void vmm_log_tail(const struct qemu *q, char *out, size_t len)
 static int qemu_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *err)
 {
 	struct qemu *q = vm->priv;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	memcpy(sa.sun_path, q->agent_sock, strlen(q->agent_sock) + 1); /* length checked in start */
 	uint64_t deadline = cc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return cc_error_set(err, errno, "socket");
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		int fd = cc_unix_connect(q->agent_sock, err);
+		if (fd >= 0)
 			return fd;
-		int e = errno;
-		close(fd);
-		if (e != ENOENT && e != ECONNREFUSED)
-			return cc_error_set(err, e, "connect %s", q->agent_sock);
+		/* Not there yet, or not listening yet: QEMU is still starting. */
+		if (err->err_no != ENOENT && err->err_no != ECONNREFUSED)
+			return -1;
 		if (cc_child_wait(&vm->pid, 0, &vm->status)) {
 			char tail[512];
 			vmm_log_tail(q, tail, sizeof(tail));

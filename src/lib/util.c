@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 void cc_freep(void *p)
@@ -108,6 +110,24 @@ int cc_write_file(const char *path, const void *data, size_t len, int mode, stru
 	if (cc_write_all(fd, data, len, err) < 0)
 		return cc_error_prefix(err, "%s", path);
 	return 0;
+}
+
+int cc_unix_connect(const char *path, struct cc_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = strlen(path);
+	if (n >= sizeof(sa.sun_path))
+		return cc_error_set(err, ENAMETOOLONG, "socket path %s", path);
+	memcpy(sa.sun_path, path, n + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return cc_error_set(err, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return cc_error_set(err, e, "connect %s", path);
+	}
+	return fd;
 }
 
 int cc_mkdir_p(const char *path, int mode, struct cc_error *err)

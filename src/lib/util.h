@@ -43,6 +43,9 @@ int cc_read_file(const char *path, size_t max, char **out, size_t *out_len, stru
 int cc_write_file(const char *path, const void *data, size_t len, int mode, struct cc_error *err);
 
 int cc_mkdir_p(const char *path, int mode, struct cc_error *err);
+/* A close-on-exec stream socket connected to the unix socket at path. On failure
+ * err->err_no tells a missing socket file (ENOENT) from one nobody listens on. */
+int cc_unix_connect(const char *path, struct cc_error *err);
 /* Removes a tree without crossing mount points; missing is not an error. */
 int cc_rm_rf(const char *path, struct cc_error *err);
 

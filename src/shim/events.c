@@ -5,8 +5,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,20 +42,9 @@ static struct {
 
 static struct ttrpc_client *dial(struct cc_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(ev.path) >= sizeof(sa.sun_path))
-		return cc_error_set(err, 0, "TTRPC_ADDRESS too long: %s", ev.path), NULL;
-	strcpy(sa.sun_path, ev.path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = cc_unix_connect(ev.path, err);
 	if (fd < 0)
-		return cc_error_set(err, errno, "socket"), NULL;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		cc_error_set(err, errno, "connect %s", ev.path);
-		close(fd);
 		return NULL;
-	}
 	struct ttrpc_client *c = ttrpc_client_new(fd, err);
 	if (c && ttrpc_client_set_metadata(c, "containerd-namespace-ttrpc", ev.ns) < 0) {
 		ttrpc_client_free(c);
