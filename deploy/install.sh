@@ -31,7 +31,7 @@ if [ ! -e /etc/cocoon/cocoon.conf ]; then
 	cat >/etc/cocoon/cocoon.conf <<CONF
 # Cocoon configuration (docs/shim.md, "Configuration"). Per-handler files are selected
 # by the ConfigPath option of a handler in /etc/containerd/config.toml.
-hypervisor = qemu
+hypervisor = auto
 kernel = $prefix/share/cocoon/vmlinux
 initrd = $prefix/share/cocoon/initrd.img
 default_vcpus = 1

@@ -110,10 +110,13 @@ int cmd_check(int argc, char **argv)
 		report("info", "kvm", "no %s: guests run under TCG (software, slower)",
 		       vmx || svm ? "usable /dev/kvm" : "vmx/svm and no /dev/kvm");
 
-	const struct hypervisor_ops *hv = hypervisor_find(cfg.hypervisor);
+	const char *why;
+	const struct hypervisor_ops *hv = hypervisor_select(cfg.hypervisor, kvm, &why);
 	if (hv == NULL)
 		report("FAIL", "hypervisor", "unknown hypervisor '%s' in %s", cfg.hypervisor,
 		       cfg.source[0] ? cfg.source : "defaults");
+	else
+		report("ok", "hypervisor", "%s (%s)", hv->name, why);
 	char path[4096];
 	struct cc_error err;
 	if (cc_find_executable(cfg.qemu, path, sizeof(path), &err) == 0) {
@@ -163,7 +166,8 @@ int cmd_check(int argc, char **argv)
 		       failures == 1 ? "" : "s");
 		return 1;
 	}
-	printf("\nThis host can run sandboxes: backend %s, accelerator %s.\n", cfg.hypervisor,
-	       kvm ? "kvm" : "tcg");
+	/* Only QEMU can fall back to TCG; cocoon-vmm's probe above needs KVM. */
+	printf("\nThis host can run sandboxes: backend %s, accelerator %s.\n", hv->name,
+	       kvm ? "kvm" : "tcg (software emulation)");
 	return 0;
 }

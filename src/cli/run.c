@@ -82,7 +82,7 @@ static void usage(FILE *f)
 		"      --read-only         mount the root filesystem read-only\n"
 		"      --netns PATH        network namespace whose interfaces the VM takes over\n"
 		"                          (e.g. /var/run/netns/NAME); without it: loopback only\n"
-		"      --hypervisor NAME   VM backend (default from the config: qemu)\n"
+		"      --hypervisor NAME   VM backend: qemu, cocoon-vmm or auto (default from the config: auto)\n"
 		"      --config FILE       config file (default: $COCOON_CONFIG, <prefix>/etc/cocoon/cocoon.conf, /etc/cocoon/cocoon.conf)\n"
 		"      --debug             verbose logs and timing lines on stderr\n"
 		"  -h, --help              this help\n"
@@ -782,8 +782,8 @@ int cmd_run(int argc, char **argv)
 		return CLI_EXIT_RUNTIME;
 	cc_log_set_level(o.debug ? CC_LOG_DEBUG : (enum cc_log_level)cfg.log_level);
 
-	const char *hv_name = o.hypervisor ? o.hypervisor : cfg.hypervisor;
-	const struct hypervisor_ops *hv = hypervisor_find(hv_name);
+	const char *hv_name = o.hypervisor ? o.hypervisor : cfg.hypervisor, *hv_why;
+	const struct hypervisor_ops *hv = hypervisor_select(hv_name, hypervisor_hw_virt(), &hv_why);
 	if (hv == NULL) {
 		char names[256] = "";
 		size_t off = 0;
@@ -791,10 +791,11 @@ int cmd_run(int argc, char **argv)
 		     n++)
 			off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
 						off ? ", " : "", *n);
-		fprintf(stderr, "cocoon: unknown hypervisor '%s' (available: %s)\n", hv_name,
+		fprintf(stderr, "cocoon: unknown hypervisor '%s' (available: %s, auto)\n", hv_name,
 			names);
 		return CLI_EXIT_RUNTIME;
 	}
+	cc_debug("hypervisor %s (%s)", hv->name, hv_why);
 
 	struct spec_in in = { .bundle_memory = -1 };
 	int code = CLI_EXIT_RUNTIME;

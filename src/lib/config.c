@@ -35,7 +35,7 @@ int cc_install_prefix(char *out, size_t len, struct cc_error *err)
 void cc_config_defaults(struct cc_config *cfg, const char *prefix)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	snprintf(cfg->hypervisor, sizeof(cfg->hypervisor), "qemu");
+	snprintf(cfg->hypervisor, sizeof(cfg->hypervisor), "auto");
 	/* The PVH vmlinux boots faster than the bzImage under TCG (no decompression). */
 	snprintf(cfg->kernel, sizeof(cfg->kernel), "%s/share/cocoon/vmlinux", prefix);
 	snprintf(cfg->initrd, sizeof(cfg->initrd), "%s/share/cocoon/initrd.img", prefix);

@@ -37,6 +37,22 @@ const struct hypervisor_ops *hypervisor_find(const char *name)
 	return NULL;
 }
 
+const struct hypervisor_ops *hypervisor_select(const char *name, bool hw_virt, const char **why)
+{
+	if (strcmp(name, "auto") != 0) {
+		*why = "named in the configuration";
+		return hypervisor_find(name);
+	}
+	/* Our VMM where a Linux guest runs at hardware speed; QEMU is the only backend that
+	 * can emulate a CPU, so it is what a host without vmx/svm gets. */
+	if (hw_virt) {
+		*why = "auto: hardware virtualization";
+		return &hypervisor_cocoon_vmm;
+	}
+	*why = "auto: no hardware virtualization, so QEMU's software emulation (TCG)";
+	return &hypervisor_qemu;
+}
+
 bool hypervisor_hw_virt(void)
 {
 	cleanup_fclose FILE *f = fopen("/proc/cpuinfo", "re");

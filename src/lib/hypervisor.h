@@ -60,6 +60,10 @@ struct vm {
 };
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
+/* The backend a sandbox gets for a configured name: "auto" (the default) picks
+ * cocoon-vmm where KVM is hardware virtualization and QEMU (TCG) elsewhere; any other
+ * name is looked up as is. NULL for an unknown name. *why says how it was chosen. */
+const struct hypervisor_ops *hypervisor_select(const char *name, bool hw_virt, const char **why);
 /* True where KVM is real hardware virtualization: /proc/cpuinfo shows vmx or svm and
  * /dev/kvm opens. (/dev/kvm alone may be PVM, which cannot boot our guest kernel.) */
 bool hypervisor_hw_virt(void);

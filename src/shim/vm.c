@@ -98,7 +98,9 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 	if (vm.sb)
 		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
 				     "this shim already runs a VM for pod %s", vm.sb->id);
-	sc.hv = hypervisor_find(cfg->hypervisor);
+	const char *hv_why;
+	bool hw_virt = hypervisor_hw_virt();
+	sc.hv = hypervisor_select(cfg->hypervisor, hw_virt, &hv_why);
 	if (!sc.hv)
 		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "unknown hypervisor '%s' in %s",
 				     cfg->hypervisor, file);
@@ -124,8 +126,12 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 		 shim_spec_hostname(spec) ? shim_spec_hostname(spec) : "");
 	if (cc_mkdir_p(cfg->state_dir, 0711, err) < 0)
 		return -1;
-	cc_info("booting pod VM %s: %s, %u vCPU, %llu MiB", group, sc.hv->name, sc.cpus,
-		(unsigned long long)sc.memory_mib);
+	cc_info("booting pod VM %s: %s (%s), %u vCPU, %llu MiB", group, sc.hv->name, hv_why,
+		sc.cpus, (unsigned long long)sc.memory_mib);
+	if (!hw_virt)
+		cc_warn("pod VM %s runs under software emulation (QEMU TCG): this host has no "
+			"hardware virtualization, so the guest is slow; isolation is unchanged",
+			group);
 	if (sandbox_start(&sc, &vm.sb, err) < 0) {
 		vm.sb = NULL;
 		if (!err->code)

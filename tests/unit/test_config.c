@@ -19,7 +19,7 @@ static void test_defaults(void **state)
 	(void)state;
 	struct cc_config c;
 	cc_config_defaults(&c, "/opt/cocoon");
-	assert_string_equal(c.hypervisor, "qemu");
+	assert_string_equal(c.hypervisor, "auto");
 	assert_string_equal(c.kernel, "/opt/cocoon/share/cocoon/vmlinux");
 	assert_string_equal(c.initrd, "/opt/cocoon/share/cocoon/initrd.img");
 	assert_string_equal(c.state_dir, "/run/cocoon");
