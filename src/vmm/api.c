@@ -1,5 +1,6 @@
 /* Control API: one command per line on a unix socket, one answer line per command,
- * "ok ..." or "error ...". Commands: ping, info, pause, resume, shutdown (docs/vmm.md).
+ * "ok ..." or "error ...". Commands: ping, info, profile, pause, resume, shutdown
+ * (docs/vmm.md).
  * It runs in the event loop thread; lines are bounded, anything else closes the client. */
 #include "vmm/api.h"
 
@@ -45,7 +46,7 @@ static void client_close(struct api_client *c)
 static void reply(struct api_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void reply(struct api_client *c, const char *fmt, ...)
 {
-	char buf[512];
+	char buf[PROFILE_LINE_MAX + 16];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
@@ -73,6 +74,10 @@ static void command(struct api_client *c, const char *cmd)
 		      paused ? "paused" : "running", (int)getpid(), v->n_vcpus,
 		      (unsigned long long)v->cfg->memory_mib,
 		      (unsigned long long)((cc_now_ns() - v->start_ns) / 1000000));
+	} else if (strcmp(cmd, "profile") == 0) {
+		char line[PROFILE_LINE_MAX];
+		profile_format(v, line, sizeof(line));
+		reply(c, "ok %s", line);
 	} else if (strcmp(cmd, "pause") == 0) {
 		vmm_pause(v);
 		reply(c, "ok paused");
@@ -83,7 +88,7 @@ static void command(struct api_client *c, const char *cmd)
 		reply(c, "ok shutting down");
 		vmm_request_exit(v, VMM_EXIT_OK, "shut down through the API");
 	} else {
-		reply(c, "error unknown command (ping, info, pause, resume, shutdown)");
+		reply(c, "error unknown command (ping, info, profile, pause, resume, shutdown)");
 	}
 }
 

@@ -20,13 +20,15 @@ struct bus {
 		uint64_t base, len;
 		const struct bus_dev_ops *ops;
 		void *opaque;
+		const char *name; /* for the boot profile */
+		uint64_t hits;	  /* accesses, counted for the boot profile */
 	} r[BUS_MAX_RANGES];
 	unsigned n;
 };
 
-int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops, void *opaque,
-	    struct cc_error *err);
+int bus_add(struct bus *b, const char *name, uint64_t base, uint64_t len,
+	    const struct bus_dev_ops *ops, void *opaque, struct cc_error *err);
 /* Returns false when no device claims [addr, addr+len). */
-bool bus_access(const struct bus *b, uint64_t addr, void *data, uint32_t len, bool write);
+bool bus_access(struct bus *b, uint64_t addr, void *data, uint32_t len, bool write);
 
 #endif

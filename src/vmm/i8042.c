@@ -30,5 +30,5 @@ static const struct bus_dev_ops i8042_ops = { .read = data_read, .write = data_w
 int i8042_create(struct vmm *v, struct cc_error *err)
 {
 	/* 0x60..0x64; the speaker port 0x61 in between is served by KVM's PIT. */
-	return bus_add(&v->pio, I8042_DATA, 5, &i8042_ops, v, err);
+	return bus_add(&v->pio, "i8042", I8042_DATA, 5, &i8042_ops, v, err);
 }

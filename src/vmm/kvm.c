@@ -115,6 +115,7 @@ int vmm_init(struct vmm *v, const struct vmm_config *cfg, struct cc_error *err)
 	v->next_irq = 5;
 	v->next_mmio = LAYOUT_MMIO_BASE;
 	v->start_ns = cc_now_ns();
+	profile_init(&v->prof, v->start_ns);
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
 
@@ -243,6 +244,7 @@ int vmm_run(struct vmm *v, struct cc_error *err)
 	v->n_vcpus = v->cfg->cpus;
 	if (vmm_boot(v, &entry, err) < 0)
 		return -1;
+	profile_mark(&v->prof, PROFILE_LOADED);
 	v->vcpus = calloc(v->n_vcpus, sizeof(*v->vcpus));
 	if (v->vcpus == NULL)
 		return cc_error_set(err, ENOMEM, "allocating vCPUs");
@@ -260,6 +262,7 @@ int vmm_run(struct vmm *v, struct cc_error *err)
 	for (unsigned i = 0; i < v->n_vcpus; i++)
 		if (vcpu_start(&v->vcpus[i], err) < 0)
 			return -1;
+	profile_mark(&v->prof, PROFILE_RUNNING);
 	if (seccomp_apply(SECCOMP_THREAD_MAIN, err) < 0)
 		return -1;
 	cc_debug("vm started in %.3f ms", (double)(cc_now_ns() - v->start_ns) / 1e6);

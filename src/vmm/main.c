@@ -15,9 +15,11 @@ static const char usage[] =
 	"                  [--memory MiB] [--disk PATH[,ro]] [--net tap=NAME[,mac=MAC]]\n"
 	"                  [--vsock cid=N,socket=PATH] [--fs tag=TAG,socket=PATH]\n"
 	"                  [--console socket=PATH] [--rng] [--api-socket PATH]\n"
-	"                  [--log-level LEVEL]\n"
+	"                  [--log-level LEVEL] [--profile]\n"
 	"Boots a PVH ELF or a bzImage; the serial console is on stdout.\n"
-	"Exit status: 0 guest reset/poweroff, 1 VMM error, 2 guest crash.\n";
+	"Exit status: 0 guest reset/poweroff, 1 VMM error, 2 guest crash.\n"
+	"--profile prints the boot profile (exits by reason and device, phase times) on\n"
+	"stderr at exit; the API's `profile` command reports it while the VM runs.\n";
 
 /* Splits "k=v,k2=v2" in place; returns the value of key or NULL. Unknown keys are errors. */
 static int parse_kv(char *s, const char *const keys[], char *vals[], const char *opt,
@@ -81,6 +83,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 		O_RNG,
 		O_API,
 		O_LOG,
+		O_PROFILE,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -97,6 +100,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 		{ "rng", no_argument, NULL, O_RNG },
 		{ "api-socket", required_argument, NULL, O_API },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "profile", no_argument, NULL, O_PROFILE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -199,6 +203,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			cc_log_set_level((enum cc_log_level)l);
 			break;
 		}
+		case O_PROFILE: c->profile = true; break;
 		case O_HELP: fputs(usage, stdout); exit(0);
 		default: return cc_error_set(err, 0, "bad arguments (see --help)");
 		}
@@ -231,6 +236,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cocoon-vmm: %s\n", vmm.exit_msg);
 	} else {
 		cc_info("%s", vmm.exit_msg);
+	}
+	if (cfg.profile) {
+		char line[PROFILE_LINE_MAX];
+		profile_format(&vmm, line, sizeof(line));
+		fprintf(stderr, "cocoon-vmm: profile %s\n", line);
 	}
 	if (cfg.api_socket != NULL)
 		unlink(cfg.api_socket);

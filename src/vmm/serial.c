@@ -81,6 +81,7 @@ static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t 
 			rx_push(s, v);
 			s->thri_pending = true;
 		} else {
+			profile_mark(&s->vmm->prof, PROFILE_FIRST_OUTPUT);
 			/* Console output is best effort: a closed stdout must not stop the guest. */
 			if (write(STDOUT_FILENO, &v, 1) < 0) {
 			}
@@ -178,7 +179,7 @@ int serial_create(struct vmm *v, struct cc_error *err)
 		return cc_error_set(err, ENOMEM, "serial");
 	s->vmm = v;
 	pthread_mutex_init(&s->lock, NULL);
-	if (bus_add(&v->pio, COM1_BASE, 8, &serial_ops, s, err) < 0)
+	if (bus_add(&v->pio, "serial", COM1_BASE, 8, &serial_ops, s, err) < 0)
 		return -1;
 	/* Guest input from stdin when it is something we can poll (not a regular file). */
 	int fl = fcntl(STDIN_FILENO, F_GETFL);

@@ -78,6 +78,7 @@ int vcpu_create(struct vmm *v, struct vcpu *c, unsigned id, struct cc_error *err
 {
 	c->vmm = v;
 	c->id = id;
+	c->stats_fd = -1;
 	c->fd = ioctl(v->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (c->fd < 0)
 		return cc_error_set(err, errno, "KVM_CREATE_VCPU %u", id);
@@ -92,6 +93,7 @@ int vcpu_create(struct vmm *v, struct vcpu *c, unsigned id, struct cc_error *err
 	}
 	if (set_cpuid(c, err) < 0 || set_lapic(c, err) < 0)
 		return cc_error_prefix(err, "vCPU %u", id);
+	profile_open_vcpu_stats(&v->prof, c);
 	return 0;
 }
 
@@ -151,15 +153,17 @@ static bool handle_exit(struct vcpu *c)
 		if (run->io.data_offset + (uint64_t)run->io.size * run->io.count > c->run_size)
 			break;
 		for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
-			bus_access(&v->pio, run->io.port, data, run->io.size,
-				   run->io.direction == KVM_EXIT_IO_OUT);
+			if (!bus_access(&v->pio, run->io.port, data, run->io.size,
+					run->io.direction == KVM_EXIT_IO_OUT))
+				profile_count_unclaimed(&v->prof, false, run->io.port);
 		return true;
 	}
 	case KVM_EXIT_MMIO:
 		if (run->mmio.len > sizeof(run->mmio.data))
 			break;
-		bus_access(&v->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
-			   run->mmio.is_write);
+		if (!bus_access(&v->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+				run->mmio.is_write))
+			profile_count_unclaimed(&v->prof, true, run->mmio.phys_addr);
 		return true;
 	case KVM_EXIT_INTR: return true;
 	case KVM_EXIT_SHUTDOWN:
@@ -192,6 +196,16 @@ static bool handle_exit(struct vcpu *c)
 	vmm_request_exit(v, VMM_EXIT_ERROR, "unhandled KVM exit %u on vCPU %u", run->exit_reason,
 			 c->id);
 	return false;
+}
+
+static enum profile_exit exit_kind(uint32_t reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO: return PROFILE_EXIT_IO;
+	case KVM_EXIT_MMIO: return PROFILE_EXIT_MMIO;
+	case KVM_EXIT_INTR: return PROFILE_EXIT_INTR;
+	default: return PROFILE_EXIT_OTHER;
+	}
 }
 
 /* Parks the thread while the VM is paused; false when the VM is ending. */
@@ -230,7 +244,10 @@ static void *vcpu_thread(void *arg)
 					 strerror(errno));
 			break;
 		}
-		if (!handle_exit(c))
+		uint64_t t = cc_now_ns();
+		bool go_on = handle_exit(c);
+		profile_count_exit(&c->vmm->prof, exit_kind(c->run->exit_reason), cc_now_ns() - t);
+		if (!go_on)
 			break;
 	}
 	return NULL;
@@ -267,4 +284,6 @@ void vcpu_destroy(struct vcpu *c)
 		munmap(c->run, c->run_size);
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->stats_fd >= 0)
+		close(c->stats_fd);
 }

@@ -27,6 +27,7 @@ struct vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool started;
+	int stats_fd; /* KVM's statistics of this vCPU, -1: none (boot profile) */
 };
 
 int vcpu_create(struct vmm *v, struct vcpu *c, unsigned id, struct cc_error *err);

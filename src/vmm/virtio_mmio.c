@@ -224,7 +224,7 @@ int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err
 	void *t = virtio_mmio_new(d);
 	if (t == NULL)
 		return cc_error_set(err, ENOMEM, "virtio-mmio");
-	if (bus_add(&v->mmio, base, MMIO_WINDOW, &virtio_mmio_ops, t, err) < 0) {
+	if (bus_add(&v->mmio, d->ops->name, base, MMIO_WINDOW, &virtio_mmio_ops, t, err) < 0) {
 		free(t);
 		return -1;
 	}

@@ -391,10 +391,12 @@ static int handle_tx(struct vsock *vs, const struct vq_chain *c, const struct vs
 		char ok[32];
 		int n = snprintf(ok, sizeof(ok), "OK %u\n", k->host_port);
 		k->state = C_OPEN;
-		if (write(k->fd, ok, (size_t)n) != n) /* a fresh socket always takes 16 bytes */
+		if (write(k->fd, ok, (size_t)n) != n) { /* a fresh socket always takes 16 bytes */
 			conn_reset(k);
-		else
+		} else {
 			conn_events(k, EPOLLIN);
+			profile_mark(&vs->vmm->prof, PROFILE_AGENT);
+		}
 		break;
 	}
 	case VSOCK_OP_RW:

@@ -11,6 +11,7 @@
 #include "vmm/bus.h"
 #include "vmm/loop.h"
 #include "vmm/memory.h"
+#include "vmm/profile.h"
 
 /* Guest physical layout (low memory below 1 MiB holds the boot structures). */
 #define LAYOUT_GDT 0x500ull
@@ -52,7 +53,8 @@ struct vmm_config {
 	const char *fs_tag, *fs_socket;
 	const char *console_socket; /* virtio-console port "agent" served on this unix socket */
 	const char *api_socket;
-	bool rng; /* virtio-rng: opt-in, guests seed from RDRAND (random.trust_cpu) */
+	bool profile; /* print the boot profile at exit */
+	bool rng;     /* virtio-rng: opt-in, guests seed from RDRAND (random.trust_cpu) */
 };
 
 struct vcpu;
@@ -66,6 +68,7 @@ struct vmm {
 	unsigned n_vcpus;
 	struct vcpu *vcpus;
 	uint64_t start_ns;
+	struct profile prof;
 
 	/* Pause/resume and exit, shared by vCPU threads, the API and devices. */
 	pthread_mutex_t lock;

@@ -180,11 +180,37 @@ test_vmm_api_pause_resume_shutdown() {
 	assert_eq "ok running" "$("$api" "$T/api.sock" resume)" "resume"
 	sleep 0.3
 	[ "$(stat -c %s "$T/out")" -gt "$b" ] || fail "guest did not run again after resume"
+	# The boot profile while it runs: the spin guest only writes the serial port.
+	out=$("$api" "$T/api.sock" profile)
+	assert_contains "$out" "ok uptime_ms=" "profile"
+	assert_contains "$out" " running_ms=" "profile: vCPUs started"
+	assert_contains "$out" " first_output_ms=" "profile: first serial byte"
+	[[ "$out" =~ \ dev\.serial=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt 100 ] ||
+		fail "profile: serial accesses counted: $out"
 	assert_contains "$("$api" "$T/api.sock" frobnicate)" "error unknown command" "bad command"
 	assert_eq "ok shutting down" "$("$api" "$T/api.sock" shutdown)" "shutdown"
 	wait $pid
 	assert_eq 0 "$?" "exit status after API shutdown"
 	[ ! -e "$T/api.sock" ] || fail "API socket left behind"
+}
+
+# --profile: the boot profile at exit, with the exits KVM handled itself.
+test_vmm_boot_profile_at_exit() {
+	local out err
+	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --profile 2>"$T/err")
+	assert_eq 0 "$?" "exit status ($(cat "$T/err"))"
+	assert_eq "hello from cocoon guest" "$out" "serial output"
+	err=$(grep '^cocoon-vmm: profile ' "$T/err") || fail "no profile line: $(cat "$T/err")"
+	local key
+	for key in loaded_ms running_ms first_output_ms vmm_exits io mmio dev.serial dev.i8042 kvm.exits; do
+		[[ "$err" =~ \ $key=[0-9.]+ ]] || fail "profile has no $key: $err"
+	done
+	# One port write per character at least, and the i8042 reset.
+	[[ "$err" =~ \ dev\.serial=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 24 ] ||
+		fail "serial accesses: $err"
+	[[ "$err" =~ \ kvm\.io_exits=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 24 ] ||
+		fail "KVM's own io_exits count: $err"
+	assert_not_contains "$err" "agent_ms" "no agent in this guest"
 }
 
 test_vmm_console_agent_port_echo() {
