@@ -7,7 +7,9 @@
  *   VMM closes our socket, so we retry until the deadline;
  * - reboot=k: Linux resets through the i8042, which the VMM reports as a clean exit
  *   (a triple-fault reboot would look like a crash);
- * - graceful stop is "shutdown" on the control API (<dir>/api.sock), then SIGTERM/KILL. */
+ * - graceful stop is "shutdown" on the control API (<dir>/api.sock), then SIGTERM/KILL;
+ * - at debug level the VMM's boot profile (exits, phase times) is logged once the agent
+ *   answers: it says where a slow boot spent its time. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -99,8 +101,8 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 		argv[n++] = strdup(c->initrd);
 	}
 	argv[n++] = strdup("--cmdline");
-	argv[n++] = cc_strdup_printf("%s%s%s", VMM_BASE_CMDLINE, c->cmdline ? " " : "",
-				     c->cmdline ? c->cmdline : "");
+	argv[n++] = cc_strdup_printf("%s %s%s%s", VMM_BASE_CMDLINE, HV_GUEST_BOOT_CUTS,
+				     c->cmdline ? " " : "", c->cmdline ? c->cmdline : "");
 	argv[n++] = strdup("--cpus");
 	argv[n++] = cc_strdup_printf("%u", c->cpus);
 	argv[n++] = strdup("--memory");
@@ -162,6 +164,31 @@ static int try_connect(const char *path, int timeout_ms)
 	return cc_steal_fd(&fd);
 }
 
+/* The API's answer to one command, for the log. */
+static void api_ask(const char *sock, const char *cmd, char *out, size_t len)
+{
+	struct cc_error ignored;
+	out[0] = '\0';
+	cleanup_close int fd = cc_unix_connect(sock, &ignored);
+	if (fd < 0)
+		return;
+	struct timeval tv = { 1, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t n = strlen(cmd), got = 0;
+	if (send(fd, cmd, n, MSG_NOSIGNAL) != (ssize_t)n)
+		return;
+	while (got < len - 1) {
+		ssize_t r = read(fd, out + got, len - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (memchr(out, '\n', got) != NULL)
+			break;
+	}
+	out[got] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
 static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *err)
 {
 	struct cvmm *m = vm->priv;
@@ -170,8 +197,14 @@ static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *er
 		uint64_t now = cc_now_ns();
 		int left_ms = now < deadline ? (int)((deadline - now) / 1000000) : 0;
 		int fd = try_connect(m->vsock_sock, left_ms > 0 ? left_ms : 1);
-		if (fd >= 0)
+		if (fd >= 0) {
+			if (cc_log_level() >= CC_LOG_DEBUG) {
+				char line[2048];
+				api_ask(m->api_sock, "profile\n", line, sizeof(line));
+				cc_debug("cocoon-vmm boot profile: %s", line);
+			}
 			return fd;
+		}
 		if (cc_child_wait(&vm->pid, 0, &vm->status))
 			return cc_error_set(err, 0, "cocoon-vmm exited during startup (see %s)",
 					    vm->console_log);

@@ -98,8 +98,8 @@ static int build_argv(struct vm *vm, struct qemu *q, struct argv_buf *a)
 		r |= add(a, strdup(c->initrd));
 	}
 	r |= add(a, strdup("-append"));
-	r |= add(a, cc_strdup_printf("%s%s%s", QEMU_BASE_CMDLINE, c->cmdline ? " " : "",
-				     c->cmdline ? c->cmdline : ""));
+	r |= add(a, cc_strdup_printf("%s %s%s%s", QEMU_BASE_CMDLINE, HV_GUEST_BOOT_CUTS,
+				     c->cmdline ? " " : "", c->cmdline ? c->cmdline : ""));
 	if (c->fs_socket != NULL) {
 		r |= add(a, strdup("-chardev"));
 		r |= add(a, cc_strdup_printf("socket,id=fs,path=%s", c->fs_socket));

@@ -34,6 +34,12 @@ struct vm_config {
 	int accel_kvm; /* 1: KVM, 0: software emulation (TCG) */
 };
 
+/* Kernel arguments both backends give the guest to cut its boot, found with cocoon-vmm's
+ * boot profile (bench/boot.sh, docs/benchmarks.md "Boot profile"): no PCI bus scan (every
+ * device is virtio-mmio; the scan was most of the guest's port I/O exits), no legacy
+ * BSD ptys (256 devices registered that nothing opens). */
+#define HV_GUEST_BOOT_CUTS "pci=off pty.legacy_count=0"
+
 struct vm;
 
 struct hypervisor_ops {
