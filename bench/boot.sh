@@ -4,7 +4,8 @@
 # the VMM's `profile` (docs/vmm.md, "Boot profile"). Prints, per variant, the medians of
 # time to agent (the VMM's agent_ms and the wall time from spawn), exits to the VMM,
 # KVM's own exit count, and the busiest devices and unclaimed probes; then each variant's
-# ratio to the first. Needs hardware virtualization (in the nested lab: tests/lab).
+# ratio to the first. Variants take turns, boot by boot. Needs hardware virtualization
+# (in the nested lab: tests/lab).
 # Usage: bench/boot.sh [N] [LABEL=KERNEL_ARGS ...]
 #   Each variant's arguments follow the backend's base command line; the first variant is
 #   the baseline. Default: without the boot cuts ("uncut", as before the profile) against
@@ -90,10 +91,12 @@ def med(runs, key):
     return statistics.median(r.get(key, 0.0) for r in runs)
 
 print("cocoon-vmm boot to agent, %d boots per variant, base command line: %s" % (n, base))
-results = []
-for label, extra in variants:
-    runs = [boot(extra) for _ in range(n)]
-    results.append((label, runs))
+# Round robin, so that a change in the machine's load falls on every variant alike.
+results = [(label, []) for label, _ in variants]
+for _ in range(n):
+    for (label, extra), (_, runs) in zip(variants, results):
+        runs.append(boot(extra))
+for (label, extra), (_, runs) in zip(variants, results):
     print("\n[%s] extra args: %s" % (label, extra or "(none)"))
     for key in ("agent_ms", "wall_ms", "vmm_exits", "io", "mmio", "kvm.exits",
                 "kvm.halt_exits", "kvm.io_exits", "kvm.mmio_exits", "kvm.irq_window_exits"):
