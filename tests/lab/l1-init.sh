@@ -1,9 +1,9 @@
 #!/bin/bash
-# PID 1 of the lab's L1 once it has switch_rooted into the host's / (read-only, under a
-# tmpfs overlay): sets up the machine the way a KVM host looks (proc, sys, cgroups like
-# the host's, /dev/kvm from Debian's kvm-amd, loopback), runs the clone's tests/run.sh
-# with the arguments tests/lab/lab.sh left in the writable 9p directory `labout`,
-# writes its output and results there, and powers L1 off.
+# PID 1 of the lab's L1 once it has switch_rooted into the host's / (virtio-fs, read-only,
+# under a tmpfs overlay): sets up the machine the way a KVM host looks (proc, sys, cgroups like
+# the host's, /dev/kvm from Debian's kvm-amd, loopback), runs the command that
+# tests/lab/lab.sh left in the writable 9p directory `labout` (mounted at $LAB_OUT),
+# writes its output there (console.log), and powers L1 off.
 out=/run/lab
 # No power-off path may hang: QEMU runs with -no-reboot, so a reboot ends it.
 finish() {
@@ -15,6 +15,7 @@ say() { echo "lab-l1: $*"; }
 
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+mkdir -p /dev/pts
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts 2>/dev/null || mount -t devpts devpts /dev/pts
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs -o mode=755 tmpfs /run
@@ -51,6 +52,7 @@ hostname cocoon-lab
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp
 cd "$LAB_ROOT" || exit 1
 say "L1 up in $(cut -d' ' -f1 /proc/uptime) s: $(nproc) vCPUs, $(grep -cw svm /proc/cpuinfo) with svm, kernel $ver"
-# The lab's own tests/run.sh: the KVM backends' part only (it sees svm and /dev/kvm here).
-COCOON_TEST_KVM_ONLY=1 COCOON_TEST_SUMMARY=$out/summary "$LAB_ROOT/tests/run.sh" "${LAB_ARGS[@]}"
-echo "lab-l1: tests/run.sh exited $?"
+# The command tests/lab/lab.sh was given, in the clone (results go to $LAB_OUT).
+export LAB_OUT=$out COCOON_TEST_SUMMARY=$out/summary
+"${LAB_CMD[@]}"
+echo "lab-l1: command exited $?"
