@@ -34,10 +34,20 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 labout $out || {
 exec >"$out/console.log" 2>&1
 trap finish EXIT
 
-# Debian's modules of this kernel, loaded by busybox's modprobe (the host has no kmod);
-# the kernel's own module requests (bridge, veth, netfilter…) go through it too.
 # shellcheck disable=SC1091
 . "$out/env"
+# /tmp a tmpfs of its own: containerd's overlayfs snapshots refuse an overlay as their
+# upper layer. A clone under /tmp stays reachable at a path of its own.
+case $LAB_ROOT/ in /tmp/*)
+	mkdir -p /run/lab-clone
+	mount --bind "$LAB_ROOT" /run/lab-clone
+	LAB_ROOT=/run/lab-clone
+	;;
+esac
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+
+# Debian's modules of this kernel, loaded by busybox's modprobe (the host has no kmod);
+# the kernel's own module requests (bridge, veth, netfilter…) go through it too.
 ver=$(uname -r)
 mkdir -p /lib/modules/$ver
 mount --bind "$LAB_KERNEL_DIR/lib/modules/$ver" /lib/modules/$ver
