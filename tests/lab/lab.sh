@@ -35,7 +35,8 @@ ver=$(cat "$kdir/version")
 mods=$kdir/lib/modules/$ver
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-lab.XXXXXX")
-qemu_pid= vfsd_pid=
+qemu_pid=
+vfsd_pid=
 cleanup() {
 	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
 	[ -n "$vfsd_pid" ] && kill "$vfsd_pid" 2>/dev/null && wait "$vfsd_pid" 2>/dev/null
@@ -72,7 +73,7 @@ mkdir "$run/out"
 /usr/lib/qemu/virtiofsd --socket-path="$run/vfs.sock" -o source=/ -o cache=always -o sandbox=chroot \
 	-o log_level=warn >"$run/virtiofsd.log" 2>&1 &
 vfsd_pid=$!
-for i in $(seq 100); do [ -S "$run/vfs.sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$run/vfs.sock" ] && break; sleep 0.1; done
 [ -S "$run/vfs.sock" ] || lab_fail "virtiofsd did not start: $(cat "$run/virtiofsd.log")"
 start=$SECONDS
 limit=${COCOON_LAB_TIMEOUT:-1500}
