@@ -296,8 +296,14 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	sb->t.vmm_spawned = cc_now_ns();
 
 	int fd = cfg->hv->agent_connect(&sb->vm, remaining_ms(deadline), err);
-	if (fd < 0)
+	if (fd < 0) {
+		/* The same words whichever backend waited (cocoon-vmm waits in connect, QEMU in
+		 * hello): what the user can change is boot_timeout_ms, not a socket. */
+		if (err->err_no == ETIMEDOUT)
+			cc_error_set(err, 0, "the guest agent did not answer within %d ms",
+				     cfg->boot_timeout_ms);
 		goto fail_console;
+	}
 	sb->agent = ttrpc_client_new(fd, err);
 	if (sb->agent == NULL)
 		goto fail;
