@@ -128,6 +128,9 @@ elif [ "${COCOON_TEST_LAB:-1}" != 0 ] && command -v qemu-system-x86_64 >/dev/nul
 	if [ -s "$list" ]; then
 		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests" >&2
 		tests/lab/lab.sh "$results/lab" env COCOON_TEST_KVM_ONLY=1 tests/run.sh "$@"
+		lrc=$?
+		[ $lrc -eq 0 ] || grep -qs '^fail L1' "$results/lab/summary" ||
+			echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$results/summary"
 		# L1's own output, less its totals (folded into the line below).
 		grep -vE '^(failed: |[0-9]+ passed, )' "$results/lab/console.log" 2>/dev/null
 		cat "$results/lab/summary" >>"$results/summary" 2>/dev/null

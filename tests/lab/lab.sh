@@ -42,8 +42,14 @@ cleanup() {
 	[ -n "$vfsd_pid" ] && kill "$vfsd_pid" 2>/dev/null && wait "$vfsd_pid" 2>/dev/null
 	rm -rf "$run"
 }
+# What L1 wrote so far: results of the tests that finished, its output, its console.
+collect() {
+	cat "$run/out/summary" >>"$dest/summary" 2>/dev/null
+	cp "$run/out/console.log" "$run/serial.log" "$dest/" 2>/dev/null
+	find "$run/out" -maxdepth 1 -type f ! -name summary ! -name console.log ! -name env -exec cp {} "$dest/" \;
+}
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'collect; lab_fail "interrupted"' INT TERM
 
 # The initramfs: static busybox, the virtio-fs, 9p and overlay modules with what they
 # depend on.
@@ -92,8 +98,7 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 		kill "$qemu_pid"
 		wait "$qemu_pid" 2>/dev/null
 		qemu_pid=
-		cat "$run/out/summary" >>"$dest/summary" 2>/dev/null
-		cp "$run/out/console.log" "$dest/" 2>/dev/null
+		collect
 		lab_fail "L1 still running after ${limit}s: killed (console: $(tail -c 2000 "$run/out/console.log" 2>/dev/null))"
 	fi
 	sleep 1
@@ -101,9 +106,7 @@ done
 wait "$qemu_pid"
 qrc=$?
 qemu_pid=
-cat "$run/out/summary" >>"$dest/summary" 2>/dev/null
-cp "$run/out/console.log" "$run/serial.log" "$dest/" 2>/dev/null
-find "$run/out" -maxdepth 1 -type f ! -name summary ! -name console.log ! -name env -exec cp {} "$dest/" \;
+collect
 grep -q '^lab-l1: command exited' "$run/out/console.log" 2>/dev/null ||
 	lab_fail "L1 ended before its tests did (QEMU status $qrc after $((SECONDS - start))s; serial: $(tail -c 3000 "$run/serial.log") $(cat "$run/qemu.log"))"
 echo "lab: L1 ran for $((SECONDS - start))s" >&2
