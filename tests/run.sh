@@ -1,8 +1,18 @@
 #!/bin/bash
 # Runs the whole suite: every unit test binary (cmocka, TAP output) and every
 # integration test function (tests/integration/*.sh, functions named test_*), the
-# latter in parallel. Ends with one line: "N passed, N failed, N skipped".
+# latter in parallel; then the KVM backends' tests (see below). Ends with one line:
+# "N passed, N failed, N skipped".
 # Usage: tests/run.sh [FILTER...]   (run tests whose name contains any FILTER)
+#
+# KVM backends: the `cocoon run`, containerd, CRI and network tests run once more for
+# each KVM backend, cocoon-vmm and QEMU -accel kvm, chosen by a COCOON_CONFIG file,
+# named BACKEND/test_… (e.g. cocoon-vmm/test_run_exit_codes). With vmx/svm and a
+# /dev/kvm they run here; without, where QEMU can emulate SVM, they run in the
+# nested-KVM lab (tests/lab/lab.sh), named lab/BACKEND/test_…, together with the
+# cocoon-vmm tests (vmm.sh, unit/test_hv_cocoon_vmm) that need /dev/kvm.
+# COCOON_TEST_LAB=0 leaves the lab out. Inside L1 the lab runs this script with
+# COCOON_TEST_KVM_ONLY=1 (only that part) and COCOON_TEST_SUMMARY=FILE (results kept).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,55 +28,117 @@ jobs=${COCOON_TEST_JOBS:-$(nproc)}
 results=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-results.XXXXXX")
 trap 'rm -rf "$results"' EXIT
 
+kvm_only=${COCOON_TEST_KVM_ONLY:-}
+prefix=
+[ -n "$kvm_only" ] && prefix=lab/
+# Files whose tests run for each KVM backend.
+kvm_files="tests/integration/run.sh tests/integration/run_errors.sh tests/integration/check.sh
+tests/integration/containerd.sh tests/integration/cri.sh tests/integration/cri_net.sh tests/integration/net.sh"
+# cocoon-vmm's own tests that need /dev/kvm (not the fuzzers, nor the no-vmx/svm message).
+kvm_vmm_test() { [[ "$1" != test_vmm_fuzz_bounded && "$1" != test_vmm_cocoon_run_says_why_not_here ]]; }
+host_kvm() { grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; }
+
 # Unit tests: one TAP line per case.
 for bin in build/tests/test_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
+	if [ -n "$kvm_only" ]; then
+		[ "$name" = test_hv_cocoon_vmm ] || continue
+		name=${prefix}cocoon-vmm/unit/$name
+	else
+		name=unit/$name
+	fi
 	wanted "$name" || continue
-	out=$results/unit-$name.log
+	out=$results/unit-${name//\//_}.log
 	CMOCKA_MESSAGE_OUTPUT=TAP "$bin" >"$out" 2>&1
 	rc=$?
 	grep -E '^(not )?ok ' "$out" | while read -r line; do
 		case "$line" in
-		"not ok"*) echo "fail unit/$name ${line#not ok }" ;;
-		ok*) echo "pass unit/$name ${line#ok }" ;;
+		*" # SKIP "*) echo "skip $name ${line##* # SKIP }" ;;
+		"not ok"*) echo "fail $name ${line#not ok }" ;;
+		ok*) echo "pass $name ${line#ok }" ;;
 		esac
 	done >>"$results/summary"
-	if [ $rc -ne 0 ] || grep -q '^not ok' "$out"; then
-		echo "FAIL: unit/$name" >&2
+	# cmocka's TAP marks a skipped case "not ok N # SKIP name".
+	if [ $rc -ne 0 ] || grep '^not ok' "$out" | grep -vq ' # SKIP '; then
+		echo "FAIL: $name" >&2
 		cat "$out" >&2
-		grep -qE '^(not )?ok ' "$out" || echo "fail unit/$name (crashed, rc=$rc)" >>"$results/summary"
+		grep -qE '^(not )?ok ' "$out" || echo "fail $name (crashed, rc=$rc)" >>"$results/summary"
 	fi
 done
 
 # Integration tests: each test function runs in its own bash with tests/lib.sh.
+# Lines "FILE TEST NAME CONFIG" (CONFIG "-": none given).
 list=$results/list
-for f in tests/integration/*.sh; do
-	[ -f "$f" ] || continue
-	for t in $(grep -oE '^test_[A-Za-z0-9_]+' "$f"); do
-		wanted "$f:$t" || continue
-		echo "$f $t"
+list_tests() { # NAME_PREFIX CONFIG FILE...
+	local p=$1 conf=$2 f t
+	shift 2
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		for t in $(grep -oE '^test_[A-Za-z0-9_]+' "$f"); do
+			[ "$p" = "${prefix}cocoon-vmm/" ] && [ "$f" = tests/integration/vmm.sh ] && { kvm_vmm_test "$t" || continue; }
+			wanted "$f:$p$t" || continue
+			echo "$f $t $p$t $conf"
+		done
 	done
-done >"$list"
-
+}
+# The KVM backends' tests, with one config file each.
+list_kvm_tests() {
+	local b
+	for b in cocoon-vmm qemu; do
+		printf 'hypervisor = %s\n' "$b" >"$results/$b.conf"
+		# In the lab an L2 guest boots under emulated SVM, with other L1s on the same cores.
+		[ -n "$kvm_only" ] && printf 'boot_timeout_ms = 300000\n' >>"$results/$b.conf"
+		[ "$b" = cocoon-vmm ] && [ -n "$kvm_only" ] && list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/vmm.sh
+		# shellcheck disable=SC2086
+		list_tests "${prefix}$b/" "$results/$b.conf" $kvm_files
+	done
+}
 run_one() {
-	local file=$1 t=$2 results=$RESULTS
-	local log=$results/$(basename "$file" .sh)-$t.log
+	local file=$1 t=$2 name=$3 conf=$4 results=$RESULTS
+	local log=$results/$(basename "$file" .sh)-${name//\//_}.log
 	local start=$SECONDS
+	[ "$conf" = - ] || export COCOON_CONFIG=$conf
 	bash -c 'set -u; source tests/lib.sh; source "$1"; cc_run_test "$2"' _ "$file" "$t" >"$log" 2>&1
 	local rc=$?
 	local dur=$((SECONDS - start))
 	case $rc in
-	0) echo "pass $t" >>"$results/summary"; echo "PASS: $t (${dur}s)" ;;
-	77) echo "skip $t" >>"$results/summary"; echo "SKIP: $t: $(grep -m1 '^SKIP: ' "$log" | cut -c7-)" ;;
-	*) echo "fail $t" >>"$results/summary"; echo "FAIL: $t (${dur}s)"; sed 's/^/    /' "$log" ;;
+	0) echo "pass $name" >>"$results/summary"; echo "PASS: $name (${dur}s)" ;;
+	77) echo "skip $name" >>"$results/summary"; echo "SKIP: $name: $(grep -m1 '^SKIP: ' "$log" | cut -c7-)" ;;
+	*) echo "fail $name" >>"$results/summary"; echo "FAIL: $name (${dur}s)"; sed 's/^/    /' "$log" ;;
 	esac
 }
 export -f run_one
 export RESULTS=$results
-[ -s "$list" ] && xargs -P "$jobs" -L 1 bash -c 'run_one "$1" "$2"' _ <"$list"
+run_list() { [ -s "$list" ] && xargs -P "$jobs" -L 1 bash -c 'run_one "$1" "$2" "$3" "$4"' _ <"$list"; }
+
+if [ -z "$kvm_only" ]; then
+	list_tests "" - tests/integration/*.sh >"$list"
+	run_list
+fi
+if [ -n "$kvm_only" ] || host_kvm; then
+	list_kvm_tests >"$list"
+	run_list
+elif [ "${COCOON_TEST_LAB:-1}" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
+	# No vmx/svm here: the same tests in the lab, if any is wanted.
+	prefix=lab/
+	list_kvm_tests >"$list"
+	list_tests lab/cocoon-vmm/ - tests/integration/vmm.sh >>"$list"
+	wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
+	if [ -s "$list" ]; then
+		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests" >&2
+		tests/lab/lab.sh "$results/lab" env COCOON_TEST_KVM_ONLY=1 tests/run.sh "$@"
+		lrc=$?
+		[ $lrc -eq 0 ] || grep -qs '^fail L1' "$results/lab/summary" ||
+			echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$results/summary"
+		# L1's own output, less its totals (folded into the line below).
+		grep -vE '^(failed: |[0-9]+ passed, )' "$results/lab/console.log" 2>/dev/null
+		cat "$results/lab/summary" >>"$results/summary" 2>/dev/null
+	fi
+fi
 
 touch "$results/summary"
+[ -n "${COCOON_TEST_SUMMARY:-}" ] && cp "$results/summary" "$COCOON_TEST_SUMMARY"
 pass=$(grep -c '^pass' "$results/summary")
 fail=$(grep -c '^fail' "$results/summary")
 skip=$(grep -c '^skip' "$results/summary")

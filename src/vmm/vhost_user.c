@@ -31,7 +31,9 @@ enum {
 #define VHOST_USER_VERSION 1
 #define VHOST_USER_REPLY 0x4
 #define VHOST_USER_F_PROTOCOL_FEATURES (1ull << 30)
-#define VHOST_USER_TIMEOUT_S 2
+/* Bounded, but past a loaded host's scheduling delays: in the nested-KVM lab, with other
+ * VMs on the cores, a freshly started virtiofsd took more than 2 s to answer GET_FEATURES. */
+#define VHOST_USER_TIMEOUT_S 10
 
 struct vu_region {
 	uint64_t gpa, size, uaddr, mmap_offset;

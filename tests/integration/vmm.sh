@@ -1,12 +1,19 @@
 # cocoon-vmm through the real binary with freestanding PVH guests (tests/vmm/guests).
 GUESTS=$ROOT/build/tests/vmm-guests
 
+# The freestanding guests need a /dev/kvm (PVM is enough for them); a host without one
+# runs them in the nested-KVM lab (tests/lab), which tests/run.sh boots.
+need_kvm() {
+	[ -e /dev/kvm ] || skip "no /dev/kvm here: run in the lab"
+}
+
 vmm_guest() { # NAME: path of a built test guest, or fail
 	[ -f "$GUESTS/$1.elf" ] || fail "test guest $1 not built (make vmm-guests)"
 	echo "$GUESTS/$1.elf"
 }
 
 test_vmm_serial_hello_and_reset() {
+	need_kvm
 	local out rc
 	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" 2>"$T/err")
 	rc=$?
@@ -25,6 +32,7 @@ vmm_bzimage() {
 }
 
 test_vmm_bzimage_boot_protocol() {
+	need_kvm
 	local out rc
 	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_bzimage)" --cmdline "via boot_params" --memory 64 2>"$T/err")
 	rc=$?
@@ -53,6 +61,7 @@ bz_refused() { # FILE MESSAGE [VMM ARGS...]: cocoon-vmm refuses FILE with MESSAG
 }
 
 test_vmm_bzimage_malformed_refused() {
+	need_kvm
 	local good size
 	good=$(vmm_bzimage)
 	size=$(stat -c %s "$good")
@@ -75,6 +84,7 @@ test_vmm_bzimage_malformed_refused() {
 }
 
 test_vmm_triple_fault_is_a_crash() {
+	need_kvm
 	local rc
 	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest crash)" >"$T/out" 2>"$T/err"
 	rc=$?
@@ -83,6 +93,7 @@ test_vmm_triple_fault_is_a_crash() {
 }
 
 test_vmm_rejects_bad_kernel() {
+	need_kvm
 	local rc
 	echo "not a kernel" >"$T/bad"
 	timeout 20 "$COCOON_VMM" --kernel "$T/bad" >"$T/out" 2>"$T/err"
@@ -95,6 +106,7 @@ test_vmm_rejects_bad_kernel() {
 }
 
 test_vmm_virtio_rng_returns_bytes() {
+	need_kvm
 	local out
 	assert_contains "$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest rng)")" "rng: no device" "rng is opt-in"
 	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest rng)" --rng 2>"$T/err") || fail "rng guest failed: $(cat "$T/err")"
@@ -103,6 +115,7 @@ test_vmm_virtio_rng_returns_bytes() {
 }
 
 test_vmm_virtio_blk_read_write_flush() {
+	need_kvm
 	local out
 	printf 'sector zero says hi\n' >"$T/disk.img"
 	truncate -s 1M "$T/disk.img"
@@ -117,6 +130,7 @@ test_vmm_virtio_blk_read_write_flush() {
 }
 
 test_vmm_virtio_blk_read_only() {
+	need_kvm
 	local out
 	printf 'sector zero says hi\n' >"$T/disk.img"
 	truncate -s 1M "$T/disk.img"
@@ -128,6 +142,7 @@ test_vmm_virtio_blk_read_only() {
 }
 
 test_vmm_vsock_hybrid_echo() {
+	need_kvm
 	local out
 	"$ROOT/tests/vmm/vsock_peer.py" "$T/v.sock" >"$T/peer.out" 2>&1 &
 	local peer=$!
@@ -155,6 +170,7 @@ wait_for_socket() { # PATH
 }
 
 test_vmm_api_pause_resume_shutdown() {
+	need_kvm
 	local api="$ROOT/tests/vmm/api_client.py" pid a b out
 	"$COCOON_VMM" --kernel "$(vmm_guest spin)" --api-socket "$T/api.sock" >"$T/out" 2>"$T/err" &
 	pid=$!
@@ -214,6 +230,7 @@ test_vmm_boot_profile_at_exit() {
 }
 
 test_vmm_console_agent_port_echo() {
+	need_kvm
 	local out
 	python3 - "$T/c.sock" >"$T/peer.out" 2>&1 <<'PY' &
 import os, socket, sys, time
@@ -239,6 +256,7 @@ PY
 }
 
 test_vmm_virtio_net_tap_echo() {
+	need_kvm
 	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
 	local tap="cct$RANDOM" out
 	"$ROOT/tests/vmm/net_peer.py" "$tap" 02:cc:00:00:00:2a >"$T/peer.out" 2>&1 &
@@ -252,6 +270,7 @@ test_vmm_virtio_net_tap_echo() {
 }
 
 test_vmm_net_rejects_bad_options() {
+	need_kvm
 	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --net "tap=averyveryverylongtapname" >"$T/out" 2>"$T/err"
 	assert_eq 1 "$?" "exit status for a too-long tap name"
 	assert_contains "$(cat "$T/err")" "tap name" "error names the tap"
@@ -261,6 +280,7 @@ test_vmm_net_rejects_bad_options() {
 }
 
 test_vmm_virtio_fs_via_virtiofsd() {
+	need_kvm
 	local vfsd=/usr/lib/qemu/virtiofsd out
 	[ -x $vfsd ] || fail "no $vfsd (qemu-system-common; scripts/install-deps.sh installs it)"
 	mkdir "$T/share"
@@ -278,6 +298,7 @@ test_vmm_virtio_fs_via_virtiofsd() {
 }
 
 test_vmm_fs_backend_missing() {
+	need_kvm
 	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --fs "tag=x,socket=$T/none.sock" >"$T/out" 2>"$T/err"
 	assert_eq 1 "$?" "exit status without a backend"
 	assert_contains "$(cat "$T/err")" "connecting to vhost-user backend $T/none.sock" "error names the socket"
@@ -285,7 +306,7 @@ test_vmm_fs_backend_missing() {
 
 # Linux guests under cocoon-vmm need VT-x/SVM: on a PVM host the kernel does not boot.
 need_hw_virt() {
-	grep -qwE 'vmx|svm' /proc/cpuinfo || skip "no hardware virtualization"
+	grep -qwE 'vmx|svm' /proc/cpuinfo || skip "no hardware virtualization here: run in the lab"
 }
 
 test_vmm_linux_cocoon_run() {

@@ -1,0 +1,113 @@
+#!/bin/bash
+# The nested-KVM lab: boots L1 = Debian's own kernel (scripts/lab-kernel.sh) under
+# QEMU TCG with an emulated AMD-V CPU, where kvm-amd gives a real /dev/kvm, and runs the
+# clone's tests/run.sh there for the KVM backends (cocoon-vmm, QEMU -accel kvm). L1
+# sees the host's / over virtio-fs (mounted read-only, under an overlay with a tmpfs on
+# top), so it runs the host's binaries and this clone's build as they are. virtio-fs,
+# not 9p: an exec in L1 opens ld.so and libraries, and each 9p request waits on QEMU's
+# main loop; a dynamic /bin/true took 350 ms over 9p, 175 ms over virtio-fs. The
+# results directory is a small 9p share.
+#
+# Usage: tests/lab/lab.sh OUTDIR COMMAND [ARG...]
+#   Runs COMMAND in L1 from the clone's top directory, with LAB_OUT naming a directory
+#   whose files come back to OUTDIR, and COCOON_TEST_SUMMARY=$LAB_OUT/summary (where
+#   tests/run.sh leaves its "pass|fail|skip NAME" lines). OUTDIR/console.log is the
+#   command's output. Exits 0 when L1 ran the command to its end, 1 when it could not
+#   boot or ran out of time (COCOON_LAB_TIMEOUT seconds, 1500 by default); OUTDIR/summary
+#   then holds what finished plus a failed "L1" line.
+# Environment: COCOON_LAB_MEMORY (MiB, default 4096), COCOON_LAB_CPUS (default 2).
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dest=${1:?usage: tests/lab/lab.sh OUTDIR COMMAND [ARG...]}
+shift
+[ $# -gt 0 ] || { echo "usage: tests/lab/lab.sh OUTDIR COMMAND [ARG...]" >&2; exit 2; }
+mkdir -p "$dest"
+lab_fail() {
+	echo "lab: $*" >&2
+	echo "fail L1 ($*)" >>"$dest/summary"
+	exit 1
+}
+case $root in *[[:space:]]*) lab_fail "the clone's path has blanks: $root" ;; esac
+command -v qemu-system-x86_64 >/dev/null || lab_fail "qemu-system-x86_64 missing (scripts/install-deps.sh)"
+[ -x /bin/busybox ] || lab_fail "/bin/busybox missing (busybox-static)"
+kdir=$("$root/scripts/lab-kernel.sh") || lab_fail "no lab kernel (scripts/lab-kernel.sh failed)"
+ver=$(cat "$kdir/version")
+mods=$kdir/lib/modules/$ver
+
+run=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-lab.XXXXXX")
+qemu_pid=
+vfsd_pid=
+cleanup() {
+	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
+	[ -n "$vfsd_pid" ] && kill "$vfsd_pid" 2>/dev/null && wait "$vfsd_pid" 2>/dev/null
+	rm -rf "$run"
+}
+# What L1 wrote so far: results of the tests that finished, its output, its console.
+collect() {
+	cat "$run/out/summary" >>"$dest/summary" 2>/dev/null
+	cp "$run/out/console.log" "$run/serial.log" "$dest/" 2>/dev/null
+	find "$run/out" -maxdepth 1 -type f ! -name summary ! -name console.log ! -name env -exec cp {} "$dest/" \;
+}
+trap cleanup EXIT
+trap 'collect; lab_fail "interrupted"' INT TERM
+
+# The initramfs: static busybox, the virtio-fs, 9p and overlay modules with what they
+# depend on.
+ird=$run/initramfs
+mkdir -p "$ird/bin" "$ird/dev" "$ird/proc" "$ird/sys" "$ird/lib/modules/$ver"
+cp /bin/busybox "$ird/bin/busybox"
+cp "$root/tests/lab/initramfs-init" "$ird/init"
+cp "$mods/modules.dep" "$ird/lib/modules/$ver/"
+for m in virtio_pci 9pnet_virtio 9p virtiofs overlay; do
+	line=$(grep -E "(^|/)$m\.ko:" "$mods/modules.dep") || lab_fail "module $m not in $mods/modules.dep"
+	for f in ${line%%:*} ${line#*:}; do
+		mkdir -p "$ird/lib/modules/$ver/$(dirname "$f")"
+		cp "$mods/$f" "$ird/lib/modules/$ver/$f"
+	done
+done
+(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$run/initrd.img" || lab_fail "building the initramfs"
+
+mkdir "$run/out"
+{
+	printf 'LAB_ROOT=%q\nLAB_KERNEL_DIR=%q\n' "$root" "$kdir"
+	printf 'LAB_CMD=('
+	printf '%q ' "$@"
+	printf ')\n'
+} >"$run/out/env"
+
+# sandbox=chroot: the namespace sandbox pivot_roots into the source, and / cannot be.
+/usr/lib/qemu/virtiofsd --socket-path="$run/vfs.sock" -o source=/ -o cache=always -o sandbox=chroot \
+	-o log_level=warn >"$run/virtiofsd.log" 2>&1 &
+vfsd_pid=$!
+for _ in $(seq 100); do [ -S "$run/vfs.sock" ] && break; sleep 0.1; done
+[ -S "$run/vfs.sock" ] || lab_fail "virtiofsd did not start: $(cat "$run/virtiofsd.log")"
+start=$SECONDS
+limit=${COCOON_LAB_TIMEOUT:-1500}
+qemu-system-x86_64 -accel tcg -cpu max -smp "${COCOON_LAB_CPUS:-2}" -m "${COCOON_LAB_MEMORY:-4096}" \
+	-M q35 -display none -monitor none -no-reboot -nic none \
+	-serial "file:$run/serial.log" \
+	-kernel "$kdir/vmlinuz" -initrd "$run/initrd.img" \
+	-append "console=ttyS0 loglevel=4 panic=-1 lab.init=$root/tests/lab/l1-init.sh" \
+	-object memory-backend-memfd,id=mem,size="${COCOON_LAB_MEMORY:-4096}M",share=on -numa node,memdev=mem \
+	-chardev socket,id=vfs,path="$run/vfs.sock" -device vhost-user-fs-pci,chardev=vfs,tag=hostroot \
+	-virtfs "local,path=$run/out,mount_tag=labout,security_model=none" \
+	>"$run/qemu.log" 2>&1 &
+qemu_pid=$!
+while kill -0 "$qemu_pid" 2>/dev/null; do
+	if [ $((SECONDS - start)) -ge "$limit" ]; then
+		kill "$qemu_pid"
+		wait "$qemu_pid" 2>/dev/null
+		qemu_pid=
+		collect
+		lab_fail "L1 still running after ${limit}s: killed (console: $(tail -c 2000 "$run/out/console.log" 2>/dev/null))"
+	fi
+	sleep 1
+done
+wait "$qemu_pid"
+qrc=$?
+qemu_pid=
+collect
+grep -q '^lab-l1: command exited' "$run/out/console.log" 2>/dev/null ||
+	lab_fail "L1 ended before its tests did (QEMU status $qrc after $((SECONDS - start))s; serial: $(tail -c 3000 "$run/serial.log") $(cat "$run/qemu.log"))"
+echo "lab: L1 ran for $((SECONDS - start))s" >&2
+exit 0
