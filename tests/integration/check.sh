@@ -24,14 +24,8 @@ test_check_this_host() {
 	assert_contains "$out" "This host can run sandboxes: backend $want" "verdict"
 	if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
 		assert_contains "$out" "accelerator kvm" "hardware virtualization is used"
-		if [ "$want" = cocoon-vmm ]; then
-			assert_contains "$out" "cocoon-vmm (auto: hardware virtualization)" "says why cocoon-vmm"
-		fi
 	else
 		assert_contains "$out" "accelerator tcg (software emulation)" "TCG fallback without vmx/svm"
-		if [ -z "${COCOON_CONFIG:-}" ]; then
-			assert_contains "$out" "qemu (auto: no hardware virtualization, so QEMU's software emulation (TCG))" "says why QEMU"
-		fi
 		if [ -e /dev/kvm ]; then
 			assert_contains "$out" "no vmx/svm" "says why KVM is not used"
 		fi
@@ -47,6 +41,22 @@ test_check_missing_kernel_and_qemu() {
 	assert_contains "$out" "/nonexistent/vmlinux" "names the missing kernel"
 	assert_contains "$out" "/nonexistent/qemu" "names the missing QEMU"
 	assert_not_contains "$out" "This host can run sandboxes" "no positive verdict"
+}
+
+# hypervisor = auto (the default): cocoon-vmm with hardware virtualization, QEMU's
+# emulation without, and check says which and why.
+test_check_auto_backend() {
+	printf 'hypervisor = auto\n' >"$T/cocoon.conf"
+	local out
+	out=$(COCOON_CONFIG=$T/cocoon.conf "$COCOON" check 2>&1)
+	assert_eq 0 $? "check with hypervisor = auto ($out)"
+	if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+		assert_contains "$out" "cocoon-vmm (auto: hardware virtualization)" "the backend and why"
+		assert_contains "$out" "This host can run sandboxes: backend cocoon-vmm, accelerator kvm" "verdict"
+	else
+		assert_contains "$out" "qemu (auto: no hardware virtualization, so QEMU's software emulation (TCG))" "the backend and why"
+		assert_contains "$out" "This host can run sandboxes: backend qemu, accelerator tcg (software emulation)" "verdict"
+	fi
 }
 
 test_check_named_backend() {
