@@ -546,6 +546,27 @@ static void on_reset(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&vs->dev.lock);
 }
 
+/* After a restore no connection of the saved VM exists on the host: the guest is told
+ * with a transport reset event (virtio 5.10.6.6), on which it drops its connections and
+ * reads the CID again; listening sockets survive, so the agent keeps listening. */
+static int vsock_restore(struct virtio_dev *d, const uint8_t state[16], struct cc_error *err)
+{
+	struct vq_chain c;
+	uint32_t reset_event = 0; /* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET */
+	(void)state;
+	(void)err;
+	if (!virtio_dev_running(d) || virtq_pop(&d->vq[EVQ], d->mem, &c) <= 0)
+		return 0;
+	if (c.n_out > 0 || c.in_len < sizeof(reset_event)) {
+		virtio_dev_fail(d, "event buffer cannot hold an event");
+		return 0;
+	}
+	vq_write(&c, 0, &reset_event, sizeof(reset_event));
+	virtq_push(&d->vq[EVQ], d->mem, c.head, sizeof(reset_event));
+	virtio_dev_signal_used(d, EVQ);
+	return 0;
+}
+
 static void vsock_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
 {
 	struct vsock *vs = d->priv;
@@ -560,6 +581,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.notify = vsock_notify,
 	.reset = vsock_reset,
+	.restore = vsock_restore,
 };
 
 struct virtio_dev *virtio_vsock_create(struct vmm *v, uint64_t cid, const char *uds,
