@@ -356,9 +356,9 @@ int snapshot_save(struct vmm *v, const char *dir, struct snap_stats *st, struct 
 	static const char *const names[] = { SNAP_MEMORY_FILE, SNAP_STATE_FILE };
 	for (size_t i = 0; i < CC_ARRAY_SIZE(names); i++) {
 		struct stat sb;
-		if (fstatat(dirfd, names[i], &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
-			return cc_error_set(err, errno == ENOENT ? EEXIST : errno, "%s/%s", dir,
-					    names[i]);
+		int e = fstatat(dirfd, names[i], &sb, AT_SYMLINK_NOFOLLOW) == 0 ? EEXIST : errno;
+		if (e != ENOENT)
+			return cc_error_set(err, e, "%s/%s", dir, names[i]);
 	}
 	struct vm_state *s = calloc(1, sizeof(*s));
 	if (s == NULL)

@@ -356,6 +356,48 @@ test_vmm_linux_cocoon_run() {
 	assert_contains "$out" "hi from" "container output"
 }
 
+# A Linux template: the guest kernel and agent booted with cocoon.template=1 and saved
+# once the agent answers, then two clones restored from it at the same time. Each
+# clone's agent answers on the clone's own vsock socket (the transport reset dropped
+# the template's connection), is the same boot (boot_id), and takes Reseed: its CRNG
+# reseeded from host bytes and its wall clock set (stepped forward by the time since the
+# save). Reading different random bytes in the two needs containers: the product test.
+test_vmm_linux_template_clones() {
+	need_hw_virt
+	local share=$ROOT/build/share/cocoon api="$ROOT/tests/vmm/api_client.py" agent="$ROOT/tests/vmm/agent_client.py"
+	[ -f "$share/vmlinux" ] && [ -f "$share/initrd.img" ] || fail "guest kernel/initrd not built (make guest)"
+	local pid pa pb out boot a b
+	"$COCOON_VMM" --kernel "$share/vmlinux" --initrd "$share/initrd.img" --memory 256 --cpus 2 \
+		--cmdline "console=ttyS0 reboot=k panic=-1 quiet random.trust_cpu=on cocoon.channel=vsock cocoon.template=1" \
+		--vsock cid=3,socket="$T/t.vsock" --api-socket "$T/t.api" >"$T/t.console" 2>&1 &
+	pid=$!
+	trap 'kill $pid $pa $pb 2>/dev/null' EXIT
+	out=$("$agent" "$T/t.vsock" hello) || fail "template agent: $out $(tail -5 "$T/t.console")"
+	boot=${out##*boot_id=}
+	mkdir "$T/tpl"
+	assert_contains "$("$api" "$T/t.api" "snapshot $T/tpl" shutdown)" "ok saved" "template snapshot"
+	wait $pid
+	sleep 1 # so a clone's clock is visibly behind the host's
+	"$COCOON_VMM" --restore "$T/tpl" --vsock cid=3,socket="$T/a.vsock" --api-socket "$T/a.api" >"$T/a.console" 2>&1 &
+	pa=$!
+	"$COCOON_VMM" --restore "$T/tpl" --vsock cid=3,socket="$T/b.vsock" --api-socket "$T/b.api" >"$T/b.console" 2>&1 &
+	pb=$!
+	a=$("$agent" "$T/a.vsock" hello reseed) || fail "clone a: $a $(tail -5 "$T/a.console")"
+	b=$("$agent" "$T/b.vsock" hello reseed) || fail "clone b: $b $(tail -5 "$T/b.console")"
+	assert_contains "$a" "boot_id=$boot" "clone a is the template's boot"
+	assert_contains "$b" "boot_id=$boot" "clone b is the template's boot"
+	assert_contains "$a" "reseed clock_set=1 clock_step_ns=" "clone a reseeded"
+	assert_contains "$b" "reseed clock_set=1 clock_step_ns=" "clone b reseeded"
+	local step=${a##*clock_step_ns=}
+	[ "$step" -gt 500000000 ] || fail "clone a's clock moved $step ns, expected the time since the save"
+	assert_eq "ok shutting down" "$("$api" "$T/a.api" shutdown)" "clone a shutdown"
+	assert_eq "ok shutting down" "$("$api" "$T/b.api" shutdown)" "clone b shutdown"
+	wait $pa
+	assert_eq 0 "$?" "clone a exit status"
+	wait $pb
+	assert_eq 0 "$?" "clone b exit status"
+}
+
 test_vmm_cocoon_run_says_why_not_here() {
 	grep -qwE 'vmx|svm' /proc/cpuinfo && skip "hardware virtualization present"
 	make_rootfs "$T/rootfs"
