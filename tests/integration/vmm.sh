@@ -368,7 +368,7 @@ test_vmm_linux_template_clones() {
 	[ -f "$share/vmlinux" ] && [ -f "$share/initrd.img" ] || fail "guest kernel/initrd not built (make guest)"
 	local pid pa pb out boot a b
 	"$COCOON_VMM" --kernel "$share/vmlinux" --initrd "$share/initrd.img" --memory 256 --cpus 2 \
-		--cmdline "console=ttyS0 reboot=k panic=-1 quiet random.trust_cpu=on cocoon.channel=vsock cocoon.template=1" \
+		--cmdline "console=ttyS0 reboot=k panic=-1 random.trust_cpu=on cocoon.channel=vsock cocoon.template=1" \
 		--vsock cid=3,socket="$T/t.vsock" --api-socket "$T/t.api" >"$T/t.console" 2>&1 &
 	pid=$!
 	trap 'kill $pid $pa $pb 2>/dev/null' EXIT
@@ -382,8 +382,8 @@ test_vmm_linux_template_clones() {
 	pa=$!
 	"$COCOON_VMM" --restore "$T/tpl" --vsock cid=3,socket="$T/b.vsock" --api-socket "$T/b.api" >"$T/b.console" 2>&1 &
 	pb=$!
-	a=$("$agent" "$T/a.vsock" hello reseed) || fail "clone a: $a $(tail -5 "$T/a.console")"
-	b=$("$agent" "$T/b.vsock" hello reseed) || fail "clone b: $b $(tail -5 "$T/b.console")"
+	a=$("$agent" "$T/a.vsock" hello reseed) || fail "clone a: $a $(tail -20 "$T/a.console")"
+	b=$("$agent" "$T/b.vsock" hello reseed) || fail "clone b: $b $(tail -20 "$T/b.console")"
 	assert_contains "$a" "boot_id=$boot" "clone a is the template's boot"
 	assert_contains "$b" "boot_id=$boot" "clone b is the template's boot"
 	assert_contains "$a" "reseed clock_set=1 clock_step_ns=" "clone a reseeded"
