@@ -134,9 +134,23 @@ int channel_listen_unix(const char *path, struct cc_error *err);
 struct guest_cmdline {
 	enum agent_channel channel;
 	bool debug;
+	/* cocoon.template=1: booting a VM to be saved as a template, so nothing pod-specific
+	 * at boot: the shared directory is mounted when the host asks (MountShared). */
+	bool template;
 };
 void guest_parse_cmdline(const char *cmdline, struct guest_cmdline *out);
 int guest_setup(struct cc_error *err);
+/* Mounts the virtio-fs share on SANDBOX_GUEST_SHARED unless it is mounted already. */
+int guest_mount_shared(struct cc_error *err);
+
+/* reseed.c: what must differ between clones of one template (proto ReseedRequest).
+ * Credits entropy to the CRNG and forces a reseed; sets the wall clock when realtime_ns
+ * is not 0 and set_clock (the guest's PID 1 only: never the host's clock in tests).
+ * Fails with INVALID_ARGUMENT / FAILED_PRECONDITION codes. */
+int guest_reseed(const uint8_t *entropy, size_t len, int64_t realtime_ns, bool set_clock,
+		 int64_t *clock_step_ns, struct cc_error *err);
+#define GUEST_ENTROPY_MIN 32
+#define GUEST_ENTROPY_MAX 512
 /* Ends the VM; never returns. */
 void guest_power_off(void) __attribute__((noreturn));
 

@@ -21,6 +21,7 @@ void guest_parse_cmdline(const char *cmdline, struct guest_cmdline *out)
 {
 	out->channel = CHANNEL_SERIAL;
 	out->debug = false;
+	out->template = false;
 	const char *p = cmdline;
 	while (*p != '\0') {
 		size_t n = strcspn(p, " \t\n");
@@ -32,6 +33,9 @@ void guest_parse_cmdline(const char *cmdline, struct guest_cmdline *out)
 			out->channel = CHANNEL_SERIAL;
 		else if (n == strlen("cocoon.debug=1") && strncmp(p, "cocoon.debug=1", n) == 0)
 			out->debug = true;
+		else if (n == strlen("cocoon.template=1") &&
+			 strncmp(p, "cocoon.template=1", n) == 0)
+			out->template = true;
 		p += n;
 		p += strspn(p, " \t\n");
 	}
@@ -126,13 +130,23 @@ int guest_setup(struct cc_error *err)
 	enable_controllers();
 	if (cc_mkdir_p(SANDBOX_GUEST_SHARED, 0755, err) < 0)
 		return -1;
-	/* No virtio-fs device is a sandbox without shared files (e.g. a bare boot test),
-	 * not a reason to stop. */
-	if (mount(SANDBOX_FS_TAG, SANDBOX_GUEST_SHARED, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0)
-		cc_warn("mount virtiofs %s on %s: %s", SANDBOX_FS_TAG, SANDBOX_GUEST_SHARED,
-			strerror(errno));
 	if (loopback_up(err) < 0)
 		return -1;
+	return 0;
+}
+
+int guest_mount_shared(struct cc_error *err)
+{
+	struct stat dir, parent;
+	/* Mounted already (at boot, or by an earlier MountShared): the mount point's device
+	 * differs from its parent's. */
+	if (stat(SANDBOX_GUEST_SHARED, &dir) < 0 || stat(SANDBOX_GUEST_SHARED "/..", &parent) < 0)
+		return cc_error_set(err, errno, "stat %s", SANDBOX_GUEST_SHARED);
+	if (dir.st_dev != parent.st_dev)
+		return 0;
+	if (mount(SANDBOX_FS_TAG, SANDBOX_GUEST_SHARED, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0)
+		return cc_error_set(err, errno, "mount virtiofs %s on %s", SANDBOX_FS_TAG,
+				    SANDBOX_GUEST_SHARED);
 	return 0;
 }
 

@@ -59,6 +59,10 @@ static void pid1_main(struct agent *a)
 	guest_parse_cmdline(cmdline, &cl);
 	if (cl.debug)
 		cc_log_set_level(CC_LOG_DEBUG);
+	/* No virtio-fs device is a sandbox without shared files (e.g. a bare boot test),
+	 * not a reason to stop. */
+	if (!cl.template && guest_mount_shared(&err) < 0)
+		cc_warn("%s", err.msg);
 	a->channel = cl.channel;
 	if (cl.channel == CHANNEL_VSOCK) {
 		a->listen_fd = channel_listen_vsock(AGENT_VSOCK_PORT, &err);

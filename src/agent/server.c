@@ -635,6 +635,49 @@ static void do_configure_network(struct ttrpc_call *call, const uint8_t *req, si
 	reply_empty(call);
 }
 
+static void do_reseed(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct agent *a = user;
+	UNPACK(Cocoon__Agent__V1__ReseedRequest, cocoon__agent__v1__reseed_request__descriptor, r);
+	struct cc_error err;
+	int64_t step;
+	/* Only the guest's init sets the clock: an agent serving tests on a host never does. */
+	int rc =
+		guest_reseed(r->entropy.data, r->entropy.len, r->realtime_ns, a->pid1, &step, &err);
+	if (r->entropy.data != NULL)
+		explicit_bzero(r->entropy.data, r->entropy.len);
+	if (rc < 0) {
+		cc_warn("reseed: %s", err.msg);
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	cc_info("CRNG reseeded with %zu host bytes, clock stepped %lld ns", r->entropy.len,
+		(long long)step);
+	Cocoon__Agent__V1__ReseedResponse resp = COCOON__AGENT__V1__RESEED_RESPONSE__INIT;
+	resp.clock_step_ns = step;
+	resp.clock_set = a->pid1 && r->realtime_ns != 0;
+	ttrpc_call_reply(call, &resp.base);
+}
+
+static void do_mount_shared(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct agent *a = user;
+	UNPACK(Cocoon__Agent__V1__Empty, cocoon__agent__v1__empty__descriptor, r);
+	(void)r;
+	struct cc_error err;
+	if (!a->pid1) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+				"only the guest's init mounts the shared directory");
+		return;
+	}
+	if (guest_mount_shared(&err) < 0) {
+		cc_warn("%s", err.msg);
+		fail(call, &err, TTRPC_UNKNOWN);
+		return;
+	}
+	reply_empty(call);
+}
+
 static void do_shutdown(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
 {
 	struct agent *a = user;
@@ -666,6 +709,8 @@ const struct ttrpc_method agent_methods[] = {
 	{ AGENT_SERVICE, "RemoveContainer", do_remove_container },
 	{ AGENT_SERVICE, "RemoveProcess", do_remove_process },
 	{ AGENT_SERVICE, "ConfigureNetwork", do_configure_network },
+	{ AGENT_SERVICE, "Reseed", do_reseed },
+	{ AGENT_SERVICE, "MountShared", do_mount_shared },
 	{ AGENT_SERVICE, "Shutdown", do_shutdown },
 };
 const size_t agent_n_methods = CC_ARRAY_SIZE(agent_methods);

@@ -1,5 +1,6 @@
 /* Control API: one command per line on a unix socket, one answer line per command,
- * "ok ..." or "error ...". Commands: ping, info, profile, pause, resume, shutdown
+ * "ok ..." or "error ...". Commands: ping, info, profile, pause, resume, snapshot DIR,
+ * shutdown
  * (docs/vmm.md).
  * It runs in the event loop thread; lines are bounded, anything else closes the client. */
 #include "vmm/api.h"
@@ -16,6 +17,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "vmm/snapshot.h"
 #include "vmm/vmm.h"
 
 #define API_LINE_MAX 128
@@ -61,6 +63,23 @@ static void reply(struct api_client *c, const char *fmt, ...)
 		cc_debug("api: client did not take the answer");
 }
 
+/* "snapshot DIR": pauses (if running) and saves the VM into DIR; it stays paused, to be
+ * resumed or shut down. */
+static void cmd_snapshot(struct api_client *c, const char *dir)
+{
+	struct vmm *v = c->api->vmm;
+	struct snap_stats st;
+	struct cc_error err = { 0 };
+	vmm_pause(v);
+	if (snapshot_save(v, dir, &st, &err) < 0) {
+		cc_warn("api: snapshot %s: %s", dir, err.msg);
+		reply(c, "error snapshot %s: %s", dir, err.msg);
+		return;
+	}
+	reply(c, "ok saved state_bytes=%llu memory_pages=%llu ms=%.1f",
+	      (unsigned long long)st.state_bytes, (unsigned long long)st.memory_pages, st.ms);
+}
+
 static void command(struct api_client *c, const char *cmd)
 {
 	struct vmm *v = c->api->vmm;
@@ -87,8 +106,11 @@ static void command(struct api_client *c, const char *cmd)
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		reply(c, "ok shutting down");
 		vmm_request_exit(v, VMM_EXIT_OK, "shut down through the API");
+	} else if (strncmp(cmd, "snapshot ", 9) == 0 && cmd[9] != '\0') {
+		cmd_snapshot(c, cmd + 9);
 	} else {
-		reply(c, "error unknown command (ping, info, profile, pause, resume, shutdown)");
+		reply(c, "error unknown command (ping, info, profile, pause, resume, snapshot DIR, "
+			 "shutdown)");
 	}
 }
 

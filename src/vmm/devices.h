@@ -16,6 +16,10 @@ int devices_setup(struct vmm *v, struct cc_error *err);
 
 int serial_create(struct vmm *v, struct cc_error *err);
 int i8042_create(struct vmm *v, struct cc_error *err);
+/* Snapshots of the UART's registers and receive FIFO. */
+struct snap_serial;
+void serial_save(struct vmm *v, struct snap_serial *out);
+void serial_restore(struct vmm *v, const struct snap_serial *in);
 
 /* virtio devices, handed to the virtio-mmio transport by devices_setup(). */
 struct virtio_dev *virtio_rng_create(struct cc_error *err);

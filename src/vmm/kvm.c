@@ -25,6 +25,7 @@
 #include "vmm/devices.h"
 #include "vmm/privs.h"
 #include "vmm/seccomp.h"
+#include "vmm/snapshot.h"
 #include "vmm/vcpu.h"
 
 /* Addresses KVM needs for its real-mode helpers on Intel, just below 4 GiB. */
@@ -237,12 +238,12 @@ static int vmm_boot(struct vmm *v, struct boot_entry *e, struct cc_error *err)
 
 int vmm_run(struct vmm *v, struct cc_error *err)
 {
-	struct boot_entry entry;
+	struct boot_entry entry = { 0 };
 
 	if (devices_setup(v, err) < 0)
 		return -1;
 	v->n_vcpus = v->cfg->cpus;
-	if (vmm_boot(v, &entry, err) < 0)
+	if (v->cfg->restore == NULL && vmm_boot(v, &entry, err) < 0)
 		return -1;
 	profile_mark(&v->prof, PROFILE_LOADED);
 	v->vcpus = calloc(v->n_vcpus, sizeof(*v->vcpus));
@@ -251,7 +252,9 @@ int vmm_run(struct vmm *v, struct cc_error *err)
 	for (unsigned i = 0; i < v->n_vcpus; i++)
 		if (vcpu_create(v, &v->vcpus[i], i, err) < 0)
 			return -1;
-	if (vcpu_setup_boot(&v->vcpus[0], &entry, err) < 0)
+	if (v->cfg->restore != NULL
+		    ? snapshot_restore(v, v->cfg->restore, v->cfg->restore_dir, err) < 0
+		    : vcpu_setup_boot(&v->vcpus[0], &entry, err) < 0)
 		return -1;
 	if (loop_add(&v->loop, v->exit_efd, EPOLLIN, on_exit_request, v, err) == NULL)
 		return -1;

@@ -8,6 +8,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "vmm/snapshot.h"
 #include "vmm/vmm.h"
 
 static const char usage[] =
@@ -16,7 +17,9 @@ static const char usage[] =
 	"                  [--vsock cid=N,socket=PATH] [--fs tag=TAG,socket=PATH]\n"
 	"                  [--console socket=PATH] [--rng] [--api-socket PATH]\n"
 	"                  [--log-level LEVEL] [--profile]\n"
-	"Boots a PVH ELF or a bzImage; the serial console is on stdout.\n"
+	"       cocoon-vmm --restore DIR [device and socket options as above]\n"
+	"Boots a PVH ELF or a bzImage, or resumes the VM saved in DIR by the API's\n"
+	"snapshot command; the serial console is on stdout.\n"
 	"Exit status: 0 guest reset/poweroff, 1 VMM error, 2 guest crash.\n"
 	"--profile prints the boot profile (exits by reason and device, phase times) on\n"
 	"stderr at exit; the API's `profile` command reports it while the VM runs.\n";
@@ -67,6 +70,30 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out, const char *wh
 	return 0;
 }
 
+/* --restore: the machine's shape comes from the snapshot; the command line gives the
+ * devices' host ends (taps, sockets), which must build the same device set. */
+static int restore_config(struct vmm_config *c, bool cpus_given, bool memory_given,
+			  struct cc_error *err)
+{
+	if (c->kernel != NULL || c->initrd != NULL || c->cmdline != NULL)
+		return cc_error_set(
+			err, 0,
+			"--restore resumes a booted VM: --kernel, --initrd and --cmdline "
+			"do not apply");
+	struct vm_state *s;
+	if (snapshot_read(c->restore_dir, &s, err) < 0)
+		return -1;
+	c->restore = s;
+	if ((cpus_given && c->cpus != s->n_vcpus) ||
+	    (memory_given && c->memory_mib != s->mem_size >> 20))
+		return cc_error_set(
+			err, 0, "--cpus/--memory differ from the snapshot's %u vCPUs and %llu MiB",
+			s->n_vcpus, (unsigned long long)(s->mem_size >> 20));
+	c->cpus = s->n_vcpus;
+	c->memory_mib = s->mem_size >> 20;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_error *err)
 {
 	enum {
@@ -84,6 +111,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 		O_API,
 		O_LOG,
 		O_PROFILE,
+		O_RESTORE,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -101,11 +129,13 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 		{ "api-socket", required_argument, NULL, O_API },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "profile", no_argument, NULL, O_PROFILE },
+		{ "restore", required_argument, NULL, O_RESTORE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t n;
 	int o;
+	bool cpus_given = false, memory_given = false;
 
 	c->cpus = 1;
 	c->memory_mib = 128;
@@ -118,10 +148,12 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			if (parse_uint(optarg, VMM_MAX_CPUS, &n, "--cpus", err) < 0)
 				return -1;
 			c->cpus = (unsigned)n;
+			cpus_given = true;
 			break;
 		case O_MEMORY:
 			if (parse_uint(optarg, 1 << 20, &c->memory_mib, "--memory", err) < 0)
 				return -1;
+			memory_given = true;
 			break;
 		case O_DISK: {
 			if (c->n_disks == CC_ARRAY_SIZE(c->disks))
@@ -194,6 +226,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			break;
 		}
 		case O_RNG: c->rng = true; break;
+		case O_RESTORE: c->restore_dir = optarg; break;
 		case O_API: c->api_socket = optarg; break;
 		case O_LOG: {
 			int l = cc_log_parse_level(optarg);
@@ -210,6 +243,8 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 	}
 	if (optind != argc)
 		return cc_error_set(err, 0, "unexpected argument '%s'", argv[optind]);
+	if (c->restore_dir != NULL)
+		return restore_config(c, cpus_given, memory_given, err);
 	if (c->kernel == NULL)
 		return cc_error_set(err, 0, "--kernel is required");
 	return 0;

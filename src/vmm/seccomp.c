@@ -15,6 +15,7 @@
 #include <linux/kvm.h>
 
 #include "lib/util.h"
+#include "vmm/snapshot.h"
 
 /* Both kinds of thread. */
 static const int common[] = {
@@ -54,6 +55,19 @@ static const int main_only[] = {
 	SCMP_SYS(tgkill),     SCMP_SYS(unlink),	     SCMP_SYS(eventfd2),  SCMP_SYS(fcntl),
 };
 
+/* The API's snapshot command (snapshot.c) in the main thread: reading KVM state, sizing,
+ * seeking (SEEK_DATA/SEEK_HOLE over guest RAM) and syncing the files it creates. openat
+ * is allowed with the saver's two flag sets only (snapshot_open_rules): it can create a
+ * new file or open a directory, never read or overwrite an existing file. */
+static const int snapshot_calls[] = { SCMP_SYS(ftruncate), SCMP_SYS(lseek), SCMP_SYS(fsync) };
+static const unsigned long snapshot_ioctls[] = {
+	KVM_GET_REGS,	     KVM_GET_SREGS,	     KVM_GET_FPU,
+	KVM_GET_XSAVE,	     KVM_GET_XCRS,	     KVM_GET_LAPIC,
+	KVM_GET_VCPU_EVENTS, KVM_GET_MP_STATE,	     KVM_GET_DEBUGREGS,
+	KVM_GET_MSRS,	     KVM_GET_MSR_INDEX_LIST, KVM_GET_IRQCHIP,
+	KVM_GET_PIT2,	     KVM_GET_CLOCK,
+};
+
 static int extra_fds[4];
 static unsigned n_extra_fds;
 
@@ -77,6 +91,18 @@ static int add_ioctl(scmp_filter_ctx ctx, unsigned long req)
 				SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)req));
 }
 
+static int snapshot_rules(scmp_filter_ctx ctx)
+{
+	static const unsigned flags[] = { SNAP_OPEN_DIR, SNAP_OPEN_CREATE };
+	int rc = add_all(ctx, snapshot_calls, CC_ARRAY_SIZE(snapshot_calls));
+	for (size_t i = 0; rc == 0 && i < CC_ARRAY_SIZE(snapshot_ioctls); i++)
+		rc = add_ioctl(ctx, snapshot_ioctls[i]);
+	for (size_t i = 0; rc == 0 && i < CC_ARRAY_SIZE(flags); i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+				      SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, flags[i]));
+	return rc;
+}
+
 int seccomp_apply(enum seccomp_thread which, struct cc_error *err)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -96,6 +122,8 @@ int seccomp_apply(enum seccomp_thread which, struct cc_error *err)
 		if (rc == 0)
 			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 					      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+		if (rc == 0)
+			rc = snapshot_rules(ctx);
 	}
 	if (rc == 0)
 		rc = seccomp_load(ctx);

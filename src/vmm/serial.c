@@ -11,6 +11,7 @@
 
 #include "lib/util.h"
 #include "vmm/devices.h"
+#include "vmm/snapshot.h"
 #include "vmm/vmm.h"
 
 #define COM1_BASE 0x3f8
@@ -188,4 +189,58 @@ int serial_create(struct vmm *v, struct cc_error *err)
 		s->in = loop_add(&v->loop, STDIN_FILENO, EPOLLIN, on_stdin, s, &ignored);
 	}
 	return 0;
+}
+
+/* Snapshots: the UART is found by its ops on the port bus. */
+static struct serial *find_serial(struct vmm *v)
+{
+	for (unsigned i = 0; i < v->pio.n; i++)
+		if (v->pio.r[i].ops == &serial_ops)
+			return v->pio.r[i].opaque;
+	return NULL;
+}
+
+void serial_save(struct vmm *v, struct snap_serial *out)
+{
+	struct serial *s = find_serial(v);
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	*out = (struct snap_serial){ .ier = s->ier,
+				     .lcr = s->lcr,
+				     .mcr = s->mcr,
+				     .scr = s->scr,
+				     .dll = s->dll,
+				     .dlm = s->dlm,
+				     .fcr = s->fcr,
+				     .thri_pending = s->thri_pending,
+				     .irq_level = (uint8_t)s->irq_level,
+				     .rx_head = (uint8_t)s->rx_head,
+				     .rx_len = (uint8_t)s->rx_len };
+	memcpy(out->rx, s->rx, RX_FIFO);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The snapshot's bounds were checked by the decoder; the interrupt line's level is part
+ * of the restored irqchip state. */
+void serial_restore(struct vmm *v, const struct snap_serial *in)
+{
+	struct serial *s = find_serial(v);
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->ier = in->ier;
+	s->lcr = in->lcr;
+	s->mcr = in->mcr;
+	s->scr = in->scr;
+	s->dll = in->dll;
+	s->dlm = in->dlm;
+	s->fcr = in->fcr;
+	s->thri_pending = in->thri_pending != 0;
+	s->irq_level = in->irq_level != 0;
+	s->rx_head = in->rx_head % RX_FIFO;
+	s->rx_len = in->rx_len <= RX_FIFO ? in->rx_len : RX_FIFO;
+	memcpy(s->rx, in->rx, RX_FIFO);
+	pthread_mutex_unlock(&s->lock);
 }

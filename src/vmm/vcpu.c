@@ -214,6 +214,14 @@ static bool wait_runnable(struct vcpu *c)
 	struct vmm *v = c->vmm;
 	pthread_mutex_lock(&v->lock);
 	if (v->paused && !v->exiting) {
+		/* KVM finishes an I/O read (or an MMIO access) the last exit handed us only on
+		 * the next KVM_RUN; with immediate_exit it does that and returns without
+		 * entering the guest, so a snapshot of a parked vCPU is consistent. */
+		c->run->immediate_exit = 1;
+		if (ioctl(c->fd, KVM_RUN, 0) == 0 || errno != EINTR)
+			cc_debug("vCPU %u: completing I/O before parking: %s", c->id,
+				 strerror(errno));
+		c->run->immediate_exit = 0;
 		v->parked++;
 		pthread_cond_broadcast(&v->cond);
 		while (v->paused && !v->exiting)

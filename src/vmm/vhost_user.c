@@ -155,7 +155,7 @@ int vhost_user_start(struct vhost_user *u, struct virtio_dev *d, struct cc_error
 			continue;
 		struct {
 			uint32_t index, num;
-		} st = { i, q->size }, zero = { i, 0 }, on = { i, 1 };
+		} st = { i, q->size }, resume = { i, q->last_avail }, on = { i, 1 };
 		struct {
 			uint32_t index, flags;
 			uint64_t desc, used, avail, log;
@@ -168,7 +168,7 @@ int vhost_user_start(struct vhost_user *u, struct virtio_dev *d, struct cc_error
 		uint64_t idx = i;
 		/* Ring placement was validated at QueueReady, so these addresses are in RAM. */
 		if (vu_send(u, VHOST_USER_SET_VRING_NUM, &st, 8, -1, err) < 0 ||
-		    vu_send(u, VHOST_USER_SET_VRING_BASE, &zero, 8, -1, err) < 0 ||
+		    vu_send(u, VHOST_USER_SET_VRING_BASE, &resume, 8, -1, err) < 0 ||
 		    vu_send(u, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), -1, err) < 0 ||
 		    vu_send(u, VHOST_USER_SET_VRING_CALL, &idx, 8, d->irq_fd, err) < 0 ||
 		    vu_send(u, VHOST_USER_SET_VRING_KICK, &idx, 8, d->kick_fd[i], err) < 0)
@@ -193,6 +193,8 @@ void vhost_user_stop(struct vhost_user *u, struct virtio_dev *d)
 		uint64_t base;
 		if (vu_get(u, VHOST_USER_GET_VRING_BASE, &st, 8, &base, &err) < 0)
 			cc_warn("virtio-fs: stopping queue %u: %s", i, err.msg);
+		else /* where a restart (after a snapshot) resumes; a reset clears it */
+			d->vq[i].last_avail = (uint16_t)base;
 	}
 	u->started = 0;
 }

@@ -23,9 +23,11 @@ struct vhost_user {
 /* Connects, takes ownership, reads the features and sends the memory table. */
 int vhost_user_connect(struct vhost_user *u, const char *path, const struct guest_mem *m,
 		       struct cc_error *err);
-/* DRIVER_OK: features and every ready queue go to the backend. */
+/* DRIVER_OK: features and every ready queue go to the backend, each starting at its
+ * last_avail (0 after a reset; where the backend stopped, after a snapshot). */
 int vhost_user_start(struct vhost_user *u, struct virtio_dev *d, struct cc_error *err);
-/* Device reset: the backend stops every queue it was given. */
+/* Device reset or snapshot: the backend stops every queue it was given; each queue's
+ * last_avail becomes the backend's position in its avail ring. */
 void vhost_user_stop(struct vhost_user *u, struct virtio_dev *d);
 
 #endif

@@ -40,6 +40,11 @@ struct virtio_dev_ops {
 	int (*activate)(struct virtio_dev *d, struct cc_error *err);
 	/* Optional: the driver reset the device (lock held). */
 	void (*reset)(struct virtio_dev *d);
+	/* Optional, snapshots (lock held): keeps device-private bytes in state; a vhost-user
+	 * device also stops its backend's queues, so RAM is quiet while it is copied. */
+	void (*save)(struct virtio_dev *d, uint8_t state[16]);
+	/* Optional: the transport and queue state were restored from a snapshot (lock held). */
+	int (*restore)(struct virtio_dev *d, const uint8_t state[16], struct cc_error *err);
 };
 
 struct virtio_dev {
@@ -83,5 +88,13 @@ void *virtio_mmio_new(struct virtio_dev *d);
 /* Places the device in the next virtio-mmio window with its own interrupt line,
  * wires ioeventfd/irqfd and announces it on the kernel command line. */
 int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err);
+/* Snapshots: the state of the device behind a virtio_mmio_ops window, and putting it back
+ * (refused when the window holds another kind of device than the snapshot says). After
+ * a save, virtio_mmio_saved() gives stopped vhost-user queues back to their backend. */
+struct snap_device;
+void virtio_mmio_save(void *opaque, struct snap_device *s);
+int virtio_mmio_restore(void *opaque, unsigned index, const struct snap_device *s,
+			struct cc_error *err);
+int virtio_mmio_saved(void *opaque, struct cc_error *err);
 
 #endif

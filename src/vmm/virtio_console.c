@@ -310,6 +310,26 @@ static void console_reset(struct virtio_dev *d)
 	cs->tx_len = cs->tx_off = 0;
 }
 
+/* Snapshots keep whether the guest named the port; host clients belong to the process
+ * that saved, so after a restore the guest hears whether one is connected now. Queued
+ * control messages and undelivered guest output are not kept. */
+static void console_save(struct virtio_dev *d, uint8_t state[16])
+{
+	struct console *cs = d->priv;
+	state[0] = cs->port_ready;
+}
+
+static int console_restore(struct virtio_dev *d, const uint8_t state[16], struct cc_error *err)
+{
+	struct console *cs = d->priv;
+	if (state[0] > 1)
+		return cc_error_set(err, 0, "port state %u is not 0 or 1", state[0]);
+	cs->port_ready = state[0];
+	if (cs->port_ready && virtio_dev_running(d))
+		ctrl_send(cs, CONSOLE_PORT_OPEN, cs->fd >= 0);
+	return 0;
+}
+
 static void console_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
 {
 	/* cols, rows (u16), max_nr_ports (u32), emerg_wr (u32) */
@@ -328,6 +348,8 @@ static const struct virtio_dev_ops console_ops = {
 	.config_read = console_config_read,
 	.notify = console_notify,
 	.reset = console_reset,
+	.save = console_save,
+	.restore = console_restore,
 };
 
 struct virtio_dev *virtio_console_create(struct vmm *v, const char *path, struct cc_error *err)

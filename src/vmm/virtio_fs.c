@@ -45,6 +45,20 @@ static void fs_reset(struct virtio_dev *d)
 	vhost_user_stop(&f->vu, d);
 }
 
+/* Snapshots: the backend stops its queues (their positions land in last_avail) so guest
+ * RAM is quiet while it is copied; a restored VM hands them to its own, fresh backend. */
+static void fs_save(struct virtio_dev *d, uint8_t state[16])
+{
+	(void)state;
+	fs_reset(d);
+}
+
+static int fs_restore(struct virtio_dev *d, const uint8_t state[16], struct cc_error *err)
+{
+	(void)state;
+	return virtio_dev_running(d) ? fs_activate(d, err) : 0;
+}
+
 static void fs_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
 {
 	struct fs *f = d->priv;
@@ -64,6 +78,8 @@ static const struct virtio_dev_ops fs_ops = {
 	.notify = fs_notify,
 	.activate = fs_activate,
 	.reset = fs_reset,
+	.save = fs_save,
+	.restore = fs_restore,
 };
 
 struct virtio_dev *virtio_fs_create(struct vmm *v, const char *tag, const char *socket,

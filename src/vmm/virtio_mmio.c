@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "vmm/snapshot.h"
 #include "vmm/virtio.h"
 #include "vmm/vmm.h"
 
@@ -50,6 +51,8 @@ enum {
 struct virtio_mmio {
 	struct virtio_dev *dev;
 	uint32_t dev_features_sel, drv_features_sel, queue_sel;
+	uint64_t base; /* where virtio_mmio_attach put it (for snapshots) */
+	unsigned irq;
 };
 
 struct mmio_kick {
@@ -221,9 +224,11 @@ int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err
 		if (loop_add(&v->loop, d->kick_fd[q], EPOLLIN, on_kick, k, err) == NULL)
 			return -1;
 	}
-	void *t = virtio_mmio_new(d);
+	struct virtio_mmio *t = virtio_mmio_new(d);
 	if (t == NULL)
 		return cc_error_set(err, ENOMEM, "virtio-mmio");
+	t->base = base;
+	t->irq = irq;
 	if (bus_add(&v->mmio, d->ops->name, base, MMIO_WINDOW, &virtio_mmio_ops, t, err) < 0) {
 		free(t);
 		return -1;
@@ -232,4 +237,91 @@ int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err
 	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)base,
 		 irq);
 	return vmm_cmdline_append(v, arg, err);
+}
+
+void virtio_mmio_save(void *opaque, struct snap_device *s)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_dev *d = t->dev;
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&d->lock);
+	if (d->ops->save != NULL)
+		d->ops->save(d, s->dev_state);
+	s->device_id = d->ops->device_id;
+	s->irq = t->irq;
+	s->mmio_base = t->base;
+	s->features = d->features;
+	s->driver_features = d->driver_features;
+	s->status = d->status;
+	s->isr = d->isr;
+	s->dev_features_sel = t->dev_features_sel;
+	s->drv_features_sel = t->drv_features_sel;
+	s->queue_sel = t->queue_sel;
+	s->num_queues = d->ops->num_queues;
+	for (unsigned q = 0; q < d->ops->num_queues && q < VIRTIO_MAX_QUEUES; q++) {
+		const struct virtq *v = &d->vq[q];
+		s->vq[q] = (struct snap_virtq){ .desc = v->desc_gpa,
+						.avail = v->avail_gpa,
+						.used = v->used_gpa,
+						.size = v->size,
+						.last_avail = v->last_avail,
+						.used_idx = v->used_idx,
+						.ready = v->ready };
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_mmio_restore(void *opaque, unsigned index, const struct snap_device *s,
+			struct cc_error *err)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_dev *d = t->dev;
+	/* The command line must build the same machine: same device kinds in the same order
+	 * (hence the same windows and lines) with the same offered features. */
+	if (s->device_id != d->ops->device_id || s->mmio_base != t->base || s->irq != t->irq)
+		return cc_error_set(err, 0,
+				    "device %u: the snapshot has virtio device type %u at 0x%llx "
+				    "(irq %u), this VM has %s (type %u) at 0x%llx (irq %u)",
+				    index, s->device_id, (unsigned long long)s->mmio_base, s->irq,
+				    d->ops->name, d->ops->device_id, (unsigned long long)t->base,
+				    t->irq);
+	if (s->num_queues != d->ops->num_queues || s->features != d->features)
+		return cc_error_set(
+			err, 0,
+			"device %u (%s): the snapshot has %u queues and features 0x%llx, "
+			"this VM offers %u and 0x%llx",
+			index, d->ops->name, s->num_queues, (unsigned long long)s->features,
+			d->ops->num_queues, (unsigned long long)d->features);
+	pthread_mutex_lock(&d->lock);
+	t->dev_features_sel = s->dev_features_sel;
+	t->drv_features_sel = s->drv_features_sel;
+	t->queue_sel = s->queue_sel;
+	d->driver_features = s->driver_features;
+	d->status = s->status;
+	d->isr = s->isr;
+	for (unsigned q = 0; q < d->ops->num_queues; q++) {
+		const struct snap_virtq *v = &s->vq[q];
+		d->vq[q] = (struct virtq){ .size = v->size,
+					   .ready = v->ready,
+					   .desc_gpa = v->desc,
+					   .avail_gpa = v->avail,
+					   .used_gpa = v->used,
+					   .last_avail = v->last_avail,
+					   .used_idx = v->used_idx };
+	}
+	int rc = d->ops->restore != NULL ? d->ops->restore(d, s->dev_state, err) : 0;
+	pthread_mutex_unlock(&d->lock);
+	return rc < 0 ? cc_error_prefix(err, "device %u (%s)", index, d->ops->name) : 0;
+}
+
+int virtio_mmio_saved(void *opaque, struct cc_error *err)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_dev *d = t->dev;
+	int rc = 0;
+	pthread_mutex_lock(&d->lock);
+	if (d->backend_queues && virtio_dev_running(d) && d->ops->activate != NULL)
+		rc = d->ops->activate(d, err);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }

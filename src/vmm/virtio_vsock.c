@@ -38,6 +38,7 @@ enum { RXQ, TXQ, EVQ };
 
 enum conn_state {
 	C_LINE,	      /* host side: reading "CONNECT <port>\n" */
+	C_HELD,	      /* host side: line read, held until a restored guest took its reset */
 	C_CONNECTING, /* host side: REQUEST sent, waiting for the guest's RESPONSE */
 	C_OPEN,
 	C_CLOSING, /* SHUTDOWN sent to the guest, waiting for its RST */
@@ -75,6 +76,7 @@ struct vsock {
 	uint32_t next_port;
 	int reset_efd;
 	bool reset_pending;
+	bool hold_connects; /* restored: host connects wait for the guest's transport reset */
 };
 
 int vsock_parse_hdr(const struct vq_chain *c, struct vsock_hdr *h)
@@ -90,6 +92,7 @@ int vsock_parse_hdr(const struct vq_chain *c, struct vsock_hdr *h)
 
 static void on_conn(void *opaque, uint32_t events);
 static void drop_all(struct vsock *vs);
+static void conn_request(struct conn *k);
 
 /* events 0 takes the socket out of epoll altogether, so a hung-up peer cannot spin
  * the loop while the connection waits for the guest. */
@@ -154,8 +157,8 @@ static struct conn *conn_find(struct vsock *vs, uint32_t host_port, uint32_t gue
 {
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
 		struct conn *k = vs->conns[i];
-		if (k != NULL && k->state != C_LINE && k->host_port == host_port &&
-		    k->guest_port == guest_port)
+		if (k != NULL && k->state != C_LINE && k->state != C_HELD &&
+		    k->host_port == host_port && k->guest_port == guest_port)
 			return k;
 	}
 	return NULL;
@@ -217,7 +220,7 @@ static void conn_ctrl(struct conn *k, uint16_t op, uint32_t flags)
 
 static void conn_reset(struct conn *k)
 {
-	if (k->state != C_LINE)
+	if (k->state != C_LINE && k->state != C_HELD)
 		conn_ctrl(k, VSOCK_OP_RST, 0);
 	conn_free(k);
 }
@@ -428,6 +431,14 @@ static int vsock_notify(struct virtio_dev *d, unsigned qi)
 	struct vq_chain c;
 	int rc = 0, used = 0;
 	drop_all(vs);
+	if (qi == EVQ && vs->hold_connects) {
+		/* The driver refills the event queue (a kick) once it handled the transport
+		 * reset: only now can a new connection not be caught by that reset. */
+		vs->hold_connects = false;
+		for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+			if (vs->conns[i] != NULL && vs->conns[i]->state == C_HELD)
+				conn_request(vs->conns[i]);
+	}
 	if (qi == TXQ) {
 		for (unsigned popped = 0;
 		     popped < d->vq[TXQ].size && (rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0;
@@ -445,6 +456,17 @@ static int vsock_notify(struct virtio_dev *d, unsigned qi)
 	/* Any packet may carry credit, and rx kicks bring buffers. */
 	unblock_all(vs);
 	return rc;
+}
+
+/* Host side: asks the guest to accept the connection to k->guest_port. */
+static void conn_request(struct conn *k)
+{
+	struct vsock *vs = k->vs;
+	do
+		k->host_port = VSOCK_LOCAL_PORT_BASE + (vs->next_port++ % VSOCK_LOCAL_PORT_BASE);
+	while (conn_find(vs, k->host_port, k->guest_port) != NULL);
+	k->state = C_CONNECTING;
+	conn_ctrl(k, VSOCK_OP_REQUEST, 0);
 }
 
 /* Host side: the CONNECT line, then the stream. */
@@ -475,14 +497,12 @@ static void conn_line(struct conn *k)
 		conn_free(k);
 		return;
 	}
-	struct vsock *vs = k->vs;
-	do
-		k->host_port = VSOCK_LOCAL_PORT_BASE + (vs->next_port++ % VSOCK_LOCAL_PORT_BASE);
-	while (conn_find(vs, k->host_port, (uint32_t)port) != NULL);
 	k->guest_port = (uint32_t)port;
-	k->state = C_CONNECTING;
 	conn_events(k, 0);
-	conn_ctrl(k, VSOCK_OP_REQUEST, 0);
+	if (k->vs->hold_connects)
+		k->state = C_HELD;
+	else
+		conn_request(k);
 }
 
 static void on_conn(void *opaque, uint32_t events)
@@ -548,6 +568,30 @@ static void on_reset(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&vs->dev.lock);
 }
 
+/* After a restore no connection of the saved VM exists on the host: the guest is told
+ * with a transport reset event (virtio 5.10.6.6), on which it drops its connections and
+ * reads the CID again; listening sockets survive, so the agent keeps listening. Host
+ * connects are held until the guest handled it (vsock_notify), or the reset would
+ * catch them too. */
+static int vsock_restore(struct virtio_dev *d, const uint8_t state[16], struct cc_error *err)
+{
+	struct vq_chain c;
+	uint32_t reset_event = 0; /* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET */
+	(void)state;
+	(void)err;
+	if (!virtio_dev_running(d) || virtq_pop(&d->vq[EVQ], d->mem, &c) <= 0)
+		return 0;
+	if (c.n_out > 0 || c.in_len < sizeof(reset_event)) {
+		virtio_dev_fail(d, "event buffer cannot hold an event");
+		return 0;
+	}
+	vq_write(&c, 0, &reset_event, sizeof(reset_event));
+	virtq_push(&d->vq[EVQ], d->mem, c.head, sizeof(reset_event));
+	virtio_dev_signal_used(d, EVQ);
+	((struct vsock *)d->priv)->hold_connects = true;
+	return 0;
+}
+
 static void vsock_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
 {
 	struct vsock *vs = d->priv;
@@ -562,6 +606,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.notify = vsock_notify,
 	.reset = vsock_reset,
+	.restore = vsock_restore,
 };
 
 struct virtio_dev *virtio_vsock_create(struct vmm *v, uint64_t cid, const char *uds,

@@ -37,6 +37,10 @@ init = [(0x70, 0), (0x70, 3), (0x24, 1), (0x20, 1), (0x70, 11), (0x30, 0), (0x38
         (0x70, 15), (0x50, 0)]
 seeds["fuzz_mmio"] = bytes([len(init)]) + b"".join(op(o, v) for o, v in init) + seeds["fuzz_blk"][16:]
 
+# fuzz_snapshot: mode 2 (edit the target's built-in valid image) with one harmless edit
+# (the first byte of the magic rewritten as itself).
+seeds["fuzz_snapshot"] = bytes([2, 0, 0]) + b"C"
+
 out = sys.argv[1] if len(sys.argv) > 1 else "build/fuzz"
 for name, blob in seeds.items():
     d = os.path.join(out, "corpus-" + name)

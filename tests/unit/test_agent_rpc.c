@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -154,6 +155,63 @@ static void test_hello_version_mismatch(void **state)
 	expect_code(
 		call(f, "Hello", &req, &cocoon__agent__v1__hello_response__descriptor, NULL, &err),
 		&err, TTRPC_FAILED_PRECONDITION, "protocol version");
+}
+
+/* Reseed (after a restore from a template): bounds on the entropy, and the answer of an
+ * agent that is not the guest's init: entropy credited (harmless on the host running
+ * the test), the clock never set. MountShared is the guest init's only. */
+static void test_reseed_and_mount_shared(void **state)
+{
+	struct fixture *f = *state;
+	struct cc_error err;
+	uint8_t bytes[GUEST_ENTROPY_MAX + 1];
+	/* Real random bytes: the call below mixes them into the test host's pool. */
+	assert_int_equal(getrandom(bytes, sizeof(bytes), 0), sizeof(bytes));
+	Cocoon__Agent__V1__ReseedRequest req = COCOON__AGENT__V1__RESEED_REQUEST__INIT;
+	Cocoon__Agent__V1__ReseedResponse *resp = NULL;
+	const ProtobufCMessageDescriptor *rd = &cocoon__agent__v1__reseed_response__descriptor;
+	req.entropy = (ProtobufCBinaryData){ GUEST_ENTROPY_MIN - 1, bytes };
+	expect_code(call(f, "Reseed", &req, rd, NULL, &err), &err, TTRPC_INVALID_ARGUMENT,
+		    "entropy must be 32..512 bytes, got 31");
+	req.entropy.len = GUEST_ENTROPY_MAX + 1;
+	expect_code(call(f, "Reseed", &req, rd, NULL, &err), &err, TTRPC_INVALID_ARGUMENT,
+		    "entropy must be 32..512 bytes, got 513");
+	req.entropy.len = 64;
+	req.realtime_ns = -5;
+	expect_code(call(f, "Reseed", &req, rd, NULL, &err), &err, TTRPC_INVALID_ARGUMENT,
+		    "realtime_ns -5 is negative");
+	/* A day in the future: were it applied, the test host's clock would jump. */
+	struct timespec before, after;
+	clock_gettime(CLOCK_REALTIME, &before);
+	req.realtime_ns = ((int64_t)before.tv_sec + 86400) * 1000000000;
+	int rc = call(f, "Reseed", &req, rd, &resp, &err);
+	if (geteuid() != 0) {
+		expect_code(rc, &err, TTRPC_FAILED_PRECONDITION, "adding entropy");
+	} else {
+		assert_int_equal(rc, 0);
+		assert_false(resp->clock_set);
+		assert_int_equal(resp->clock_step_ns, 0);
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	clock_gettime(CLOCK_REALTIME, &after);
+	assert_true(after.tv_sec - before.tv_sec < 60);
+
+	Cocoon__Agent__V1__Empty e = COCOON__AGENT__V1__EMPTY__INIT;
+	expect_code(call(f, "MountShared", &e, NULL, NULL, &err), &err, TTRPC_FAILED_PRECONDITION,
+		    "only the guest's init mounts the shared directory");
+}
+
+static void test_guest_cmdline_template(void **state)
+{
+	(void)state;
+	struct guest_cmdline cl;
+	guest_parse_cmdline("console=ttyS0 cocoon.channel=vsock quiet", &cl);
+	assert_false(cl.template);
+	assert_int_equal(cl.channel, CHANNEL_VSOCK);
+	guest_parse_cmdline("cocoon.template=1 cocoon.channel=vsock", &cl);
+	assert_true(cl.template);
+	guest_parse_cmdline("cocoon.template=10 xcocoon.template=1", &cl);
+	assert_false(cl.template);
 }
 
 static void test_unknown_ids(void **state)
@@ -734,6 +792,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hello_version_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reseed_and_mount_shared, setup, teardown),
+		cmocka_unit_test(test_guest_cmdline_template),
 		cmocka_unit_test_setup_teardown(test_unknown_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
