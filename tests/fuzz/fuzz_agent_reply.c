@@ -46,9 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	cc_log_init("fuzz", CC_LOG_ERROR, 2);
-	const ProtobufCMessageDescriptor *d = replies[data[0] % (sizeof(replies) / sizeof(*replies))];
+	const ProtobufCMessageDescriptor *d =
+		replies[data[0] % (sizeof(replies) / sizeof(*replies))];
 	int fd = memfd_create("stream", MFD_CLOEXEC);
-	if (fd < 0 || write(fd, data + 1, size - 1) != (ssize_t)(size - 1) || lseek(fd, 0, SEEK_SET))
+	if (fd < 0 || write(fd, data + 1, size - 1) != (ssize_t)(size - 1) ||
+	    lseek(fd, 0, SEEK_SET))
 		abort();
 	struct ttrpc_reader rd;
 	struct cc_error err;

@@ -155,6 +155,15 @@ test_sec_shim_delete_refuses_foreign_state() {
 	[ -f "$T/victim/file" ] || fail "delete removed $T/victim"
 	[ $rc -ne 0 ] || fail "delete succeeded"
 	assert_contains "$out" "refusing state path '$T/victim'" "error names the path"
+	# Named like the pod and holding its id file, but a symbolic link: refused too.
+	printf c1 >"$T/victim/sandbox-id"
+	mkdir -p "$T/other" && ln -s "$T/victim" "$T/other/c1"
+	printf '%s' "$T/other/c1" >"$T/bundle/cocoon-state"
+	out=$("$ROOT/build/bin/containerd-shim-cocoon-v2" -namespace sec -address "$T/no.sock" \
+		-publish-binary /bin/true -id c1 -bundle "$T/bundle" delete 2>&1 >/dev/null)
+	[ $? -ne 0 ] || fail "delete through a symbolic link succeeded"
+	[ -f "$T/victim/file" ] || fail "delete removed $T/victim through a symbolic link"
+	assert_contains "$out" "not a directory" "error says why"
 	# The pod's own state dir is still cleaned up.
 	mkdir -p "$COCOON_STATE_DIR/c1"
 	printf c1 >"$COCOON_STATE_DIR/c1/sandbox-id"
