@@ -1,45 +1,51 @@
-# The guest is hostile. These tests play the attacker: a container with CAP_SYS_ADMIN
-# stands in for a guest kernel the workload rewrote, mounts the virtio-fs tag itself
-# (SANDBOX_FS_TAG, "cocoon") and goes for the host side of the shared directory; other
-# tests hand the host bad paths that would reach host operations. docs/security.md
-# lists each boundary crossing these check.
+# The guest is hostile. These tests play the attacker: a privileged container stands in
+# for a guest kernel the workload rewrote and goes for the host side of the shared
+# directory (virtio-fs tag SANDBOX_FS_TAG, "cocoon"); other tests hand the host bad
+# paths that would reach host operations. docs/security.md lists each boundary crossing
+# these check.
+#
+# Where the attacker reaches the share root: mounting the tag again in the guest
+# (`mount -t virtiofs cocoon /mnt`) gives the newest superblock of that virtio-fs device,
+# which is a submount's (a share's) as soon as a container runs. So the cocoon run tests
+# share the guest's pid namespace and go through /proc/1/root to the agent's own mount
+# of the whole tree, which is what a hostile guest kernel sees.
 source tests/containerd_lib.sh
 
-# sec_bundle DIR SCRIPT: a bundle whose container has every capability, a read-only
-# rootfs and $T/hostro (a host directory with a file "secret") bind-mounted read-only at
-# /data, and runs SCRIPT with sh.
+# sec_bundle DIR SCRIPT: a bundle whose container has CAP_SYS_ADMIN and CAP_SYS_PTRACE,
+# the guest's pid namespace, a read-only rootfs and $T/hostro (a host directory with a
+# file "secret") bind-mounted read-only at /data, and runs SCRIPT with sh, with $S the
+# share root as the guest's agent sees it.
 sec_bundle() {
 	local dir=$1 script=$2 caps
 	make_rootfs "$dir/rootfs"
 	mkdir -p "$T/hostro" "$dir/rootfs/data"
 	echo original >"$T/hostro/secret"
-	caps='["CAP_SYS_ADMIN","CAP_DAC_OVERRIDE","CAP_CHOWN","CAP_FOWNER","CAP_MKNOD","CAP_SETUID","CAP_SETGID"]'
+	caps='["CAP_SYS_ADMIN","CAP_SYS_PTRACE","CAP_DAC_OVERRIDE","CAP_CHOWN","CAP_FOWNER","CAP_MKNOD","CAP_SETUID","CAP_SETGID"]'
 	jq -n --arg script "$script" --arg ro "$T/hostro" --argjson caps "$caps" '{
 	  ociVersion: "1.0.2",
 	  process: {terminal: false, user: {uid: 0, gid: 0}, args: ["sh", "-c", $script],
-	    env: ["PATH=/bin"], cwd: "/",
+	    env: ["PATH=/bin", "S=/proc/1/root/run/cocoon/shared"], cwd: "/",
 	    capabilities: {bounding: $caps, effective: $caps, permitted: $caps}},
 	  root: {path: "rootfs", readonly: true},
 	  mounts: [{destination: "/proc", type: "proc", source: "proc"},
 	           {destination: "/tmp", type: "tmpfs", source: "tmpfs"},
 	           {destination: "/data", type: "bind", source: $ro, options: ["rbind", "ro"]}],
-	  linux: {namespaces: [{type: "pid"}, {type: "mount"}, {type: "uts"}, {type: "ipc"}]}
+	  linux: {namespaces: [{type: "mount"}, {type: "uts"}, {type: "ipc"}]}
 	}' >"$dir/config.json" || fail "jq"
 }
 
-# The guest mounts the shared directory itself and writes through every read-only share
-# it finds there: the bind-mounted volume and the read-only rootfs.
+# The guest writes through every read-only share it finds in the shared directory: the
+# bind-mounted volume and the read-only rootfs.
 test_sec_read_only_shares_stay_read_only() {
-	sec_bundle "$T/b" 'mount -t virtiofs cocoon /tmp || exit 9; echo mounted
-		ls /tmp
-		for d in /tmp/*; do
-			echo pwned >"$d/secret" 2>/dev/null && echo "wrote $d/secret"
-			echo pwned >"$d/pwned" 2>/dev/null && echo "wrote $d/pwned"
+	sec_bundle "$T/b" 'ls $S || exit 9; echo reached
+		for d in $S/*; do
+			echo pwned >"$d/secret" 2>/tmp/e && echo "wrote $d/secret"
+			echo pwned >"$d/pwned" 2>/tmp/e && echo "wrote $d/pwned"
 		done; true'
 	local out
 	out=$("$COCOON" run --bundle "$T/b" 2>&1)
 	assert_eq 0 $? "exit status ($out)"
-	assert_contains "$out" "mounted" "the guest mounted the virtio-fs tag"
+	assert_contains "$out" "reached" "the guest reached the share root"
 	assert_contains "$out" "rootfs" "the guest sees the shares"
 	assert_eq original "$(cat "$T/hostro/secret")" "host file shared read-only"
 	[ ! -e "$T/hostro/pwned" ] || fail "a file was created in a read-only volume: $out"
@@ -50,15 +56,16 @@ test_sec_read_only_shares_stay_read_only() {
 # The share root: the guest can neither fill it (it sat on the host's /run) nor plant a
 # symbolic link or a directory where the host makes its mount points.
 test_sec_share_root_unwritable() {
-	sec_bundle "$T/b" 'mount -t virtiofs cocoon /tmp || exit 9; echo mounted
-		dd if=/dev/zero of=/tmp/fill bs=1M count=8 2>/dev/null && echo "filled"
-		ln -s / /tmp/mount9 2>/dev/null && echo "linked"
-		mkdir /tmp/mount8 2>/dev/null && echo "made dir"
-		touch /tmp/x 2>&1; true'
+	# (no /dev in this read-only rootfs: /tmp/e stands in for /dev/null)
+	sec_bundle "$T/b" 'ls $S >/tmp/e || exit 9; echo reached
+		yes | head -c 8388608 >$S/fill 2>/tmp/e && echo "filled"
+		ln -s / $S/mount9 2>/tmp/e && echo "linked"
+		mkdir $S/mount8 2>/tmp/e && echo "made dir"
+		touch $S/x 2>&1; true'
 	local out
 	out=$("$COCOON" run --debug --bundle "$T/b" 2>"$T/err")
 	assert_eq 0 $? "exit status ($out) $(tail -5 "$T/err")"
-	assert_contains "$out" "mounted" "the guest mounted the virtio-fs tag"
+	assert_contains "$out" "reached" "the guest reached the share root"
 	assert_contains "$out" "Read-only file system" "the share root refuses writes"
 	assert_not_contains "$out" "filled" "8 MiB written into the share root"
 	assert_not_contains "$out" "linked" "symbolic link planted in the share root"
@@ -101,13 +108,14 @@ test_sec_ctr_rootfs_outside_bundle_refused() {
 }
 
 # The read-only rootfs of a containerd container (readOnlyRootFilesystem) is read-only
-# on the host side too, whatever the guest mounts.
+# on the host side too, whatever the guest mounts. Mounting the tag again gives the
+# newest share's superblock (this container's rootfs) or the root: both are tried.
 test_sec_ctr_read_only_rootfs() {
 	ctd_start
 	local out
 	out=$(timeout --foreground 120 ctr --address "$CTD_SOCK" -n "$CTD_NS" run --rm --runtime "$RUNTIME" \
-		--read-only --cap-add CAP_SYS_ADMIN "$IMG" c1 sh -c 'mount -t virtiofs cocoon /mnt || exit 9; echo mounted
-			echo pwned >/mnt/c1/pwned 2>&1 && echo wrote; true' 2>&1)
+		--read-only --cap-add CAP_SYS_ADMIN "$IMG" c1 sh -c 'mount -t virtiofs cocoon /root || exit 9; echo mounted
+			for f in /root/pwned /root/c1/pwned; do echo pwned 2>&1 >$f && echo wrote $f; done; true' 2>&1)
 	assert_eq 0 $? "exit status ($out)"
 	assert_contains "$out" "mounted" "the guest mounted the virtio-fs tag"
 	assert_contains "$out" "Read-only file system" "write refused"
@@ -119,7 +127,8 @@ test_sec_ctr_read_only_rootfs() {
 # a guest pid that names some unrelated host process.
 test_sec_ctr_task_pid_is_the_vmm() {
 	ctd_start
-	ctr_run -d "$IMG" c1 sleep 1000 >/dev/null || fail "ctr run -d"
+	timeout --foreground 120 ctr --address "$CTD_SOCK" -n "$CTD_NS" run --runtime "$RUNTIME" \
+		-d "$IMG" c1 sleep 1000 >/dev/null || fail "ctr run -d"
 	local pid i
 	for i in $(seq 100); do
 		pid=$(ctr_ tasks ls | awk '$1 == "c1" && $3 == "RUNNING" {print $2}')
@@ -189,7 +198,7 @@ test_sec_fuzz_agent_replies_bounded() {
 # A guest may only send as the pod: frames whose source IP or MAC is not the pod's are
 # dropped on the tap. The guest here adds another address and changes its MAC.
 test_sec_net_spoofed_source_dropped() {
-	source tests/integration/net.sh
+	source "$ROOT/tests/integration/net.sh"
 	trap net_cleanup EXIT
 	local tag s ns
 	tag=$(net_tag); s=$(net_subnet); ns=ccs-$tag
