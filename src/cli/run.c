@@ -882,6 +882,15 @@ int cmd_run(int argc, char **argv)
 			(double)(sb->t.agent_ready - t0) / 1e6);
 	}
 	char guest_root[256];
+	if ((o.readonly || in.bundle_readonly) && in.bundle_json != NULL) {
+		json_object *bspec = json_tokener_parse(in.bundle_json);
+		int r = bspec ? sandbox_make_mountpoints(in.rootfs, bspec, &err) : 0;
+		json_object_put(bspec);
+		if (r < 0) {
+			fprintf(stderr, "cocoon: %s\n", err.msg);
+			goto out;
+		}
+	}
 	if (sandbox_share(sb, in.rootfs, "rootfs", o.readonly || in.bundle_readonly, guest_root,
 			  sizeof(guest_root), &err) < 0) {
 		fprintf(stderr, "cocoon: sharing rootfs %s: %s\n", in.rootfs, err.msg);

@@ -86,6 +86,10 @@ int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, b
 struct json_object;
 int sandbox_share_spec_mounts(struct sandbox *sb, struct json_object *spec, const char *prefix,
 			      struct cc_error *err);
+/* Creates, inside rootfs and never through its links to the outside, the mount point of
+ * every mount in the spec that lacks one, as runc does before it makes a rootfs
+ * read-only: a rootfs shared read-only lets the guest create nothing. */
+int sandbox_make_mountpoints(const char *rootfs, struct json_object *spec, struct cc_error *err);
 /* Undoes the n shares sandbox_share_spec_mounts made with prefix. */
 void sandbox_unshare_spec_mounts(struct sandbox *sb, const char *prefix, size_t n);
 int sandbox_unshare(struct sandbox *sb, const char *name, struct cc_error *err);

@@ -251,6 +251,8 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 		err->code = TTRPC_INVALID_ARGUMENT;
 		goto out;
 	}
+	if (root_ro && sandbox_make_mountpoints(root, spec.root, err) < 0)
+		goto out;
 	t->share_name = strdup(t->id);
 	if (!t->share_name)
 		goto out;
