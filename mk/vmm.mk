@@ -42,6 +42,14 @@ $(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LINK)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LINK) -lseccomp -lcap -lpthread
 
+# The host's decoding of agent replies (ttrpc frames, Response, each reply message): no
+# VMM code, the ttrpc client and the generated protobuf code instead.
+AGENT_REPLY_FUZZ_LINK := $(addprefix src/lib/,ttrpc_frame.c ttrpc_client.c agent_proto.c log.c error.c util.c) \
+	$(B)/gen/proto/agent.pb-c.c $(B)/gen/proto/ttrpc.pb-c.c
+$(B)/fuzz/fuzz_agent_reply: tests/fuzz/fuzz_agent_reply.c $(AGENT_REPLY_FUZZ_LINK) | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -I$(B)/gen -o $@ $< $(AGENT_REPLY_FUZZ_LINK) -lprotobuf-c -lpthread
+
 fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/container_priv.h"
+#include "lib/in_root.h"
 #include "lib/util.h"
 
 #define PROPAGATION (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
@@ -89,66 +90,6 @@ static int parse_options(char *const *opts, unsigned long *flags, unsigned long 
 		}
 	}
 	return 0;
-}
-
-static int openat2_in(int rootfd, const char *path, int flags)
-{
-	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-}
-
-/* Opens `path` inside the rootfs (an O_PATH fd), creating missing directories and,
- * when `file` is set, a missing last component as an empty file. */
-static int open_in_root(int rootfd, const char *path, int file, struct cc_error *err)
-{
-	int fd = openat2_in(rootfd, path, O_PATH);
-	if (fd >= 0 || errno != ENOENT)
-		return fd >= 0 ? fd : cc_error_set(err, errno, "open %s in rootfs", path);
-	char buf[4096];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return cc_error_set(err, ENAMETOOLONG, "%s", path);
-	for (char *p = buf; p != NULL;) {
-		while (*p == '/')
-			p++;
-		char *next = strchr(p, '/');
-		if (next != NULL)
-			*next = '\0';
-		cleanup_close int cur = openat2_in(rootfd, buf, O_PATH);
-		if (cur < 0 && errno == ENOENT) {
-			char *slash = strrchr(buf, '/');
-			const char *name = slash != NULL ? slash + 1 : buf;
-			cleanup_close int parent = -1;
-			if (slash != NULL) {
-				*slash = '\0';
-				parent = openat2_in(rootfd, buf[0] ? buf : "/",
-						    O_PATH | O_DIRECTORY);
-				*slash = '/';
-			} else {
-				parent = openat2_in(rootfd, "/", O_PATH | O_DIRECTORY);
-			}
-			if (parent < 0)
-				return cc_error_set(err, errno, "open parent of %s in rootfs", buf);
-			int r;
-			if (file && next == NULL) {
-				r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-					   0644);
-				if (r >= 0)
-					close(r);
-			} else {
-				r = mkdirat(parent, name, 0755);
-			}
-			if (r < 0 && errno != EEXIST)
-				return cc_error_set(err, errno, "create %s in rootfs", buf);
-		} else if (cur < 0) {
-			return cc_error_set(err, errno, "open %s in rootfs", buf);
-		}
-		if (next != NULL)
-			*next = '/';
-		p = next;
-	}
-	fd = openat2_in(rootfd, path, O_PATH);
-	return fd >= 0 ? fd : cc_error_set(err, errno, "open %s in rootfs", path);
 }
 
 static void fd_path(char *buf, size_t size, int fd)

@@ -225,6 +225,7 @@ struct spec_in {
 	char *bundle_json;     /* config.json text of --bundle, NULL for --rootfs */
 	int64_t bundle_memory; /* the bundle's own memory limit, -1 none */
 	bool bundle_terminal;
+	bool bundle_readonly; /* root.readonly: the host side of the share is read-only too */
 };
 
 static int load_bundle(const struct run_opts *o, struct spec_in *in)
@@ -260,6 +261,7 @@ static int load_bundle(const struct run_opts *o, struct spec_in *in)
 		      -1);
 	in->bundle_memory = spec->resources.memory_limit;
 	in->bundle_terminal = spec->process.terminal;
+	in->bundle_readonly = spec->root_readonly;
 	oci_spec_free(spec);
 	return rc;
 }
@@ -464,7 +466,12 @@ static void *relay_main(void *arg)
 			break;
 		}
 		/* The agent caps replies at max_len; a bigger one is a misbehaving guest. */
-		size_t len = resp->data.len > READ_CHUNK ? READ_CHUNK : resp->data.len;
+		if (agent_check_read_reply(resp, READ_CHUNK, &err) < 0) {
+			cc_warn("%s", err.msg);
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
+			break;
+		}
+		size_t len = resp->data.len;
 		if (len > 0 && out_ok && cc_write_all(r->fd, resp->data.data, len, &err) < 0)
 			out_ok = false; /* keep draining so the container does not block */
 		bool eof = resp->eof;
@@ -876,8 +883,17 @@ int cmd_run(int argc, char **argv)
 			(double)(sb->t.agent_ready - t0) / 1e6);
 	}
 	char guest_root[256];
-	if (sandbox_share(sb, in.rootfs, "rootfs", o.readonly, guest_root, sizeof(guest_root),
-			  &err) < 0) {
+	if ((o.readonly || in.bundle_readonly) && in.bundle_json != NULL) {
+		json_object *bspec = json_tokener_parse(in.bundle_json);
+		int r = bspec ? sandbox_make_mountpoints(in.rootfs, bspec, &err) : 0;
+		json_object_put(bspec);
+		if (r < 0) {
+			fprintf(stderr, "cocoon: %s\n", err.msg);
+			goto out;
+		}
+	}
+	if (sandbox_share(sb, in.rootfs, "rootfs", o.readonly || in.bundle_readonly, guest_root,
+			  sizeof(guest_root), &err) < 0) {
 		fprintf(stderr, "cocoon: sharing rootfs %s: %s\n", in.rootfs, err.msg);
 		goto out;
 	}

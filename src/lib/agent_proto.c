@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lib/ttrpc.h"
+#include "proto/agent.pb-c.h"
 
 int agent_check_id(const char *what, const char *id, bool allow_empty, struct cc_error *err)
 {
@@ -27,5 +28,16 @@ int agent_check_id(const char *what, const char *id, bool allow_empty, struct cc
 					     "%s contains '%c' (allowed: A-Z a-z 0-9 _ . -)", what,
 					     (c >= 0x20 && c < 0x7f) ? c : '?');
 	}
+	return 0;
+}
+
+int agent_check_read_reply(const Cocoon__Agent__V1__ReadStreamResponse *r, uint32_t max_len,
+			   struct cc_error *err)
+{
+	if (r->data.len > max_len)
+		return cc_error_code(
+			err, TTRPC_INTERNAL,
+			"agent ReadStream: %zu bytes in a reply to a read of at most %u",
+			r->data.len, max_len);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #define COCOON_AGENT_PROTO_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/error.h"
 
@@ -21,5 +22,11 @@
  * so they are safe in paths and logs. allow_empty: "" is valid (the init's exec id).
  * On failure err names `what` and carries TTRPC_INVALID_ARGUMENT. */
 int agent_check_id(const char *what, const char *id, bool allow_empty, struct cc_error *err);
+
+/* The host's check of a ReadStream reply (data is the guest's): at most the max_len
+ * it asked for. */
+struct Cocoon__Agent__V1__ReadStreamResponse;
+int agent_check_read_reply(const struct Cocoon__Agent__V1__ReadStreamResponse *r, uint32_t max_len,
+			   struct cc_error *err);
 
 #endif

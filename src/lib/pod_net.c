@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -23,6 +24,7 @@
 
 #define TAP_PREFIX "cctap"
 #define FILTER_PRIO 1
+#define FILTER_MAX_KEYS 8
 #define NL_BUF (32u << 10)
 
 struct nl {
@@ -231,27 +233,42 @@ static int discover(struct nl *nl, struct pod_net *pn, struct cc_error *err)
 
 /* ---- taps and tc ---- */
 
-/* A persistent tap: it outlives this fd, the VMM opens it by name. */
-static int tap_create(struct pod_if *pi, unsigned idx, struct cc_error *err)
+/* A persistent tap named name: it outlives this fd, the VMM opens it by name. */
+static int tap_open(const char *name, int *ifindex, struct cc_error *err)
 {
-	snprintf(pi->tap, sizeof(pi->tap), TAP_PREFIX "%u", idx);
 	cleanup_close int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return cc_error_set(err, errno, "open /dev/net/tun");
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	memcpy(ifr.ifr_name, pi->tap, sizeof(pi->tap));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-		return cc_error_set(err, errno, "create tap %s%s", pi->tap,
+		return cc_error_set(err, errno, "create tap %s%s", name,
 				    errno == EBUSY ? " (is another sandbox using this namespace?)"
 						   : "");
 	if (ioctl(fd, TUNSETPERSIST, 1) < 0)
-		return cc_error_set(err, errno, "make tap %s persistent", pi->tap);
-	pi->tap_ifindex = (int)if_nametoindex(pi->tap);
-	if (pi->tap_ifindex == 0)
-		return cc_error_set(err, errno, "tap %s", pi->tap);
+		return cc_error_set(err, errno, "make tap %s persistent", name);
+	*ifindex = (int)if_nametoindex(name);
+	if (*ifindex == 0)
+		return cc_error_set(err, errno, "tap %s", name);
 	return 0;
+}
+
+static int tap_create(struct pod_if *pi, unsigned idx, struct cc_error *err)
+{
+	snprintf(pi->tap, sizeof(pi->tap), TAP_PREFIX "%u", idx);
+	return tap_open(pi->tap, &pi->tap_ifindex, err);
+}
+
+/* Where frames the guest may not send go: a tap nobody opens or brings up. A mirred
+ * redirect to a device without carrier drops the frame (this host's kernel has no
+ * gact, tc's plain drop action; mirred is the one action it has). */
+static int sink_create(struct pod_if *pi, unsigned idx, struct cc_error *err)
+{
+	char name[IF_NAMESIZE + 16];
+	snprintf(name, sizeof(name), TAP_PREFIX "%ud", idx % POD_NET_MAX_IFS);
+	return tap_open(name, &pi->sink_ifindex, err);
 }
 
 static int link_set(struct nl *nl, int ifindex, unsigned mtu, bool up, struct cc_error *err)
@@ -290,27 +307,33 @@ static int ingress_qdisc(struct nl *nl, int ifindex, bool add)
 	return nl_talk(nl, nlh, NULL, NULL);
 }
 
-/* Every frame arriving on from_ifindex leaves through to_ifindex: u32 with one
- * all-zero key (matches anything; no cls_matchall needed) and a mirred egress redirect. */
-static int redirect(struct nl *nl, int from_ifindex, int to_ifindex)
+/* One u32 filter on the ingress of from_ifindex: frames of ethertype proto (ETH_P_ALL:
+ * any) whose 32-bit words match every key leave through to_ifindex (mirred egress
+ * redirect). Key offsets count from the network
+ * header; the Ethernet header is at -14 (source MAC at -8). No keys: u32 with one
+ * all-zero key, which matches anything (no cls_matchall needed). */
+static int add_filter(struct nl *nl, int from_ifindex, unsigned prio, uint16_t proto,
+		      const struct tc_u32_key *keys, unsigned nkeys, int to_ifindex)
 {
-	char buf[1024];
+	char buf[2048];
 	struct tcmsg tcm = { .tcm_family = AF_UNSPEC,
 			     .tcm_ifindex = from_ifindex,
 			     .tcm_parent = TC_H_MAKE(TC_H_INGRESS, 0),
-			     .tcm_info = TC_H_MAKE(FILTER_PRIO << 16, htons(ETH_P_ALL)) };
+			     .tcm_info = TC_H_MAKE(prio << 16, htons(proto)) };
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_NEWTFILTER, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
 				      &tcm, sizeof(tcm));
 	mnl_attr_put_strz(nlh, TCA_KIND, "u32");
 	struct nlattr *opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
 	struct {
 		struct tc_u32_sel sel;
-		struct tc_u32_key key;
+		struct tc_u32_key key[FILTER_MAX_KEYS];
 	} sel;
 	memset(&sel, 0, sizeof(sel));
 	sel.sel.flags = TC_U32_TERMINAL;
-	sel.sel.nkeys = 1;
-	mnl_attr_put(nlh, TCA_U32_SEL, sizeof(sel), &sel);
+	sel.sel.nkeys = nkeys > 0 ? (unsigned char)nkeys : 1;
+	if (nkeys > 0)
+		memcpy(sel.key, keys, nkeys * sizeof(*keys));
+	mnl_attr_put(nlh, TCA_U32_SEL, sizeof(sel.sel) + sel.sel.nkeys * sizeof(*keys), &sel);
 	struct nlattr *acts = mnl_attr_nest_start(nlh, TCA_U32_ACT);
 	struct nlattr *act = mnl_attr_nest_start(nlh, 1); /* action order 1 */
 	mnl_attr_put_strz(nlh, TCA_ACT_KIND, "mirred");
@@ -326,9 +349,100 @@ static int redirect(struct nl *nl, int from_ifindex, int to_ifindex)
 	return nl_talk(nl, nlh, NULL, NULL);
 }
 
+/* Every frame arriving on from_ifindex leaves through to_ifindex. */
+static int redirect(struct nl *nl, int from_ifindex, int to_ifindex)
+{
+	return add_filter(nl, from_ifindex, FILTER_PRIO, ETH_P_ALL, NULL, 0, to_ifindex);
+}
+
+/* Appends a key matching len (1..4) bytes at off, which must not cross a 32-bit word
+ * boundary of the packet relative to off & ~3. */
+static void key_bytes(struct tc_u32_key *k, unsigned *n, int off, const uint8_t *b, unsigned len)
+{
+	uint32_t val = 0, mask = 0;
+	int word = off >= 0 ? off & ~3 : -((-off + 3) & ~3);
+	for (unsigned i = 0; i < len; i++) {
+		unsigned shift = 8 * (3 - (unsigned)(off - word) - i);
+		val |= (uint32_t)b[i] << shift;
+		mask |= 0xffu << shift;
+	}
+	k[(*n)++] = (struct tc_u32_key){ .val = htonl(val), .mask = htonl(mask), .off = word };
+}
+
+/* Source MAC (bytes -8..-3 of the network header) is mac. */
+static void key_src_mac(struct tc_u32_key *k, unsigned *n, const uint8_t mac[6])
+{
+	key_bytes(k, n, -8, mac, 4);
+	key_bytes(k, n, -4, mac + 4, 2);
+}
+
+/* A 4- or 16-byte address at off, the first prefix_len bits of it compared. */
+static void key_addr(struct tc_u32_key *k, unsigned *n, int off, const uint8_t *a, unsigned len,
+		     unsigned prefix_len)
+{
+	for (unsigned w = 0; w < len / 4 && prefix_len > 32 * w; w++) {
+		unsigned bits = prefix_len - 32 * w > 32 ? 32 : prefix_len - 32 * w;
+		uint32_t mask = bits == 32 ? 0xffffffffu : ~(0xffffffffu >> bits);
+		uint32_t val;
+		memcpy(&val, a + 4 * w, 4);
+		k[(*n)++] = (struct tc_u32_key){ .val = val & htonl(mask),
+						 .mask = htonl(mask),
+						 .off = off + 4 * (int)w };
+	}
+}
+
+/* What the guest sends leaves the tap only if it comes from the pod's own MAC and
+ * addresses (its IPv4/IPv6 addresses; for IPv6 also its link-local and the unspecified
+ * source of duplicate address detection; ARP only with its MAC and an IPv4 address as
+ * sender): a guest cannot spoof another pod's or the node's traffic. Everything else
+ * goes to the sink by the last, catch-all filter, and is dropped there. */
+static int guard_pod_traffic(struct nl *nl, const struct pod_if *pi)
+{
+	static const uint8_t link_local[16] = { 0xfe, 0x80 }, unspecified[16];
+	unsigned prio = FILTER_PRIO;
+	struct tc_u32_key k[FILTER_MAX_KEYS];
+	unsigned n;
+	for (unsigned i = 0; i < pi->n_addrs; i++) {
+		const struct pod_addr *a = &pi->addrs[i];
+		n = 0;
+		key_src_mac(k, &n, pi->mac);
+		if (a->family == AF_INET) {
+			key_addr(k, &n, 12, a->addr, 4, 32); /* IPv4 source */
+			if (add_filter(nl, pi->tap_ifindex, prio++, ETH_P_IP, k, n, pi->ifindex) <
+			    0)
+				return -1;
+			n = 0;
+			key_src_mac(k, &n, pi->mac);
+			key_bytes(k, &n, 8, pi->mac, 4); /* ARP sender hardware address */
+			key_bytes(k, &n, 12, pi->mac + 4, 2);
+			key_bytes(k, &n, 14, a->addr, 2); /* ARP sender IP, across two words */
+			key_bytes(k, &n, 16, a->addr + 2, 2);
+			if (add_filter(nl, pi->tap_ifindex, prio++, ETH_P_ARP, k, n, pi->ifindex) <
+			    0)
+				return -1;
+		} else {
+			key_addr(k, &n, 8, a->addr, 16, 128); /* IPv6 source */
+			if (add_filter(nl, pi->tap_ifindex, prio++, ETH_P_IPV6, k, n, pi->ifindex) <
+			    0)
+				return -1;
+		}
+	}
+	const uint8_t *v6_any[] = { link_local, unspecified };
+	const unsigned v6_len[] = { 10, 128 };
+	for (unsigned i = 0; i < 2; i++) {
+		n = 0;
+		key_src_mac(k, &n, pi->mac);
+		key_addr(k, &n, 8, v6_any[i], 16, v6_len[i]);
+		if (add_filter(nl, pi->tap_ifindex, prio++, ETH_P_IPV6, k, n, pi->ifindex) < 0)
+			return -1;
+	}
+	return add_filter(nl, pi->tap_ifindex, prio, ETH_P_ALL, NULL, 0, pi->sink_ifindex);
+}
+
 static int wire(struct nl *nl, struct pod_if *pi, unsigned idx, struct cc_error *err)
 {
-	if (tap_create(pi, idx, err) < 0 || link_set(nl, pi->tap_ifindex, pi->mtu, true, err) < 0)
+	if (tap_create(pi, idx, err) < 0 || link_set(nl, pi->tap_ifindex, pi->mtu, true, err) < 0 ||
+	    sink_create(pi, idx, err) < 0)
 		return -1;
 	if (ingress_qdisc(nl, pi->ifindex, true) < 0)
 		return cc_error_set(err, errno, "add ingress qdisc on %s%s", pi->name,
@@ -339,8 +453,9 @@ static int wire(struct nl *nl, struct pod_if *pi, unsigned idx, struct cc_error 
 		return cc_error_set(err, errno, "add ingress qdisc on %s", pi->tap);
 	if (redirect(nl, pi->ifindex, pi->tap_ifindex) < 0)
 		return cc_error_set(err, errno, "tc redirect %s -> %s", pi->name, pi->tap);
-	if (redirect(nl, pi->tap_ifindex, pi->ifindex) < 0)
-		return cc_error_set(err, errno, "tc redirect %s -> %s", pi->tap, pi->name);
+	if (guard_pod_traffic(nl, pi) < 0)
+		return cc_error_set(err, errno, "tc redirect %s -> %s (pod MAC and addresses only)",
+				    pi->tap, pi->name);
 	/* CNI may leave the veth down until the runtime starts the pod. */
 	return link_set(nl, pi->ifindex, 0, true, err);
 }
@@ -359,8 +474,30 @@ static int unwire(struct nl *nl, struct pod_net *pn, struct cc_error *err)
 		    rc == 0)
 			rc = cc_error_set(err, errno, "remove tap %s", pi->tap);
 		pi->tap_ifindex = 0;
+		if (pi->sink_ifindex > 0 && link_del(nl, pi->sink_ifindex) < 0 && errno != ENODEV &&
+		    rc == 0)
+			rc = cc_error_set(err, errno, "remove the sink tap of %s", pi->tap);
+		pi->sink_ifindex = 0;
 	}
 	return rc;
+}
+
+/* A sandbox takes every interface of its namespace over: given the host's own (that of
+ * init, or the one we run in), it would pull the host's NICs into the guest. */
+static int check_not_host_netns(int nsfd, const char *path, struct cc_error *err)
+{
+	static const char *const host[] = { "/proc/1/ns/net", "/proc/self/ns/net" };
+	struct stat st, h;
+	if (fstat(nsfd, &st) < 0)
+		return cc_error_set(err, errno, "network namespace %s", path);
+	for (size_t i = 0; i < CC_ARRAY_SIZE(host); i++)
+		if (stat(host[i], &h) == 0 && h.st_dev == st.st_dev && h.st_ino == st.st_ino)
+			return cc_error_set(
+				err, 0,
+				"network namespace %s is the host's own (%s); a sandbox "
+				"needs a namespace of its own (the pod's)",
+				path, i == 0 ? "that of pid 1" : "the one cocoon runs in");
+	return 0;
 }
 
 int pod_net_setup(const char *netns_path, struct pod_net **out, struct cc_error *err)
@@ -373,6 +510,11 @@ int pod_net_setup(const char *netns_path, struct pod_net **out, struct cc_error 
 		int e = errno;
 		free(pn);
 		return cc_error_set(err, e, "network namespace %s", netns_path);
+	}
+	if (check_not_host_netns(pn->nsfd, netns_path, err) < 0) {
+		close(pn->nsfd);
+		free(pn);
+		return -1;
 	}
 	int saved;
 	if (netns_enter(pn->nsfd, &saved, err) < 0) {

@@ -29,7 +29,8 @@ struct pod_if {
 	int ifindex;
 	char tap[IF_NAMESIZE];
 	int tap_ifindex;
-	bool veth_qdisc; /* ingress qdiscs we added (teardown removes them) */
+	int sink_ifindex; /* cctapNd: where frames not from the pod's MAC/IPs are dropped */
+	bool veth_qdisc;  /* ingress qdiscs we added (teardown removes them) */
 	uint8_t mac[6];
 	unsigned mtu;
 	struct pod_addr addrs[POD_NET_MAX_ADDRS];

@@ -1,10 +1,12 @@
 #include "lib/sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +26,9 @@
 #define SHUTDOWN_RPC_MS 2000
 #define VMM_EXIT_AFTER_SHUTDOWN_MS 3000
 #define VMM_TERM_GRACE_MS 2000
+/* The share root holds only mount points: a few hundred shares at most per pod. */
+#define SHARED_DIR_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+#define SHARED_DIR_OPTS "size=64k,nr_inodes=4096,mode=0755"
 
 int sandbox_enter_mount_ns(struct cc_error *err)
 {
@@ -97,14 +102,31 @@ static void log_console(struct sandbox *sb)
 	}
 }
 
+/* The share root is a small tmpfs of the sandbox's own, so nothing done there lands on
+ * the host's /run. The guest sees it read-only (it can neither fill it nor plant links
+ * between our mkdir and mount); the host makes mount points through a second, writable
+ * mount of the same tmpfs that is detached (in no namespace, so virtiofsd never sees it)
+ * and lives only as sb->shared_rw_fd. <dir>/shared is made shared so that shares moved
+ * in after virtiofsd started still propagate into its (slave) namespace. */
 static int mount_shared_dir(struct sandbox *sb, struct cc_error *err)
 {
 	if (mkdir(sb->shared_dir, 0700) < 0)
 		return cc_error_set(err, errno, "mkdir %s", sb->shared_dir);
-	if (mount(sb->shared_dir, sb->shared_dir, NULL, MS_BIND, NULL) < 0)
-		return cc_error_set(err, errno, "bind mount %s", sb->shared_dir);
+	if (mount("cocoon-shared", sb->shared_dir, "tmpfs", SHARED_DIR_FLAGS, SHARED_DIR_OPTS) < 0)
+		return cc_error_set(err, errno, "mount a tmpfs on %s", sb->shared_dir);
+	sb->shared_rw_fd =
+		(int)open_tree(AT_FDCWD, sb->shared_dir,
+			       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+	if (sb->shared_rw_fd < 0)
+		return cc_error_set(err, errno, "clone the mount of %s", sb->shared_dir);
+	if (mount(NULL, sb->shared_dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | SHARED_DIR_FLAGS,
+		  NULL) < 0)
+		return cc_error_set(err, errno, "make %s read-only", sb->shared_dir);
 	if (mount(NULL, sb->shared_dir, NULL, MS_SHARED, NULL) < 0)
 		return cc_error_set(err, errno, "make %s shared", sb->shared_dir);
+	sb->shared_fd = open(sb->shared_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sb->shared_fd < 0)
+		return cc_error_set(err, errno, "open %s", sb->shared_dir);
 	return 0;
 }
 
@@ -127,6 +149,8 @@ static int hello(struct sandbox *sb, int timeout_ms, struct cc_error *err)
 		 resp->kernel_release);
 	snprintf(sb->boot_id, sizeof(sb->boot_id), "%.*s",
 		 (int)strnlen(resp->boot_id, sizeof(sb->boot_id) - 1), resp->boot_id);
+	ttrpc_sanitize_text(sb->guest_kernel); /* both end up in logs */
+	ttrpc_sanitize_text(sb->boot_id);
 	sb->t.guest_boot_to_ready_ns = resp->boot_to_ready_ns;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc;
@@ -195,6 +219,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	struct sandbox *sb = calloc(1, sizeof(*sb));
 	if (sb == NULL)
 		return cc_error_set(err, ENOMEM, "sandbox");
+	sb->shared_fd = sb->shared_rw_fd = -1;
 	sb->t.start = cc_now_ns();
 	uint64_t deadline = sb->t.start + (uint64_t)cfg->boot_timeout_ms * 1000000ull;
 	struct cc_error ignored;
@@ -237,6 +262,12 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		free(sb);
 		return cc_error_set(err, e, "state dir %s/%s", cfg->state_root, cfg->id);
 	}
+	/* Names the directory as this sandbox's: `shim delete` checks it before it kills or
+	 * removes anything a bundle points at. */
+	char marker[4200];
+	snprintf(marker, sizeof(marker), "%s/%s", sb->dir, SANDBOX_ID_FILE);
+	if (cc_write_file(marker, sb->id, strlen(sb->id), 0600, err) < 0)
+		goto fail;
 
 	char fs_sock[4200], fs_log[4200];
 	snprintf(fs_sock, sizeof(fs_sock), "%s/fs.sock", sb->dir);
@@ -337,48 +368,63 @@ fail:
 	return -1;
 }
 
+static int check_share_name(const char *name, struct cc_error *err)
+{
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL ||
+	    strlen(name) > NAME_MAX)
+		return cc_error_set(err, 0, "invalid share name '%s'", name);
+	return 0;
+}
+
+/* The share is built where nobody else can see it: a detached copy of host_path (with
+ * what is mounted below it), made read-only there when asked, recursively, and only
+ * then moved onto its mount point. A read-only flag set after the mount had propagated
+ * would not reach virtiofsd's copy, which would go on writing through. */
 int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
 		  char *guest_path, size_t guest_path_len, struct cc_error *err)
 {
-	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
-		return cc_error_set(err, 0, "invalid share name '%s'", name);
-	struct stat st;
-	if (stat(host_path, &st) < 0)
-		return cc_error_set(err, errno, "%s", host_path);
-	char target[4400];
-	if ((size_t)snprintf(target, sizeof(target), "%s/%s", sb->shared_dir, name) >=
-	    sizeof(target))
-		return cc_error_set(err, ENAMETOOLONG, "%s", name);
+	if (check_share_name(name, err) < 0)
+		return -1;
 	if ((size_t)snprintf(guest_path, guest_path_len, "%s/%s", SANDBOX_GUEST_SHARED, name) >=
 	    guest_path_len)
 		return cc_error_set(err, ENAMETOOLONG, "%s", name);
-	int made = S_ISDIR(st.st_mode) ? mkdir(target, 0700) : mknod(target, S_IFREG | 0600, 0);
-	if (made < 0)
-		return cc_error_set(err, errno, "create %s", target);
-	/* MS_REC: the container sees what is mounted below its rootfs on the host too. */
-	if (mount(host_path, target, NULL, MS_BIND | MS_REC, NULL) < 0) {
+	/* MS_REC's equivalent: the container sees what is mounted below its rootfs too. */
+	cleanup_close int tree = (int)open_tree(AT_FDCWD, host_path,
+						OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		return cc_error_set(err, errno, "%s", host_path);
+	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+	if (readonly && mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro, sizeof(ro)) < 0)
+		return cc_error_set(err, errno, "make %s read-only", host_path);
+	struct stat st;
+	if (fstat(tree, &st) < 0)
+		return cc_error_set(err, errno, "%s", host_path);
+	/* Through the writable mount of the share root: the guest's view of it is read-only. */
+	bool dir = S_ISDIR(st.st_mode);
+	if ((dir ? mkdirat(sb->shared_rw_fd, name, 0755)
+		 : mknodat(sb->shared_rw_fd, name, S_IFREG | 0644, 0)) < 0)
+		return cc_error_set(err, errno, "create the mount point %s/%s", sb->shared_dir,
+				    name);
+	cleanup_close int point = openat(sb->shared_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (point < 0 || move_mount(tree, "", point, "",
+				    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
 		int e = errno;
-		remove(target);
-		return cc_error_set(err, e, "bind mount %s", host_path);
-	}
-	if (readonly && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
-		int e = errno;
-		umount2(target, MNT_DETACH);
-		remove(target);
-		return cc_error_set(err, e, "remount %s read-only", host_path);
+		unlinkat(sb->shared_rw_fd, name, dir ? AT_REMOVEDIR : 0);
+		return cc_error_set(err, e, "mount %s on %s/%s", host_path, sb->shared_dir, name);
 	}
 	return 0;
 }
 
 int sandbox_unshare(struct sandbox *sb, const char *name, struct cc_error *err)
 {
-	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
-		return cc_error_set(err, 0, "invalid share name '%s'", name);
+	if (check_share_name(name, err) < 0)
+		return -1;
 	char target[4400];
 	snprintf(target, sizeof(target), "%s/%s", sb->shared_dir, name);
-	if (umount2(target, MNT_DETACH) < 0)
+	if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
 		return cc_error_set(err, errno, "unmount %s", target);
-	if (remove(target) < 0)
+	if (unlinkat(sb->shared_rw_fd, name, AT_REMOVEDIR) < 0 &&
+	    (errno != ENOTDIR || unlinkat(sb->shared_rw_fd, name, 0) < 0))
 		return cc_error_set(err, errno, "remove %s", target);
 	return 0;
 }
@@ -421,8 +467,13 @@ int sandbox_destroy(struct sandbox *sb, struct cc_error *err)
 	if (pod_net_teardown(sb->net, rc == 0 ? err : &e) < 0)
 		rc = -1;
 	sb->net = NULL;
-	if (sb->shared_dir[0] != '\0' && umount2(sb->shared_dir, MNT_DETACH) < 0 &&
-	    errno != EINVAL && errno != ENOENT && rc == 0)
+	if (sb->shared_fd >= 0)
+		close(sb->shared_fd);
+	if (sb->shared_rw_fd >= 0)
+		close(sb->shared_rw_fd);
+	if (sb->shared_dir[0] != '\0' &&
+	    umount2(sb->shared_dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
+	    errno != ENOENT && rc == 0)
 		rc = cc_error_set(err, errno, "unmount %s", sb->shared_dir);
 	if (cc_rm_rf(sb->dir, rc == 0 ? err : &e) < 0)
 		rc = -1;

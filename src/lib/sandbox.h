@@ -6,8 +6,10 @@
  *
  * Mounts: the caller first enters a private mount namespace (sandbox_enter_mount_ns,
  * before it starts any thread) so every bind mount a sandbox makes disappears with the
- * process, even on SIGKILL. <dir>/shared is a shared mount and virtiofsd's namespace a
- * slave of it, so directories shared after boot still reach the guest. */
+ * process, even on SIGKILL. <dir>/shared is a small tmpfs of the sandbox's own, read-only
+ * to the guest, a shared mount with virtiofsd's namespace a slave of it, so directories
+ * shared after boot still reach the guest. Each share is built as a detached mount (made
+ * read-only there when asked) and moved onto its mount point; see docs/security.md. */
 #ifndef COCOON_SANDBOX_H
 #define COCOON_SANDBOX_H
 
@@ -21,6 +23,8 @@
 
 #define SANDBOX_GUEST_SHARED "/run/cocoon/shared"
 #define SANDBOX_FS_TAG "cocoon"
+/* File in the state dir holding the sandbox id (what `shim delete` checks). */
+#define SANDBOX_ID_FILE "sandbox-id"
 
 struct sandbox_config {
 	const char *id;		/* unique; names the state dir */
@@ -52,7 +56,9 @@ struct ttrpc_client;
 struct sandbox {
 	char id[128];
 	char dir[4096];	       /* <state_root>/<id> */
-	char shared_dir[4096]; /* <dir>/shared */
+	char shared_dir[4096]; /* <dir>/shared, read-only to the guest */
+	int shared_fd;	       /* O_PATH of shared_dir: mount points are opened under it */
+	int shared_rw_fd;      /* writable, detached mount of the same tmpfs */
 	struct vm vm;
 	struct pod_net *net; /* NULL without a netns */
 	struct vm_net nets[POD_NET_MAX_IFS];
@@ -69,8 +75,9 @@ int sandbox_enter_mount_ns(struct cc_error *err);
  * started so far is stopped and removed; err says what failed (with the tail of
  * the guest console when the guest got far enough to print). */
 int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct cc_error *err);
-/* Bind-mounts host_path at <shared>/<name> and fills guest_path with where the guest
- * sees it (SANDBOX_GUEST_SHARED "/" name). */
+/* Mounts host_path (with its submounts; all read-only when readonly, for the guest and
+ * virtiofsd alike) at <shared>/<name> and fills guest_path with where the guest sees it
+ * (SANDBOX_GUEST_SHARED "/" name). */
 int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
 		  char *guest_path, size_t guest_path_len, struct cc_error *err);
 /* Shares the source of every bind mount in an OCI spec (a json-c object: the document
@@ -79,6 +86,10 @@ int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, b
 struct json_object;
 int sandbox_share_spec_mounts(struct sandbox *sb, struct json_object *spec, const char *prefix,
 			      struct cc_error *err);
+/* Creates, inside rootfs and never through its links to the outside, the mount point of
+ * every mount in the spec that lacks one, as runc does before it makes a rootfs
+ * read-only: a rootfs shared read-only lets the guest create nothing. */
+int sandbox_make_mountpoints(const char *rootfs, struct json_object *spec, struct cc_error *err);
 /* Undoes the n shares sandbox_share_spec_mounts made with prefix. */
 void sandbox_unshare_spec_mounts(struct sandbox *sb, const char *prefix, size_t n);
 int sandbox_unshare(struct sandbox *sb, const char *name, struct cc_error *err);

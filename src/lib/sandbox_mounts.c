@@ -2,13 +2,18 @@
  * `cocoon run --bundle` mounts) reach the guest through the shared directory: each
  * source is shared into the sandbox and the spec points at its guest path instead. */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "lib/in_root.h"
 #include "lib/log.h"
 #include "lib/sandbox.h"
+#include "lib/util.h"
 
 static bool is_bind(json_object *m)
 {
@@ -92,4 +97,31 @@ int sandbox_share_spec_mounts(struct sandbox *sb, json_object *spec, const char 
 fail:
 	sandbox_unshare_spec_mounts(sb, prefix, shared);
 	return -1;
+}
+
+int sandbox_make_mountpoints(const char *rootfs, json_object *spec, struct cc_error *err)
+{
+	json_object *mounts;
+	if (!json_object_object_get_ex(spec, "mounts", &mounts) ||
+	    !json_object_is_type(mounts, json_type_array))
+		return 0;
+	cleanup_close int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return cc_error_set(err, errno, "rootfs %s", rootfs);
+	for (size_t i = 0; i < json_object_array_length(mounts); i++) {
+		json_object *m = json_object_array_get_idx(mounts, i), *dst, *src;
+		if (!json_object_is_type(m, json_type_object) ||
+		    !json_object_object_get_ex(m, "destination", &dst) ||
+		    !json_object_is_type(dst, json_type_string))
+			continue;
+		/* A file bind mount needs a file to mount on, anything else a directory. */
+		struct stat st;
+		bool file = is_bind(m) && json_object_object_get_ex(m, "source", &src) &&
+			    stat(json_object_get_string(src), &st) == 0 && !S_ISDIR(st.st_mode);
+		int fd = open_in_root(rootfd, json_object_get_string(dst), file, err);
+		if (fd < 0)
+			return cc_error_prefix(err, "mount point %zu in %s", i, rootfs);
+		close(fd);
+	}
+	return 0;
 }

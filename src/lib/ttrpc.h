@@ -122,11 +122,20 @@ int ttrpc_client_set_metadata(struct ttrpc_client *c, const char *key, const cha
  * is unpacked with resp_desc into *resp (free with protobuf_c_message_free_unpacked;
  * pass resp = NULL to ignore the reply). timeout_ms also goes to the server as
  * Request.timeout_nano. Errors always set err->code: a non-OK status gives the server's
- * code and message verbatim; a timeout gives DEADLINE_EXCEEDED (a late reply is
+ * code and message (control characters replaced: the server may be a hostile guest
+ * writing to a terminal or a log); a timeout gives DEADLINE_EXCEEDED (a late reply is
  * dropped); a lost connection gives UNAVAILABLE "connection closed". */
 int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
 		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		      ProtobufCMessage **resp, int timeout_ms, struct cc_error *err);
+/* What ttrpc_client_call makes of a decoded Response: its status as an error, or its
+ * payload unpacked with resp_desc (resp may be NULL). Separate so the fuzzer runs it. */
+struct Ttrpc__Response;
+int ttrpc_client_result(const struct Ttrpc__Response *r, const char *service, const char *method,
+			const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+			struct cc_error *err);
+/* Replaces control characters (C0, DEL, C1 as UTF-8) in s with '?', in place. */
+void ttrpc_sanitize_text(char *s);
 /* True once the connection is gone (EOF or error); calls then fail with UNAVAILABLE. */
 int ttrpc_client_closed(struct ttrpc_client *c);
 

@@ -328,6 +328,36 @@ static int round_trip(struct ttrpc_client *c, const uint8_t *buf, size_t len, ui
 	return r;
 }
 
+void ttrpc_sanitize_text(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) /* U+0080..U+009F */
+			p[0] = p[1] = '?';
+	}
+}
+
+int ttrpc_client_result(const Ttrpc__Response *r, const char *service, const char *method,
+			const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+			struct cc_error *err)
+{
+	if (r->status != NULL && r->status->code != TTRPC_OK) {
+		/* OK would read as success to callers that test the code. */
+		cc_error_code(err, r->status->code, "%s", r->status->message);
+		ttrpc_sanitize_text(err->msg);
+		return -1;
+	}
+	if (resp == NULL)
+		return 0;
+	*resp = protobuf_c_message_unpack(resp_desc, NULL, r->payload.len, r->payload.data);
+	if (*resp == NULL)
+		return cc_error_code(err, TTRPC_INTERNAL,
+				     "ttrpc: %s/%s: cannot decode the %s reply", service, method,
+				     resp_desc->name);
+	return 0;
+}
+
 int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
 		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		      ProtobufCMessage **resp, int timeout_ms, struct cc_error *err)
@@ -346,15 +376,8 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
 	if (ret == 0)
 		ret = round_trip(c, buf, len, deadline_ns, &r, err);
 	free(buf);
-	if (ret == 0 && r->status != NULL && r->status->code != TTRPC_OK)
-		ret = cc_error_code(err, r->status->code, "%s", r->status->message);
-	if (ret == 0 && resp != NULL) {
-		*resp = protobuf_c_message_unpack(resp_desc, NULL, r->payload.len, r->payload.data);
-		if (*resp == NULL)
-			ret = cc_error_code(err, TTRPC_INTERNAL,
-					    "ttrpc: %s/%s: cannot decode the %s reply", service,
-					    method, resp_desc->name);
-	}
+	if (ret == 0)
+		ret = ttrpc_client_result(r, service, method, resp_desc, resp, err);
 	if (r != NULL)
 		ttrpc__response__free_unpacked(r, NULL);
 

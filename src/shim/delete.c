@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/sandbox.h"
 #include "lib/util.h"
 #include "shim/shim.h"
 #include "shim/spec.h"
@@ -85,6 +87,35 @@ static bool shim_alive(const struct shim_args *args, const char *bundle)
 	return up;
 }
 
+/* The bundle's state file names what delete kills and removes, so it must name a sandbox
+ * state dir of this pod: an absolute path without "." or ".." components, a directory
+ * (not a link) owned by us, whose last component is the pod id and whose id file (written
+ * by sandbox_start) says the same. Anything else is refused, untouched. */
+static int check_state_dir(const char *state, const char *group, struct cc_error *err)
+{
+	const char *base = strrchr(state, '/');
+	struct stat st;
+	cleanup_free char *marker = NULL, *id = NULL;
+	size_t len = 0;
+
+	if (state[0] != '/' || !base || base == state)
+		return cc_error_set(err, 0, "not an absolute path below a state directory");
+	for (const char *c = state; c; c = strchr(c + 1, '/'))
+		if (strncmp(c, "//", 2) == 0 || strncmp(c, "/./", 3) == 0 ||
+		    strncmp(c, "/../", 4) == 0 || strcmp(c, "/.") == 0 || strcmp(c, "/..") == 0)
+			return cc_error_set(err, 0, "it has empty, '.' or '..' components");
+	if (strcmp(base + 1, group) != 0)
+		return cc_error_set(err, 0, "it does not name pod %s", group);
+	if (lstat(state, &st) < 0)
+		return cc_error_set(err, errno, "stat");
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return cc_error_set(err, 0, "not a directory owned by uid %d", (int)geteuid());
+	marker = cc_strdup_printf("%s/%s", state, SANDBOX_ID_FILE);
+	if (!marker || cc_read_file(marker, 256, &id, &len, err) < 0 || strcmp(id, group) != 0)
+		return cc_error_set(err, 0, "it has no %s naming pod %s", SANDBOX_ID_FILE, group);
+	return 0;
+}
+
 int shim_delete(const struct shim_args *args, struct cc_error *err)
 {
 	char cwd[PATH_MAX];
@@ -104,9 +135,12 @@ int shim_delete(const struct shim_args *args, struct cc_error *err)
 	if (!link)
 		return cc_error_set(err, ENOMEM, "delete");
 	/* A live pod shim (another container's delete failed) still owns the VM. */
-	if (!shim_alive(args, bundle) && cc_read_file(link, PATH_MAX, &state, &len, err) == 0 &&
-	    len > 1 && state[0] == '/') {
+	if (!shim_alive(args, bundle) && cc_read_file(link, PATH_MAX, &state, &len, err) == 0) {
+		char group[256];
 		state[strcspn(state, "\n")] = 0;
+		if (shim_spec_group(bundle, args->id, group, sizeof(group), err) < 0 ||
+		    check_state_dir(state, group, err) < 0)
+			return cc_error_prefix(err, "%s: refusing state path '%s'", link, state);
 		kill_users_of(state);
 		/* Retried: processes killed a moment ago may still be tearing down. */
 		for (int i = 0; i < 20 && access(state, F_OK) == 0; i++) {

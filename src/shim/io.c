@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/agent_proto.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "proto/agent.pb-c.h"
@@ -76,6 +77,12 @@ static void *output_relay(void *arg)
 				    (ProtobufCMessage **)&resp, 0, &err) < 0) {
 			cc_debug("%s/%s: stream %d ends: %s", io->id, io->exec_id, r->stream,
 				 err.msg);
+			break;
+		}
+		/* A guest that sends more than asked is misbehaving: its stream ends here. */
+		if (agent_check_read_reply(resp, RELAY_CHUNK, &err) < 0) {
+			cc_warn("%s/%s: %s", io->id, io->exec_id, err.msg);
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
 			break;
 		}
 		bool eof = resp->eof || resp->data.len == 0;

@@ -246,12 +246,17 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 		if (mount_rootfs(r->rootfs, r->n_rootfs, target, err) < 0)
 			goto out;
 	}
-	if (shim_spec_root(&spec, r->bundle, root, sizeof(root), err) < 0)
+	bool root_ro;
+	if (shim_spec_root(&spec, r->bundle, root, sizeof(root), &root_ro, err) < 0) {
+		err->code = TTRPC_INVALID_ARGUMENT;
+		goto out;
+	}
+	if (root_ro && sandbox_make_mountpoints(root, spec.root, err) < 0)
 		goto out;
 	t->share_name = strdup(t->id);
 	if (!t->share_name)
 		goto out;
-	if (sandbox_share(shim_vm(), root, t->share_name, false, guest, sizeof(guest), err) < 0) {
+	if (sandbox_share(shim_vm(), root, t->share_name, root_ro, guest, sizeof(guest), err) < 0) {
 		free(t->share_name);
 		t->share_name = NULL;
 		cc_error_prefix(err, "sharing the rootfs %s", root);
@@ -285,6 +290,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 			    (ProtobufCMessage **)&cresp, SHIM_AGENT_TIMEOUT_MS, err) < 0)
 		goto out;
 	t->init.guest_pid = cresp->pid;
+	t->init.host_pid = shim_vm_pid();
 	protobuf_c_message_free_unpacked(&cresp->base, NULL);
 	rc = 0;
 out:
@@ -372,14 +378,14 @@ static void h_create(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	ev.n_rootfs = r->n_rootfs;
 	ev.rootfs = r->rootfs;
 	ev.io = &io;
-	ev.pid = t->init.guest_pid;
+	ev.pid = t->init.host_pid;
 	shim_publish("/tasks/create", "containerd.events.TaskCreate", &ev.base);
 
 	Containerd__Task__V2__CreateTaskResponse resp =
 		CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
-	resp.pid = t->init.guest_pid;
+	resp.pid = t->init.host_pid;
 	ttrpc_call_reply(call, &resp.base);
-	cc_info("created %s (guest pid %u)", r->id, resp.pid);
+	cc_info("created %s (guest pid %u, VMM pid %u)", r->id, t->init.guest_pid, resp.pid);
 out:
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 }
@@ -401,6 +407,7 @@ static int start_exec(struct shim_proc *p, struct cc_error *err)
 			    (ProtobufCMessage **)&resp, SHIM_AGENT_TIMEOUT_MS, err) < 0)
 		return -1;
 	p->guest_pid = resp->pid;
+	p->host_pid = shim_vm_pid();
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	p->io = shim_io_start(p->task->id, p->exec_id, p->stdin_path, p->stdout_path,
 			      p->stderr_path, p->terminal);
@@ -452,16 +459,16 @@ static void h_start(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 			CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
 		ev.container_id = r->id;
 		ev.exec_id = r->exec_id;
-		ev.pid = p->guest_pid;
+		ev.pid = p->host_pid;
 		shim_publish("/tasks/exec-started", "containerd.events.TaskExecStarted", &ev.base);
 	} else {
 		Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
 		ev.container_id = r->id;
-		ev.pid = p->guest_pid;
+		ev.pid = p->host_pid;
 		shim_publish("/tasks/start", "containerd.events.TaskStart", &ev.base);
 	}
 	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
-	resp.pid = p->guest_pid;
+	resp.pid = p->host_pid;
 	pthread_mutex_unlock(&shim.lock);
 	ttrpc_call_reply(call, &resp.base);
 out:
@@ -570,7 +577,7 @@ static void h_state(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 		resp.id = p->task->id;
 		resp.exec_id = p->exec_id;
 		resp.bundle = p->task->bundle;
-		resp.pid = p->guest_pid;
+		resp.pid = p->host_pid;
 		resp.status = (Containerd__V1__Types__Status)p->status;
 		resp.stdin = p->stdin_path;
 		resp.stdout = p->stdout_path;
@@ -664,7 +671,7 @@ static void delete_exec(struct ttrpc_call *call, struct shim_task *t, struct shi
 			*pp = p->next;
 			break;
 		}
-	reply_delete(call, p->guest_pid, p->exit_status, p->exited_at_ns);
+	reply_delete(call, p->host_pid, p->exit_status, p->exited_at_ns);
 	shim_proc_free(p);
 }
 
@@ -744,11 +751,11 @@ static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	shim_timestamp(&ts, t->init.exited_at_ns);
 	ev.container_id = t->id;
-	ev.pid = t->init.guest_pid;
+	ev.pid = t->init.host_pid;
 	ev.exit_status = t->init.exit_status;
 	ev.exited_at = &ts;
 	shim_publish("/tasks/delete", "containerd.events.TaskDelete", &ev.base);
-	reply_delete(call, t->init.guest_pid, t->init.exit_status, t->init.exited_at_ns);
+	reply_delete(call, t->init.host_pid, t->init.exit_status, t->init.exited_at_ns);
 	bool can_free = all_exited(t);
 	pthread_mutex_unlock(&shim.lock);
 	/* A watcher still blocked in the guest would make the join hang: leak instead. */
@@ -1043,7 +1050,7 @@ static void h_connect(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 	pthread_mutex_lock(&shim.lock);
 	struct shim_task *t = shim_task_find(r->id);
 	resp.shim_pid = (uint32_t)getpid();
-	resp.task_pid = t ? t->init.guest_pid : 0;
+	resp.task_pid = t ? t->init.host_pid : 0;
 	resp.version = "cocoon";
 	pthread_mutex_unlock(&shim.lock);
 	ttrpc_call_reply(call, &resp.base);

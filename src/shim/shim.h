@@ -75,7 +75,10 @@ struct shim_proc {
 	bool terminal;
 	struct shim_io *io; /* NULL until the process exists in the guest */
 	enum shim_status status;
-	uint32_t guest_pid;
+	uint32_t guest_pid; /* the agent's; never shown to containerd */
+	/* What containerd is told: the VMM's pid, a host process of this sandbox. A guest
+	 * pid would name some unrelated host process to anyone who signals or inspects it. */
+	uint32_t host_pid;
 	uint32_t exit_status;
 	uint64_t exited_at_ns; /* CLOCK_REALTIME */
 	bool exited;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,19 +75,34 @@ const char *shim_spec_netns(const struct shim_spec *s)
 }
 
 int shim_spec_root(const struct shim_spec *s, const char *bundle, char *out, size_t len,
-		   struct cc_error *err)
+		   bool *readonly, struct cc_error *err)
 {
-	struct json_object *p =
-		get(get(s->root, "root", json_type_object), "path", json_type_string);
+	struct json_object *root = get(s->root, "root", json_type_object);
+	struct json_object *p = get(root, "path", json_type_string);
+	struct json_object *ro = get(root, "readonly", json_type_boolean);
 	const char *path = p ? json_object_get_string(p) : NULL;
+	char joined[PATH_MAX], real_bundle[PATH_MAX];
 	int n;
 
 	if (!path || !*path)
 		return cc_error_set(err, 0, "config.json: root.path is missing");
-	n = path[0] == '/' ? snprintf(out, len, "%s", path)
-			   : snprintf(out, len, "%s/%s", bundle, path);
-	if (n < 0 || (size_t)n >= len)
+	*readonly = ro && json_object_get_boolean(ro);
+	n = path[0] == '/' ? snprintf(joined, sizeof(joined), "%s", path)
+			   : snprintf(joined, sizeof(joined), "%s/%s", bundle, path);
+	if (n < 0 || (size_t)n >= sizeof(joined) || (size_t)n >= len)
 		return cc_error_set(err, 0, "config.json: root.path too long");
+	/* Whatever the rootfs is shared into the guest, writable: it must be the bundle's
+	 * own, never a host directory named by an absolute path or reached through "..". */
+	if (!realpath(bundle, real_bundle))
+		return cc_error_set(err, errno, "bundle %s", bundle);
+	if (!realpath(joined, out))
+		return cc_error_set(err, errno, "config.json: root.path %s", path);
+	size_t bl = strlen(real_bundle);
+	if (strncmp(out, real_bundle, bl) != 0 || out[bl] != '/')
+		return cc_error_set(err, 0,
+				    "config.json: root.path %s is outside the bundle %s; "
+				    "a rootfs must be inside its bundle",
+				    path, bundle);
 	return 0;
 }
 

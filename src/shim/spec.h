@@ -5,6 +5,7 @@
 #ifndef COCOON_SHIM_SPEC_H
 #define COCOON_SHIM_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/error.h"
@@ -20,9 +21,10 @@ void shim_spec_free(struct shim_spec *s);
 const char *shim_spec_annotation(const struct shim_spec *s, const char *key);
 /* Path of the network namespace the spec asks to join (the CRI pod netns), or NULL. */
 const char *shim_spec_netns(const struct shim_spec *s);
-/* root.path, absolute (resolved against the bundle). */
+/* root.path resolved (no symbolic links) into out, which must hold PATH_MAX bytes, and
+ * root.readonly; refuses a root.path that is not inside the bundle. */
 int shim_spec_root(const struct shim_spec *s, const char *bundle, char *out, size_t len,
-		   struct cc_error *err);
+		   bool *readonly, struct cc_error *err);
 int shim_spec_set_root(struct shim_spec *s, const char *guest_path, struct cc_error *err);
 /* The spec's hostname, NULL if none. */
 const char *shim_spec_hostname(const struct shim_spec *s);

@@ -126,7 +126,7 @@ void shim_proc_set_exited(struct shim_proc *p, uint32_t status, uint64_t at_ns)
 	shim_timestamp(&ts, at_ns);
 	ev.container_id = p->task->id;
 	ev.id = *p->exec_id ? p->exec_id : p->task->id;
-	ev.pid = p->guest_pid;
+	ev.pid = p->host_pid;
 	ev.exit_status = status;
 	ev.exited_at = &ts;
 	shim_publish("/tasks/exit", "containerd.events.TaskExit", &ev.base);

@@ -2,7 +2,8 @@
  * the same layout as virtio's struct virtio_net_hdr_v1, so frames move between guest
  * buffers and the tap with one readv/writev each and no copy. No offloads are offered
  * (no checksum or segmentation features), which keeps the header all zeroes and the
- * device model small; the tap then never hands us GSO frames.
+ * device model small; the tap then never hands us GSO frames, and on tx the guest's
+ * header is replaced by zeroes (a hostile guest could otherwise still ask for them).
  * Back-pressure: with no rx buffers posted, the tap leaves epoll until the guest posts
  * some; a tx frame the tap cannot take right now is dropped, as a NIC would. */
 #include <errno.h>
@@ -44,6 +45,13 @@ int net_check_tx(const struct vq_chain *c)
 	if (c->n_in != 0 || c->out_len < NET_HDR_LEN || c->out_len > NET_FRAME_MAX)
 		return -1;
 	return 0;
+}
+
+unsigned net_tx_iov(const struct vq_chain *c, struct iovec *iov)
+{
+	static const uint8_t zero_hdr[NET_HDR_LEN];
+	iov[0] = (struct iovec){ .iov_base = (void *)zero_hdr, .iov_len = NET_HDR_LEN };
+	return 1 + vq_iov(c, false, NET_HDR_LEN, c->out_len - NET_HDR_LEN, iov + 1, VQ_MAX_SEGS);
 }
 
 static void rx_enable(struct net *n, bool on)
@@ -95,8 +103,8 @@ static int net_notify(struct virtio_dev *d, unsigned qi)
 	     popped < d->vq[TXQ].size && (rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0; popped++) {
 		if (net_check_tx(&c) < 0)
 			return -1;
-		struct iovec iov[VQ_MAX_SEGS];
-		unsigned k = vq_iov(&c, false, 0, c.out_len, iov, VQ_MAX_SEGS);
+		struct iovec iov[VQ_MAX_SEGS + 1];
+		unsigned k = net_tx_iov(&c, iov);
 		if (writev(n->tap, iov, (int)k) < 0 && errno != EAGAIN)
 			cc_debug("virtio-net: tx frame dropped: %s", strerror(errno));
 		virtq_push(&d->vq[TXQ], d->mem, c.head, 0);

@@ -9,5 +9,11 @@
 
 /* A tx chain is one header-prefixed frame, device-readable only; -1 otherwise. */
 int net_check_tx(const struct vq_chain *c);
+/* The iovecs that go to the tap for a checked tx chain: a header of zeroes of our own
+ * (no offload was negotiated, so the guest's header can only ask the host kernel for
+ * checksum or segmentation work it never agreed to do), then the frame from guest
+ * memory. iov holds VQ_MAX_SEGS + 1 entries; returns how many were filled. */
+struct iovec;
+unsigned net_tx_iov(const struct vq_chain *c, struct iovec *iov);
 
 #endif

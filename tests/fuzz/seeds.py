@@ -41,6 +41,19 @@ seeds["fuzz_mmio"] = bytes([len(init)]) + b"".join(op(o, v) for o, v in init) + 
 # (the first byte of the magic rewritten as itself).
 seeds["fuzz_snapshot"] = bytes([2, 0, 0]) + b"C"
 
+# fuzz_agent_reply: reply selector (5, ReadStream) then two ttrpc response frames on
+# stream 1: one with a ReadStreamResponse{data="hi", eof=true}, one with a status
+# {code=5, message="no\x1b[2J"} (an error text with an escape sequence).
+def frame(payload):
+    return struct.pack(">IIBB", len(payload), 1, 2, 0) + payload
+
+def ld(field, blob):
+    return bytes([field << 3 | 2, len(blob)]) + blob
+
+ok = frame(ld(2, ld(1, b"hi") + b"\x10\x01"))
+bad = frame(ld(1, b"\x08\x05" + ld(2, b"no\x1b[2J")))
+seeds["fuzz_agent_reply"] = bytes([5]) + ok + bad
+
 out = sys.argv[1] if len(sys.argv) > 1 else "build/fuzz"
 for name, blob in seeds.items():
     d = os.path.join(out, "corpus-" + name)

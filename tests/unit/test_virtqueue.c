@@ -11,11 +11,13 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "lib/log.h"
 #include "vmm/devices.h"
 #include "vmm/virtio.h"
 #include "vmm/virtio_blk.h"
+#include "vmm/virtio_net.h"
 #include "vmm/virtqueue.h"
 
 #define RAM (64 * 1024)
@@ -442,6 +444,37 @@ static void test_blk_parse(void **state)
 	assert_int_equal(r.data_len, 512);
 }
 
+/* A tx frame reaches the tap behind a header of zeroes, whatever header the guest wrote:
+ * no offload was negotiated, so GSO or checksum requests must never reach the host's
+ * tap driver. The frame after the guest's header goes out unchanged, split or not. */
+static void test_net_tx_header_zeroed(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t hostile[NET_HDR_LEN] = { 1, 1, 0xff, 0xff, 1, 0, 0xff, 0xff, 0xff, 0xff, 1, 0 };
+	const char frame[] = "\xff\xff\xff\xff\xff\xff\x02\x00\x00\x00\x00\x01\x08\x00payload";
+	memcpy(f->mem.host + DATA, hostile, NET_HDR_LEN);
+	memcpy(f->mem.host + DATA + NET_HDR_LEN, frame, 10);
+	memcpy(f->mem.host + DATA + 0x100, frame + 10, sizeof(frame) - 10);
+	set_desc(f, 0, DATA, NET_HDR_LEN + 10, VIRTQ_DESC_F_NEXT, 1);
+	set_desc(f, 1, DATA + 0x100, sizeof(frame) - 10, 0, 0);
+	offer(f, 0);
+	assert_int_equal(virtq_pop(&f->q, &f->mem, &f->c), 1);
+	assert_int_equal(net_check_tx(&f->c), 0);
+	struct iovec iov[VQ_MAX_SEGS + 1];
+	unsigned n = net_tx_iov(&f->c, iov);
+	uint8_t out[256];
+	size_t len = 0;
+	for (unsigned k = 0; k < n; k++) {
+		assert_true(len + iov[k].iov_len <= sizeof(out));
+		memcpy(out + len, iov[k].iov_base, iov[k].iov_len);
+		len += iov[k].iov_len;
+	}
+	assert_int_equal(len, NET_HDR_LEN + sizeof(frame));
+	static const uint8_t zero[NET_HDR_LEN];
+	assert_memory_equal(out, zero, NET_HDR_LEN);
+	assert_memory_equal(out + NET_HDR_LEN, frame, sizeof(frame));
+}
+
 int main(void)
 {
 	cc_log_init("test_virtqueue", CC_LOG_ERROR, 2);
@@ -455,6 +488,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device_writes_cannot_loop, setup, teardown),
 		cmocka_unit_test(test_features_negotiation),
 		cmocka_unit_test_setup_teardown(test_blk_parse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_tx_header_zeroed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
