@@ -127,8 +127,11 @@ int guest_setup(struct cc_error *err)
 	if (cc_mkdir_p(SANDBOX_GUEST_SHARED, 0755, err) < 0)
 		return -1;
 	/* No virtio-fs device is a sandbox without shared files (e.g. a bare boot test),
-	 * not a reason to stop. */
-	if (mount(SANDBOX_FS_TAG, SANDBOX_GUEST_SHARED, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0)
+	 * not a reason to stop. Not nosuid: container rootfs and volumes are binds of it,
+	 * and setuid binaries in them (sudo, su, ping) work as under runc, inside the VM;
+	 * a spec mount with "nosuid" and no_new_privs (allowPrivilegeEscalation: false)
+	 * still stop them. */
+	if (mount(SANDBOX_FS_TAG, SANDBOX_GUEST_SHARED, "virtiofs", MS_NODEV, NULL) < 0)
 		cc_warn("mount virtiofs %s on %s: %s", SANDBOX_FS_TAG, SANDBOX_GUEST_SHARED,
 			strerror(errno));
 	if (loopback_up(err) < 0)
