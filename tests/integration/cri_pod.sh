@@ -165,3 +165,37 @@ test_cri_pod_pid_namespace() {
 	done
 	cri_cleanup
 }
+
+# kubectl port-forward: containerd dials localhost:PORT in the pod's netns. A server in
+# the pod that binds only 127.0.0.1 is reached on any port, runc beside cocoon; a port
+# nobody serves ends the connection; the pod's teardown leaves nothing in its netns.
+test_cri_pod_port_forward() {
+	cri_start
+	local h pod a out port
+	for h in runc cocoon; do
+		pod=$(HANDLER=$h cri_pod "pf-$h") || { ctd_log_tail; fail "RunPodSandbox ($h)"; }
+		# Two servers on ports nobody announced, bound to the pod's loopback only.
+		a=$(cri_create "$pod" "pf-$h" web sh -c 'mkdir -p /www /www2 && echo "served-by-$(hostname)" >/www/index.html &&
+			echo second-server >/www2/index.html && httpd -p 127.0.0.1:8080 -h /www &&
+			httpd -p 127.0.0.1:31337 -h /www2 && exec sleep 1000') ||
+			fail "CreateContainer ($h)"
+		cri_start_ctr "$a" || fail "StartContainer ($h)"
+		for port in 8080 31337; do
+			for _ in $(seq 50); do
+				cri_exec "$a" sh -c "netstat -ltn | grep -q 127.0.0.1:$port" | jq -e '.exit_code // 0 | . == 0' >/dev/null && break
+				sleep 0.2
+			done
+		done
+		out=$(cri_ portforward "$(jq -nc --arg p "$pod" '{pod_sandbox_id: $p, port: 8080,
+			input: "GET /index.html HTTP/1.0\r\n\r\n"}')") || { ctd_log_tail; fail "port-forward to 8080 ($h)"; }
+		assert_contains "$(jq -r .data <<<"$out")" "200 OK" "HTTP reply through port-forward under $h"
+		assert_contains "$(jq -r .data <<<"$out")" "served-by-" "page through port-forward under $h"
+		out=$(cri_ portforward "$(jq -nc --arg p "$pod" '{pod_sandbox_id: $p, port: 31337,
+			input: "GET / HTTP/1.0\r\n\r\n"}')") || fail "port-forward to 31337 ($h)"
+		assert_contains "$(jq -r .data <<<"$out")" "second-server" "second port through port-forward under $h"
+		out=$(cri_ portforward "$(jq -nc --arg p "$pod" '{pod_sandbox_id: $p, port: 9, input: "x"}')" 2>&1)
+		assert_not_contains "$out" "served-by" "a port nobody serves under $h"
+		if [ $h = cocoon ]; then pod_gone "$pod"; else pod_rm "$pod"; fi
+	done
+	cri_cleanup
+}
