@@ -166,6 +166,68 @@ test_cri_pod_pid_namespace() {
 	cri_cleanup
 }
 
+# The AKS how-to's manifests as kubelet turns them into CRI calls: the Deployment's
+# container (readOnlyRootFilesystem, runAsNonRoot with runAsUser 1000, an emptyDir), the
+# Job's (env from a ConfigMap, `timeout 60` as the command, its exit code, a timeout's
+# 124) and a ConfigMap volume that kubelet updates with its atomic `..data` symlink swap
+# while the pod runs. The Job's image has coreutils' timeout: the host's /usr here.
+test_cri_pod_aks_manifests() {
+	cri_start
+	local pod api job late out i usr
+	mkdir -p "$T/empty" "$T/cm/..2026_12_01_a"
+	chmod 777 "$T/empty"
+	printf '#!/bin/sh\necho "code: $USER_CODE"\nexit 3\n' >"$T/cm/..2026_12_01_a/run-user-code.sh"
+	chmod 755 "$T/cm/..2026_12_01_a/run-user-code.sh"
+	ln -s ..2026_12_01_a "$T/cm/..data"
+	ln -s ..data/run-user-code.sh "$T/cm/run-user-code.sh"
+	usr=$(jq -nc --arg t "$T" '[
+		{container_path: "/usr", host_path: "/usr", readonly: true},
+		{container_path: "/lib", host_path: "/usr/lib", readonly: true},
+		{container_path: "/lib64", host_path: "/usr/lib64", readonly: true},
+		{container_path: "/code", host_path: ($t + "/cm"), readonly: true}]')
+	pod=$(cri_pod aks) || { ctd_log_tail; fail "RunPodSandbox"; }
+	api=$(CTR="{\"mounts\": [{\"container_path\": \"/tmp\", \"host_path\": \"$T/empty\"}],
+		\"security_context\": {\"run_as_user\": {\"value\": 1000}, \"readonly_rootfs\": true}}" \
+		cri_create "$pod" aks api sleep 1000) || fail "CreateContainer (Deployment)"
+	cri_start_ctr "$api" || fail "StartContainer (Deployment)"
+	assert_eq 1000 "$(cri_exec "$api" id -u | jq -r .stdout)" "runAsUser"
+	out=$(cri_exec "$api" sh -c 'touch /x 2>&1; echo rc=$?')
+	assert_contains "$(jq -r .stdout <<<"$out")" "Read-only file system" "readOnlyRootFilesystem"
+	out=$(cri_exec "$api" sh -c 'echo in-emptydir >/tmp/f && cat /tmp/f' | jq -r .stdout)
+	assert_eq in-emptydir "$out" "the emptyDir is writable by user 1000"
+	assert_eq in-emptydir "$(cat "$T/empty/f")" "the emptyDir on the node"
+	job=$(CTR="{\"mounts\": $usr, \"envs\": [[\"USER_CODE\", \"print(42)\"]]}" \
+		cri_create "$pod" aks executor timeout 60 /code/run-user-code.sh) || fail "CreateContainer (Job)"
+	cri_start_ctr "$job" || fail "StartContainer (Job)"
+	late=$(CTR="{\"mounts\": $usr}" cri_create "$pod" aks late timeout 1 sleep 30) ||
+		fail "CreateContainer (Job past its timeout)"
+	cri_start_ctr "$late" || fail "StartContainer (Job past its timeout)"
+	wait_exited "$job" || fail "the Job's container did not exit"
+	assert_eq 3 "$(cri_status "$job" | jq -r .exit_code)" "the Job's exit code"
+	assert_contains "$(cat "$LOGS/aks/executor.log")" "code: print(42)" "env from the ConfigMap"
+	wait_exited "$late" || fail "the timed-out container did not exit"
+	assert_eq 124 "$(cri_status "$late" | jq -r .exit_code)" "exit code of timeout 1 sleep 30"
+	# kubelet's atomic update of the ConfigMap volume while the pod runs.
+	local reader
+	reader=$(CTR="{\"mounts\": [{\"container_path\": \"/code\", \"host_path\": \"$T/cm\", \"readonly\": true}]}" \
+		cri_create "$pod" aks reader sleep 1000) || fail "CreateContainer (ConfigMap reader)"
+	cri_start_ctr "$reader" || fail "StartContainer (ConfigMap reader)"
+	assert_contains "$(cri_exec "$reader" cat /code/run-user-code.sh | jq -r .stdout)" 'exit 3' "ConfigMap before the update"
+	mkdir "$T/cm/..2026_12_01_b"
+	printf '#!/bin/sh\nexit 4\n' >"$T/cm/..2026_12_01_b/run-user-code.sh"
+	ln -s ..2026_12_01_b "$T/cm/..data_tmp"
+	mv -T "$T/cm/..data_tmp" "$T/cm/..data"
+	rm -rf "$T/cm/..2026_12_01_a"
+	for i in $(seq 25); do
+		out=$(cri_exec "$reader" cat /code/run-user-code.sh | jq -r .stdout)
+		[[ "$out" == *"exit 4"* ]] && break
+		sleep 0.2
+	done
+	assert_contains "$out" "exit 4" "ConfigMap content after kubelet's ..data swap"
+	pod_gone "$pod"
+	cri_cleanup
+}
+
 # kubectl port-forward: containerd dials localhost:PORT in the pod's netns. A server in
 # the pod that binds only 127.0.0.1 is reached on any port, runc beside cocoon; a port
 # nobody serves ends the connection; the pod's teardown leaves nothing in its netns.
