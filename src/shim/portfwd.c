@@ -52,7 +52,7 @@ static long sys_bpf(int cmd, union bpf_attr *attr)
 	return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
 }
 
-#define INSN(c, d, s, o, i)                                                                     \
+#define INSN(c, d, s, o, i) \
 	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
 #define LDX_W(d, s, o) INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
 #define JNE(d, i, o) INSN(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, i)
@@ -136,7 +136,8 @@ static int listen_loopback(bool ipv6, struct cc_error *err)
 	if ((ipv6 ? bind(fd, (struct sockaddr *)&in6, sizeof(in6))
 		  : bind(fd, (struct sockaddr *)&in4, sizeof(in4))) < 0 ||
 	    listen(fd, 128) < 0) {
-		cc_error_set(err, errno, "listen on %s in the pod netns", ipv6 ? "::1" : "127.0.0.1");
+		cc_error_set(err, errno, "listen on %s in the pod netns",
+			     ipv6 ? "::1" : "127.0.0.1");
 		close(fd);
 		return -1;
 	}
@@ -154,7 +155,8 @@ static void *to_client(void *arg)
 	struct cc_error err = { 0 };
 
 	for (;;) {
-		Cocoon__Agent__V1__ReadStreamRequest req = COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
+		Cocoon__Agent__V1__ReadStreamRequest req =
+			COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
 		Cocoon__Agent__V1__ReadStreamResponse *resp = NULL;
 		req.container_id = pf.container;
 		req.exec_id = c->exec_id;
@@ -207,7 +209,8 @@ static void *relay(void *arg)
 			continue;
 		if (n <= 0)
 			break;
-		Cocoon__Agent__V1__WriteStdinRequest w = COCOON__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
+		Cocoon__Agent__V1__WriteStdinRequest w =
+			COCOON__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
 		w.container_id = pf.container;
 		w.exec_id = c->exec_id;
 		w.data.data = buf;
@@ -275,8 +278,8 @@ static void *accept_loop(void *arg)
 
 static void close_all(void)
 {
-	int *fds[] = { &pf.link, &pf.prog, &pf.map, &pf.listen[0], &pf.listen[1], &pf.stop[0],
-		       &pf.stop[1] };
+	int *fds[] = { &pf.link,      &pf.prog,	   &pf.map,    &pf.listen[0],
+		       &pf.listen[1], &pf.stop[0], &pf.stop[1] };
 	for (size_t i = 0; i < CC_ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
