@@ -261,3 +261,53 @@ test_cri_pod_port_forward() {
 	done
 	cri_cleanup
 }
+
+# privileged: true in a cocoon pod: every capability containerd has, no seccomp, a
+# writable /sys, and every device node of the guest (its devtmpfs, but the agent's
+# channel and the VM console), never one only the host has (containerd lists the
+# host's in the spec). A container that is not privileged keeps the minimal /dev.
+test_cri_pod_privileged() {
+	cri_start
+	local pod a b out
+	cat >"$T/priv.sh" <<'SH'
+grep '^CapEff' /proc/self/status
+grep '^Seccomp:' /proc/self/status
+awk '$2 == "/sys" { print "sys: " substr($4, 1, 2) }' /proc/mounts
+mkdir -p /tmp/dt && mount -t devtmpfs devtmpfs /tmp/dt || exit 1
+for d in /tmp/dt/* /tmp/dt/net/*; do
+	n=${d#/tmp/dt/}
+	case $n in vport* | hvc* | console | ptmx) continue ;; esac
+	[ -c "$d" ] || [ -b "$d" ] || continue
+	[ -e "/dev/$n" ] || echo "missing guest device: $n"
+done
+for d in /dev/* /dev/net/*; do
+	[ -L "$d" ] && continue
+	[ -c "$d" ] || [ -b "$d" ] || continue
+	[ -e "/tmp/dt/${d#/dev/}" ] || echo "foreign device: $d"
+done
+umount /tmp/dt
+echo "devices: checked"
+SH
+	mkdir -p "$T/priv" && mv "$T/priv.sh" "$T/priv/"
+	# kubelet runs the sandbox privileged when a container is.
+	pod=$(cri_pod priv "{}" "{\"security_context\": {\"privileged\": true}}") || { ctd_log_tail; fail "RunPodSandbox"; }
+	a=$(CTR="{\"mounts\": [{\"container_path\": \"/priv\", \"host_path\": \"$T/priv\", \"readonly\": true}],
+		\"security_context\": {\"privileged\": true}}" cri_create "$pod" priv a sleep 1000) ||
+		fail "CreateContainer (privileged)"
+	cri_start_ctr "$a" || { ctd_log_tail; fail "StartContainer (privileged)"; }
+	b=$(cri_create "$pod" priv b sleep 1000) || fail "CreateContainer"
+	cri_start_ctr "$b" || fail "StartContainer"
+	out=$(cri_exec "$a" sh /priv/priv.sh | jq -r '.stdout + .stderr')
+	echo "$out"
+	assert_contains "$out" "CapEff:	$(awk '/^CapBnd/ {print $2}' "/proc/$(cat "$CTD/pid")/status")" \
+		"capabilities of a privileged container (containerd's own)"
+	assert_contains "$out" "Seccomp:	0" "no seccomp filter"
+	assert_contains "$out" "sys: rw" "writable /sys"
+	assert_contains "$out" "devices: checked" "the device check ran"
+	assert_not_contains "$out" "missing guest device" "the guest's devices in a privileged container"
+	assert_not_contains "$out" "foreign device" "devices of a privileged container"
+	out=$(cri_exec "$b" ls /dev | jq -r .stdout)
+	assert_not_contains "$out" "kmsg" "/dev of a container that is not privileged"
+	pod_gone "$pod"
+	cri_cleanup
+}
