@@ -311,3 +311,98 @@ SH
 	pod_gone "$pod"
 	cri_cleanup
 }
+
+# A docker-save archive (what `docker load` reads) of the busybox test image, named NAME.
+make_busybox_docker_tar() { # OUT.tar NAME
+	local d=$T/dsave layer config
+	mkdir -p "$d/rootfs"
+	make_rootfs "$d/rootfs"
+	tar -C "$d/rootfs" --owner=0 --group=0 --numeric-owner -cf "$d/layer.tar" .
+	rm -rf "$d/rootfs"
+	layer=$(sha256sum "$d/layer.tar" | cut -d' ' -f1)
+	mkdir -p "$d/$layer" && mv "$d/layer.tar" "$d/$layer/layer.tar"
+	printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+		"$layer" >"$d/config.json"
+	config=$(sha256sum "$d/config.json" | cut -d' ' -f1)
+	mv "$d/config.json" "$d/$config.json"
+	printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$config" "$2" "$layer" >"$d/manifest.json"
+	tar -C "$d" -cf "$1" manifest.json "$config.json" "$layer"
+	rm -rf "$d"
+}
+
+# A privileged cocoon pod whose guest kernel has what container engines need (bridge,
+# veth, tun, loop, netfilter with NAT and conntrack in the nft and legacy iptables
+# flavours, overlayfs). The how-to's CI use case: Debian's dockerd (the host's docker.io, given to the container with the host's
+# /usr as read-only volumes over the busybox image) starts, loads an image, runs it and
+# builds from it.
+test_cri_pod_privileged_docker() {
+	command -v dockerd >/dev/null || fail "dockerd is not installed (scripts/install-deps.sh installs docker.io)"
+	mkdir -p "$T/img"
+	make_busybox_docker_tar "$T/img/busybox-docker.tar" busybox:dind
+	cat >"$T/img/dind.sh" <<'SH'
+set -e
+ls /dev/net/tun /dev/loop0 >/dev/null && echo "devices: tun, loop"
+for ipt in iptables-nft iptables-legacy; do
+	$ipt -t nat -A POSTROUTING -s 10.99.0.0/24 ! -o br-test -j MASQUERADE
+	$ipt -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+	$ipt -t nat -S POSTROUTING | grep -q MASQUERADE && echo "$ipt: nat ok"
+	$ipt -t nat -F POSTROUTING && $ipt -F FORWARD
+done
+ip link add br-test type bridge && ip link add v-test type veth peer name v-peer &&
+	ip link set v-test master br-test && ip tuntap add tap-test mode tap && echo "links: ok"
+ip link del br-test && ip link del v-test && ip link del tap-test
+# Docker's state in guest memory (as an emptyDir with medium: Memory would be): overlay2
+# needs an upper filesystem with xattrs, which the virtio-fs rootfs does not offer.
+mkdir -p /var/lib/docker /tmp/ctx && mount -t tmpfs -o size=256m tmpfs /var/lib/docker
+mount -t tmpfs tmpfs /run && ln -sfn /run /var/run
+# The host's docker CLI is /usr/bin/docker (a PATH entry before it may hold another).
+docker() { /usr/bin/docker "$@"; }
+dockerd --data-root /var/lib/docker -H unix:///var/run/docker.sock >/tmp/dockerd.log 2>&1 &
+i=0
+until docker version >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || { tail -20 /tmp/dockerd.log; exit 1; }
+	sleep 1
+done
+echo "dockerd: up after ${i}s, storage $(docker info --format '{{.Driver}}')"
+docker load -i /img/busybox-docker.tar
+docker run --rm busybox:dind echo ran-in-docker
+printf 'FROM busybox:dind\nRUN echo built-in-docker >/built\n' >/tmp/ctx/Dockerfile
+docker build -q -t built:dind /tmp/ctx >/dev/null
+docker run --rm built:dind cat /built
+echo DIND-OK
+SH
+	cri_start
+	local pod a out i m state
+	m=$(jq -nc --arg t "$T" '[
+		{container_path: "/usr", host_path: "/usr", readonly: true},
+		{container_path: "/lib", host_path: "/usr/lib", readonly: true},
+		{container_path: "/lib64", host_path: "/usr/lib64", readonly: true},
+		{container_path: "/etc/alternatives", host_path: "/etc/alternatives", readonly: true},
+		{container_path: "/img", host_path: ($t + "/img"), readonly: true}]')
+	# 1 GiB and a second vCPU on top of the VM's defaults: three Go daemons run in it.
+	pod=$(cri_pod dind '{"cpu_period": 100000, "cpu_quota": 100000, "memory_limit_in_bytes": 1073741824}' \
+		'{"security_context": {"privileged": true}}') ||
+		{ ctd_log_tail; fail "RunPodSandbox"; }
+	a=$(CTR="{\"mounts\": $m, \"security_context\": {\"privileged\": true}}" \
+		cri_create "$pod" dind builder sh /img/dind.sh) || { ctd_log_tail; fail "CreateContainer (privileged)"; }
+	cri_start_ctr "$a" || { ctd_log_tail; fail "StartContainer (privileged)"; }
+	for i in $(seq 300); do
+		state=$(cri_status "$a" | jq -r .state)
+		[ "$state" = CONTAINER_EXITED ] && break
+		sleep 3
+	done
+	out=$(sed 's/^[^ ]* [a-z]* [FP] //' "$LOGS/dind/builder.log")
+	echo "$out" | tail -30
+	assert_eq CONTAINER_EXITED "$state" "the docker build container after 900 s"
+	assert_contains "$out" "devices: tun, loop" "the guest kernel's tun and loop devices"
+	assert_contains "$out" "iptables-nft: nat ok" "nft iptables with NAT and conntrack"
+	assert_contains "$out" "iptables-legacy: nat ok" "legacy iptables with NAT and conntrack"
+	assert_contains "$out" "links: ok" "bridge, veth and tap"
+	assert_contains "$out" "ran-in-docker" "docker run --rm in the pod"
+	assert_contains "$out" "built-in-docker" "docker build in the pod"
+	assert_contains "$out" "DIND-OK" "the whole docker sequence"
+	assert_eq 0 "$(cri_status "$a" | jq -r .exit_code)" "exit code of the docker sequence"
+	pod_gone "$pod"
+	cri_cleanup
+}
