@@ -33,8 +33,8 @@ mounts=$(jq -nc --arg l "$libdir" --arg i "$iperf" '[
 	{container_path: "/iperf3", host_path: $i, readonly: true}]')
 server=$(jq -nc --arg l "/hostlib/$(basename "$loader")" '[$l, "--library-path", "/hostlib", "/iperf3", "-s"]')
 
-cn_start
-trap 'cn_cleanup; rm -rf "$T"' EXIT
+cri_start
+trap 'cri_cleanup; rm -rf "$T"' EXIT
 
 # A pod on the CNI network with an iperf3 server; prints the pod id.
 iperf_pod() { # NAME HANDLER

@@ -18,13 +18,13 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-bench.XXXXXX")
 export T COCOON_STATE_DIR=$T/state
 mkdir -p "$COCOON_STATE_DIR" "$T/logs"
 source tests/lib.sh
-source tests/containerd_lib.sh
+source tests/integration/cri.sh
 trap 'rm -rf "$T"' EXIT
 
-cri_client_setup
-ctd_start cri
-# After ctd_start, whose own EXIT trap would replace this one.
-trap 'ctd_stop; rm -rf "$T"' EXIT
+# containerd with CRI and a CNI bridge: pods are on the pod network, as kubelet's are.
+cri_start
+# After cri_start, whose own EXIT trap would replace this one.
+trap 'cri_cleanup; rm -rf "$T"' EXIT
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

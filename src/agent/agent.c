@@ -194,6 +194,9 @@ static void close_stdin(struct agent *a, struct process *p)
 		epoll_ctl(a->epfd, EPOLL_CTL_DEL, p->stdin_fd, NULL);
 	fail_all(&p->writes, TTRPC_FAILED_PRECONDITION, "stdin closed");
 	p->queued = 0;
+	/* A port-forward connection (a socket shared with its output): half-close, so the
+	 * server sees EOF and can still answer. ENOTSOCK for a pipe. */
+	shutdown(p->stdin_fd, SHUT_WR);
 	close(p->stdin_fd);
 	p->stdin_fd = -1;
 }
@@ -364,6 +367,14 @@ void agent_wait_process(struct agent *a, struct process *p, struct ttrpc_call *c
 	p->waiters = q;
 }
 
+static bool shares_pidns(const struct oci_spec *s)
+{
+	for (size_t i = 0; s != NULL && i < s->n_namespaces; i++)
+		if (s->namespaces[i].type == OCI_NS_PID)
+			return s->namespaces[i].path != NULL;
+	return true;
+}
+
 static void process_exited(struct process *p, int status)
 {
 	p->exited = true;
@@ -373,6 +384,13 @@ static void process_exited(struct process *p, int status)
 		p->exit_status = 128 + WTERMSIG(status);
 	p->exited_at_ns = realtime_ns();
 	p->oom_killed = oom_kills(p->ct) > p->oom_kills_at_start;
+	/* An init that was not PID 1 of its own namespace (shareProcessNamespace) leaves
+	 * its children behind, holding its output open: end them, as runc's shim does. */
+	if (p->exec_id[0] == '\0' && shares_pidns(p->ct->rt.spec) && p->ct->rt.cgroup[0] != '\0') {
+		struct cc_error err;
+		if (container_kill(&p->ct->rt, SIGKILL, 1, &err) < 0)
+			cc_warn("%s: kill the rest of the container: %s", p->ct->rt.id, err.msg);
+	}
 	p->last_output_ns = cc_now_ns();
 	cc_debug("%s/%s: pid %d exited with %d%s", p->ct->rt.id, p->exec_id, (int)p->pid,
 		 p->exit_status, p->oom_killed ? " (oom killed)" : "");

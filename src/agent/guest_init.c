@@ -144,7 +144,10 @@ int guest_mount_shared(struct cc_error *err)
 		return cc_error_set(err, errno, "stat %s", SANDBOX_GUEST_SHARED);
 	if (dir.st_dev != parent.st_dev)
 		return 0;
-	if (mount(SANDBOX_FS_TAG, SANDBOX_GUEST_SHARED, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0)
+	/* Not nosuid: container rootfs and volumes are binds of it, and setuid binaries in
+	 * them (sudo, su, ping) work as under runc, inside the VM; a spec mount with
+	 * "nosuid" and no_new_privs (allowPrivilegeEscalation: false) still stop them. */
+	if (mount(SANDBOX_FS_TAG, SANDBOX_GUEST_SHARED, "virtiofs", MS_NODEV, NULL) < 0)
 		return cc_error_set(err, errno, "mount virtiofs %s on %s", SANDBOX_FS_TAG,
 				    SANDBOX_GUEST_SHARED);
 	return 0;

@@ -3,6 +3,7 @@
  * never through its symlinks to the outside), /dev device nodes, pivot_root (the
  * agent moved its own root off the initramfs at boot so that this works), then masked and read-only
  * paths and the read-only root. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -199,6 +200,81 @@ static int setup_dev(int rootfd, bool console, struct cc_error *err)
 	return 0;
 }
 
+/* Device nodes of the guest that are the agent's, not a container's: its channel to
+ * the host (virtio-serial ports) and the VM console. */
+static bool agent_device(const char *name)
+{
+	return strncmp(name, "vport", 5) == 0 || strcmp(name, "console") == 0 ||
+	       strncmp(name, "hvc", 3) == 0 || strcmp(name, "ptmx") == 0;
+}
+
+/* Every device node of the guest's devtmpfs (`from`, one level of subdirectories such
+ * as /dev/net) recreated in the container's /dev (`to`): a privileged container gets
+ * the VM's devices, as runc gives the host's. Mount points (pts, shm, mqueue) are not
+ * devtmpfs and are skipped. */
+static int copy_devices(int from, int to, int depth, struct cc_error *err)
+{
+	struct stat top;
+	int dupfd = dup(from);
+	DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+	struct dirent *e;
+
+	if (d == NULL) {
+		if (dupfd >= 0)
+			close(dupfd);
+		return cc_error_set(err, errno, "read the guest's /dev");
+	}
+	if (fstat(from, &top) < 0) {
+		closedir(d);
+		return cc_error_set(err, errno, "stat the guest's /dev");
+	}
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		if (e->d_name[0] == '.' || agent_device(e->d_name) ||
+		    fstatat(from, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st.st_dev != top.st_dev)
+			continue;
+		if (S_ISDIR(st.st_mode) && depth > 0) {
+			cleanup_close int sub =
+				openat(from, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (sub < 0 ||
+			    (mkdirat(to, e->d_name, st.st_mode & 07777) < 0 && errno != EEXIST))
+				continue;
+			cleanup_close int tsub = openat(
+				to, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (tsub >= 0 && copy_devices(sub, tsub, depth - 1, err) < 0) {
+				closedir(d);
+				return -1;
+			}
+			continue;
+		}
+		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+			continue;
+		if (mknodat(to, e->d_name, st.st_mode, st.st_rdev) < 0) {
+			if (errno == EEXIST)
+				continue;
+			closedir(d);
+			return cc_error_set(err, errno, "mknod /dev/%s", e->d_name);
+		}
+		if (fchmodat(to, e->d_name, st.st_mode & 07777, 0) < 0 ||
+		    fchownat(to, e->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0) {
+			closedir(d);
+			return cc_error_set(err, errno, "chmod /dev/%s", e->d_name);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static int guest_devices(int rootfd, struct cc_error *err)
+{
+	cleanup_close int from = open("/dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int to = openat2_in(rootfd, "/dev", O_PATH | O_DIRECTORY);
+	if (from < 0 || to < 0)
+		return cc_error_set(err, errno, "open /dev");
+	return copy_devices(from, to, 1, err);
+}
+
 int mounts_apply(const struct oci_spec *spec, const char *rootfs, bool console,
 		 struct cc_error *err)
 {
@@ -215,6 +291,8 @@ int mounts_apply(const struct oci_spec *spec, const char *rootfs, bool console,
 	}
 	if (dev_tmpfs && setup_dev(rootfd, console, err) < 0)
 		return -1;
+	if (dev_tmpfs && spec->resources.devices_allow_all && guest_devices(rootfd, err) < 0)
+		return cc_error_prefix(err, "privileged: the guest's devices");
 	return 0;
 }
 

@@ -3,10 +3,13 @@
  * (agent.c). Every id is checked; unknown ids are NOT_FOUND, duplicates ALREADY_EXISTS. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <termios.h>
 #include <unistd.h>
@@ -620,6 +623,82 @@ static void do_remove_process(struct ttrpc_call *call, const uint8_t *req, size_
 	reply_empty(call);
 }
 
+/* Connects to the guest's loopback: immediate on loopback unless the server's backlog
+ * is full, which the bounded wait covers without stalling the agent for long. */
+static int connect_loopback(uint32_t port, bool ipv6, struct cc_error *err)
+{
+	struct sockaddr_in in4 = { .sin_family = AF_INET,
+				   .sin_port = htons((uint16_t)port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6,
+				    .sin6_port = htons((uint16_t)port),
+				    .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return cc_error_set(err, errno, "socket");
+	int r = ipv6 ? connect(fd, (struct sockaddr *)&in6, sizeof(in6))
+		     : connect(fd, (struct sockaddr *)&in4, sizeof(in4));
+	if (r < 0 && errno == EINPROGRESS) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int so = ETIMEDOUT;
+		socklen_t len = sizeof(so);
+		if (poll(&pfd, 1, 1000) == 1)
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &len);
+		errno = so;
+		r = so == 0 ? 0 : -1;
+	}
+	if (r < 0) {
+		cc_error_set(err, errno, "connect to %s:%u in the pod",
+			     ipv6 ? "[::1]" : "127.0.0.1", port);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void do_connect_port(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+{
+	struct agent *a = user;
+	struct cc_error err;
+	UNPACK(Cocoon__Agent__V1__ConnectPortRequest,
+	       cocoon__agent__v1__connect_port_request__descriptor, r);
+	struct container *c = get_container(a, call, r->container_id);
+	if (c == NULL)
+		return;
+	if (agent_check_id("exec_id", r->exec_id, false, &err) < 0) {
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return;
+	}
+	if (agent_find_process(c, r->exec_id) != NULL) {
+		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "process %s already exists in %s",
+				r->exec_id, c->rt.id);
+		return;
+	}
+	if (r->port == 0 || r->port > 65535) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "port %u out of range 1..65535",
+				r->port);
+		return;
+	}
+	int fd = connect_loopback(r->port, r->ipv6, &err);
+	if (fd < 0) {
+		fail(call, &err, TTRPC_UNAVAILABLE);
+		return;
+	}
+	int in = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	struct process *p =
+		in < 0 ? NULL : agent_add_process(a, c, r->exec_id, 0, false, fd, -1, in);
+	if (p == NULL) {
+		close(fd);
+		if (in >= 0)
+			close(in);
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	/* No pid: nothing to wait for or signal; RemoveProcess closes the connection. */
+	p->exited = true;
+	reply_empty(call);
+}
+
 static void do_configure_network(struct ttrpc_call *call, const uint8_t *req, size_t len,
 				 void *user)
 {
@@ -711,6 +790,7 @@ const struct ttrpc_method agent_methods[] = {
 	{ AGENT_SERVICE, "ConfigureNetwork", do_configure_network },
 	{ AGENT_SERVICE, "Reseed", do_reseed },
 	{ AGENT_SERVICE, "MountShared", do_mount_shared },
+	{ AGENT_SERVICE, "ConnectPort", do_connect_port },
 	{ AGENT_SERVICE, "Shutdown", do_shutdown },
 };
 const size_t agent_n_methods = CC_ARRAY_SIZE(agent_methods);

@@ -608,6 +608,37 @@ static int parse_namespaces(json_object *arr, const char *path, struct oci_spec 
 	return 0;
 }
 
+/* Only what decides devices_allow_all: a rule with no type (or "a") and no major or
+ * minor (or -1) names every device; the last such rule wins, as in the device cgroup. */
+static int devices_from(json_object *arr, const char *path, struct oci_resources *r,
+			struct cc_error *err)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *e = json_object_array_get_idx(arr, i), *v;
+		char ep[PATH_MAX_LEN];
+		cleanup_free char *type = NULL, *access = NULL;
+		bool allow = false;
+		int64_t major = -1, minor = -1;
+		index_path(ep, path, i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return expected(err, ep, "an object");
+		if (member(e, "allow", json_type_boolean, ep, &v, err) < 0 ||
+		    required(v, ep, "allow", err) < 0 ||
+		    get_bool(e, "allow", ep, &allow, err) < 0 ||
+		    get_string(e, "type", ep, &type, err) < 0 ||
+		    get_string(e, "access", ep, &access, err) < 0 ||
+		    get_int_range(e, "major", ep, -1, INT64_MAX, &major, NULL, err) < 0 ||
+		    get_int_range(e, "minor", ep, -1, INT64_MAX, &minor, NULL, err) < 0)
+			return -1;
+		/* -1 is the wildcard, as an absent number. */
+		if ((type && strcmp(type, "a") != 0) || major != -1 || minor != -1)
+			continue;
+		r->devices_allow_all = allow && access && strchr(access, 'r') &&
+				       strchr(access, 'w') && strchr(access, 'm');
+	}
+	return 0;
+}
+
 static int resources_from(json_object *o, const char *path, struct oci_resources *r,
 			  struct cc_error *err)
 {
@@ -635,6 +666,13 @@ static int resources_from(json_object *o, const char *path, struct oci_resources
 		    get_uint64(v, "shares", sub, &r->cpu_shares, err) < 0 ||
 		    get_string(v, "cpus", sub, &r->cpuset_cpus, err) < 0 ||
 		    get_string(v, "mems", sub, &r->cpuset_mems, err) < 0)
+			return -1;
+	}
+	if (member(o, "devices", json_type_array, path, &v, err) < 0)
+		return -1;
+	if (v != NULL) {
+		join(sub, path, "devices");
+		if (devices_from(v, sub, r, err) < 0)
 			return -1;
 	}
 	if (member(o, "pids", json_type_object, path, &v, err) < 0)

@@ -91,6 +91,10 @@ struct oci_resources {
 	uint64_t cpu_shares;  /* 0 unset; converted to cpu.weight by the agent */
 	char *cpuset_cpus, *cpuset_mems;
 	int64_t pids_limit; /* -1 unset */
+	/* The last rule of devices[] that names every device allows all of them ("rwm"):
+	 * CRI's privileged container. The agent then gives the container every device of
+	 * the guest (never the host's linux.devices, which it ignores). */
+	bool devices_allow_all;
 };
 
 struct oci_spec {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -114,6 +115,10 @@ int main(int argc, char **argv)
 				"the daemon is started by `start`\n");
 		return 2;
 	}
+	/* `start` re-executed us through /proc/self/exe, which names the process "exe";
+	 * ps, top and pgrep show the name the binary has (the kernel keeps 15 bytes,
+	 * "containerd-shim", as for every containerd shim). */
+	prctl(PR_SET_NAME, "containerd-shim-cocoon-v2", 0, 0, 0);
 	return shim_serve(&args, 3) < 0 ? 1 : 0;
 fail:
 	cc_err("%s: %s", args.action, err.msg);

@@ -209,7 +209,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	struct shim_spec spec = { 0 };
 	struct cc_config cfg;
 	char root[PATH_MAX], guest[4096];
-	cleanup_free char *link = NULL, *target = NULL;
+	cleanup_free char *link = NULL, *target = NULL, *pidns = NULL;
 	const char *type;
 	int rc = -1;
 
@@ -219,6 +219,10 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	}
 	type = shim_spec_annotation(&spec, "io.kubernetes.cri.container-type");
 	t->is_sandbox = !(type && strcmp(type, "container") == 0);
+	if (shim_spec_check_pod(&spec, err) < 0) {
+		err->code = TTRPC_INVALID_ARGUMENT;
+		goto out;
+	}
 	if (t->is_sandbox) {
 		if (cc_config_load(&cfg, config_path(r->options), err) < 0) {
 			err->code = TTRPC_INVALID_ARGUMENT;
@@ -264,7 +268,16 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	}
 	if (shim_spec_set_root(&spec, guest, err) < 0)
 		goto out;
-	shim_spec_drop_pod_namespaces(&spec, t->is_sandbox ? NULL : shim_vm_hostname());
+	if (!t->is_sandbox) {
+		/* shareProcessNamespace: the pause container's namespace, pause as PID 1. */
+		const char *sid = shim_spec_annotation(&spec, "io.kubernetes.cri.sandbox-id");
+		pthread_mutex_lock(&shim.lock);
+		struct shim_task *pause = sid ? shim_task_find(sid) : NULL;
+		if (pause && pause->init.guest_pid && pause->init.status != SHIM_STOPPED)
+			pidns = cc_strdup_printf("/proc/%u/ns/pid", pause->init.guest_pid);
+		pthread_mutex_unlock(&shim.lock);
+	}
+	shim_spec_drop_pod_namespaces(&spec, t->is_sandbox ? NULL : shim_vm_hostname(), pidns);
 	char prefix[256];
 	int shared;
 	if (mount_share_prefix(t, prefix, sizeof(prefix), err) < 0 ||

@@ -142,6 +142,13 @@ int shim_agent_call(const char *method, const ProtobufCMessage *req,
 void shim_vm_lost(const char *why);
 void shim_vm_destroy(void);
 
+/* ---- port-forward (portfwd.c) ---- */
+
+/* Forwards TCP connections to 127.0.0.1/::1 (any port) in the pod netns at netns_path to
+ * the same port on the guest's loopback, through the agent as a process of container. */
+int shim_portfwd_start(const char *netns_path, const char *container, struct cc_error *err);
+void shim_portfwd_stop(void);
+
 /* ---- events (events.c) ---- */
 
 int shim_events_init(const char *ttrpc_address, const char *ns, struct cc_error *err);

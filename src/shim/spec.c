@@ -1,6 +1,7 @@
 #include "shim/spec.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
@@ -121,11 +122,13 @@ const char *shim_spec_hostname(const struct shim_spec *s)
 	return h ? json_object_get_string(h) : NULL;
 }
 
-void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname)
+void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname,
+				   const char *pod_pidns)
 {
 	struct json_object *nss =
 		get(get(s->root, "linux", json_type_object), "namespaces", json_type_array);
 	struct json_object *kept = json_object_new_array();
+	bool pid = false;
 
 	if (!nss || !kept) {
 		json_object_put(kept);
@@ -135,12 +138,35 @@ void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname
 		struct json_object *ns = json_object_array_get_idx(nss, i);
 		struct json_object *type = get(ns, "type", json_type_string);
 		const char *t = type ? json_object_get_string(type) : "";
+		/* The pod's PID namespace (CRI names the pause process's on the host) is the
+		 * pause container's in the guest. */
+		if (strcmp(t, "pid") == 0 && get(ns, "path", json_type_string) && pod_pidns) {
+			struct json_object *p = json_object_new_object();
+			if (p) {
+				json_object_object_add(p, "type", json_object_new_string("pid"));
+				json_object_object_add(p, "path",
+						       json_object_new_string(pod_pidns));
+				json_object_array_add(kept, p);
+				pid = true;
+			}
+			continue;
+		}
 		/* The VM is the pod: its network, ipc and uts are the pod's. Paths name host
 		 * namespaces (the pod netns, the pause process) that mean nothing inside. */
 		if (strcmp(t, "network") == 0 || strcmp(t, "ipc") == 0 || strcmp(t, "uts") == 0 ||
 		    get(ns, "path", json_type_string))
 			continue;
+		pid |= strcmp(t, "pid") == 0;
 		json_object_array_add(kept, json_object_get(ns));
+	}
+	/* Never the agent's PID namespace: a container there would see and could signal
+	 * the agent (PID 1 of the VM) and every other pod process. */
+	if (!pid) {
+		struct json_object *p = json_object_new_object();
+		if (p) {
+			json_object_object_add(p, "type", json_object_new_string("pid"));
+			json_object_array_add(kept, p);
+		}
 	}
 	/* CRI names only the pause container; the others joined its uts namespace. */
 	if (!shim_spec_hostname(s) && pod_hostname && *pod_hostname)
@@ -156,6 +182,54 @@ void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname
 		}
 	}
 	json_object_object_add(get(s->root, "linux", json_type_object), "namespaces", kept);
+}
+
+static bool has_namespace(struct json_object *nss, const char *type)
+{
+	for (size_t i = 0; nss && i < json_object_array_length(nss); i++) {
+		struct json_object *t =
+			get(json_object_array_get_idx(nss, i), "type", json_type_string);
+		if (t && strcmp(json_object_get_string(t), type) == 0)
+			return true;
+	}
+	return false;
+}
+
+int shim_spec_check_pod(const struct shim_spec *s, struct cc_error *err)
+{
+	static const struct {
+		const char *ns, *field;
+	} host_ns[] = { { "network", "hostNetwork" }, { "ipc", "hostIPC" }, { "pid", "hostPID" } };
+	const char *type = shim_spec_annotation(s, "io.kubernetes.cri.container-type");
+	struct json_object *lin = get(s->root, "linux", json_type_object);
+	struct json_object *mounts = get(s->root, "mounts", json_type_array);
+
+	/* CRI leaves a namespace out of the sandbox spec to share the host's. */
+	for (size_t i = 0; type && strcmp(type, "sandbox") == 0 && i < CC_ARRAY_SIZE(host_ns); i++)
+		if (!has_namespace(get(lin, "namespaces", json_type_array), host_ns[i].ns))
+			return cc_error_set(
+				err, 0,
+				"%s: true is not supported by the cocoon runtime: the pod "
+				"is a VM with its own kernel, which cannot share the "
+				"host's %s namespace",
+				host_ns[i].field, host_ns[i].ns);
+	for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
+		struct json_object *m = json_object_array_get_idx(mounts, i);
+		struct json_object *opts = get(m, "options", json_type_array);
+		struct json_object *dst = get(m, "destination", json_type_string);
+
+		for (size_t j = 0; opts && j < json_object_array_length(opts); j++) {
+			const char *o = json_object_get_string(json_object_array_get_idx(opts, j));
+			if (o && (strcmp(o, "rshared") == 0 || strcmp(o, "shared") == 0))
+				return cc_error_set(
+					err, 0,
+					"mount %s: mountPropagation Bidirectional is not supported "
+					"by the cocoon runtime: mounts made in the VM cannot "
+					"propagate to the host (use HostToContainer or None)",
+					dst ? json_object_get_string(dst) : "?");
+		}
+	}
+	return 0;
 }
 
 const char *shim_spec_json(const struct shim_spec *s, size_t *len)

@@ -29,8 +29,18 @@ int shim_spec_set_root(struct shim_spec *s, const char *guest_path, struct cc_er
 /* The spec's hostname, NULL if none. */
 const char *shim_spec_hostname(const struct shim_spec *s);
 /* Drops the pod-level namespaces (the VM is the pod); a container without a hostname
- * of its own gets the pod's (pod_hostname, may be NULL). */
-void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname);
+ * of its own gets the pod's (pod_hostname, may be NULL). A container joining the pod's
+ * PID namespace joins pod_pidns (the pause container's, a guest path) instead; every
+ * container gets a PID namespace (a new one, when it asked for none or the pod's is
+ * unknown). */
+void shim_spec_drop_pod_namespaces(struct shim_spec *s, const char *pod_hostname,
+				   const char *pod_pidns);
+
+/* Refuses what a VM cannot give a pod: the host's network, IPC or PID namespace for a
+ * CRI sandbox (its spec then has no namespace of that type), and Bidirectional mount
+ * propagation ("rshared"/"shared" on a mount) for any container. The error names the
+ * pod field and says why. */
+int shim_spec_check_pod(const struct shim_spec *s, struct cc_error *err);
 
 const char *shim_spec_json(const struct shim_spec *s, size_t *len);
 

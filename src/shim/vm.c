@@ -139,6 +139,12 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 		return cc_error_prefix(err, "starting the pod VM");
 	}
 	cc_info("pod VM %s ready: guest kernel %s", group, vm.sb->guest_kernel);
+	/* A CRI pod: kubectl port-forward dials into its netns (the sandbox container is
+	 * the group). Without it the pod still runs. */
+	const char *type = shim_spec_annotation(spec, "io.kubernetes.cri.container-type");
+	if (sc.netns && type && strcmp(type, "sandbox") == 0 &&
+	    shim_portfwd_start(sc.netns, group, err) < 0)
+		cc_warn("%s; kubectl port-forward will not reach this pod", err->msg);
 	return 0;
 }
 
@@ -162,6 +168,7 @@ void shim_vm_destroy(void)
 
 	if (!vm.sb)
 		return;
+	shim_portfwd_stop();
 	if (sandbox_destroy(vm.sb, &err) < 0)
 		cc_warn("destroying the pod VM: %s", err.msg);
 	vm.sb = NULL;

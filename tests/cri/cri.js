@@ -10,6 +10,11 @@
 //                                        prints {stdout, stderr, status}; with hangup_on
 //                                        (text) the client drops the connection once
 //                                        stdout has it and prints {stdout, hangup}
+//   node cri.js SOCKET portforward JSON  PortForward {pod_sandbox_id, port, input} and the
+//                                        streaming session as kubectl port-forward does
+//                                        it (WebSocket, v4.channel.k8s.io, one port):
+//                                        sends input, prints {data, error} once the
+//                                        connection ends
 // Errors go to stderr as "METHOD: <grpc status name>: <details>", exit status 1.
 'use strict';
 const path = require('path');
@@ -47,9 +52,14 @@ function call(name, req) {
 // ExecSync output is bytes: print it as text.
 const text = (k, v) => (v && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data).toString() : v);
 
-// Pod and container configs the way kubelet would build them for a simple pod
-// (host network: CNI is not needed; the pod is still its own VM). Like kubelet, no
-// hostname for a host-network pod (runc refuses one without a uts namespace).
+// Pod and container configs the way kubelet would build them for a simple pod on the
+// pod network (the caller's containerd has a CNI config). namespace_options and
+// security_context (PodSandboxConfig's linux one) add to the defaults, e.g.
+// {network: 'NODE'} for a host-network pod.
+function namespaces(o) {
+	return { network: 'POD', pid: 'CONTAINER', ipc: 'POD', ...(o.namespace_options || {}) };
+}
+
 function podConfig(o) {
 	const res = o.resources || {};
 	return {
@@ -58,7 +68,7 @@ function podConfig(o) {
 		labels: { app: o.name },
 		linux: {
 			cgroup_parent: '',
-			security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } },
+			security_context: { ...(o.security_context || {}), namespace_options: namespaces(o) },
 			resources: res,
 		},
 	};
@@ -74,10 +84,13 @@ function containerConfig(o, sandbox) {
 			command: o.command,
 			args: o.args || [],
 			envs: (o.envs || []).map(([key, value]) => ({ key, value })),
+			mounts: o.mounts || [],
 			log_path: (o.container || 'main') + '.log',
 			linux: {
 				resources: o.container_resources || {},
-				security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } },
+				// The pod's namespaces, as kubelet gives every container of the pod.
+				security_context: { ...(o.security_context || {}),
+					namespace_options: sandbox.linux.security_context.namespace_options },
 			},
 		},
 	};
@@ -125,6 +138,31 @@ function stream(url, req) {
 	});
 }
 
+// Port forwarding over WebSocket: channel 0 carries the connection's data, channel 1
+// errors; the first message on each is the port (2 bytes, little endian).
+function portForward(url, port, input) {
+	return new Promise((resolve, reject) => {
+		const ws = new WebSocket(url.replace(/^http/, 'ws') + '?port=' + port, ['v4.channel.k8s.io']);
+		const got = { 0: [], 1: [] };
+		const seen = { 0: false, 1: false };
+		const timer = setTimeout(() => { ws.terminate(); reject(new Error('portforward: no end after 120 s')); },
+			120 * 1000);
+		ws.on('open', () => ws.send(Buffer.concat([Buffer.from([0]), Buffer.from(input || '')])));
+		ws.on('message', (data) => {
+			const ch = data[0];
+			if (!(ch in got)) return;
+			let body = data.subarray(1);
+			if (!seen[ch]) { seen[ch] = true; body = body.subarray(2); }
+			got[ch].push(body);
+		});
+		ws.on('error', (e) => { clearTimeout(timer); reject(new Error('portforward: ' + e.message)); });
+		ws.on('close', () => {
+			clearTimeout(timer);
+			resolve({ data: Buffer.concat(got[0]).toString(), error: Buffer.concat(got[1]).toString() });
+		});
+	});
+}
+
 async function main() {
 	const req = arg ? JSON.parse(arg) : {};
 	let out;
@@ -139,6 +177,9 @@ async function main() {
 		const { resize, input, hangup_on, ...exec } = req;
 		const { url } = await call('Exec', exec);
 		out = await stream(url, { resize, input, hangup_on });
+	} else if (method === 'portforward') {
+		const { url } = await call('PortForward', { pod_sandbox_id: req.pod_sandbox_id, port: [req.port] });
+		out = await portForward(url, req.port, req.input);
 	} else if (method === 'RunPodSandbox' && req.pod) {
 		out = await call(method, { config: podConfig(req.pod), runtime_handler: req.handler });
 	} else if (method === 'CreateContainer' && req.pod_config) {

@@ -1,37 +1,71 @@
 # Pods as VMs through containerd's CRI plugin (runtime handler `cocoon`), driven by a
-# real CRI client (tests/cri/cri.js, gRPC). These pods use the node network, which
-# inside Cocoon is the pod VM's own loopback; tests/integration/cri_net.sh runs pods
-# on a CNI network.
+# real CRI client (tests/cri/cri.js, gRPC). Pods are on a CNI network as kubelet's are
+# (bridge + host-local, unique to the test; a cocoon pod cannot use the host's network);
+# tests/integration/cri_net.sh tests that network itself.
 source tests/containerd_lib.sh
+source tests/integration/net.sh
 
-# Starts containerd with CRI and the client; sets LOGS (the pods' log directory).
+# A CNI config for the test's containerd, containerd with CRI and the client; sets LOGS
+# (the pods' log directory), CN_BR (bridge), CN_NET (10.X.Y: the /24 host-local allocates
+# from). The bridge is removed on every path (cri_cleanup).
 cri_start() {
+	[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
+		fail "containernetworking-plugins missing in /usr/lib/cni (scripts/install-deps.sh installs them)"
+	local tag
+	tag=$(net_tag)
+	CN_NET=$(net_subnet)
+	CN_BR=ccr$tag
+	mkdir -p "$T/cni"
+	cat >"$T/cni/10-cocoon-test.conflist" <<JSON
+{"cniVersion": "0.4.0", "name": "cocoon-cri-$tag", "plugins": [
+ {"type": "bridge", "bridge": "$CN_BR", "isGateway": true, "ipMasq": false,
+  "ipam": {"type": "host-local", "subnet": "$CN_NET.0/24", "dataDir": "$T/ipam",
+           "routes": [{"dst": "0.0.0.0/0"}]}}]}
+JSON
 	cri_client_setup
 	ctd_start cri
+	# ctd_start's EXIT trap, plus the bridge.
+	trap cri_cleanup EXIT
 	LOGS=$T/logs
 	mkdir -p "$LOGS"
+}
+
+# Failure paths too: ctd_stop takes every pod through CRI (CNI DEL, netns removed)
+# before containerd stops; the bridge is ours to remove.
+cri_cleanup() {
+	ctd_stop
+	ip link del "$CN_BR" 2>/dev/null
+	true
 }
 
 json_array() { # WORD...  (each gets a prefix: jq would take words like -c as its options)
 	jq -nc '$ARGS.positional | map(.[1:])' --args "${@/#/x}"
 }
 
-# RunPodSandbox with handler cocoon; prints the pod id. RESOURCES: LinuxContainerResources JSON.
-cri_pod() { # NAME [RESOURCES]
+# RunPodSandbox with handler cocoon (HANDLER in the environment picks another);
+# prints the pod id. RESOURCES: LinuxContainerResources JSON; POD: more of the client's
+# pod options (tests/cri/cri.js podConfig: namespace_options, security_context), kept
+# for the pod's containers.
+cri_pod() { # NAME [RESOURCES [POD]]
 	local out
+	printf '%s' "${3:-{\}}" >"$T/pod-$1.json"
 	out=$(cri_ RunPodSandbox "$(jq -nc --arg n "$1" --arg l "$LOGS/$1" --argjson r "${2:-{\}}" \
-		'{handler: "cocoon", pod: {name: $n, logdir: $l, resources: $r}}')") || return 1
+		--argjson p "${3:-{\}}" --arg h "${HANDLER:-cocoon}" \
+		'{handler: $h, pod: ({name: $n, logdir: $l, resources: $r} + $p)}')") || return 1
 	echo "$out" | jq -r .pod_sandbox_id
 }
 
-# CreateContainer (log file $LOGS/POD_NAME/NAME.log); prints the container id.
+# CreateContainer (log file $LOGS/POD_NAME/NAME.log); prints the container id. CTR (in
+# the environment): more of the client's container options (security_context, mounts).
 cri_create() { # POD_ID POD_NAME NAME CMD...
 	local pod=$1 pname=$2 name=$3
 	shift 3
 	local out
 	out=$(cri_ CreateContainer "$(jq -nc --arg p "$pod" --arg pn "$pname" --arg l "$LOGS/$pname" \
 		--arg n "$name" --arg i "$IMG" --argjson c "$(json_array "$@")" \
-		'{pod: $p, pod_config: {name: $pn, logdir: $l}, container: $n, image: $i, command: $c}')") ||
+		--argjson pp "$(cat "$T/pod-$pname.json" 2>/dev/null || echo '{}')" --argjson x "${CTR:-{\}}" \
+		'{pod: $p, pod_config: ({name: $pn, logdir: $l} + $pp), container: $n, image: $i,
+		  command: $c} + $x')") ||
 		return 1
 	echo "$out" | jq -r .container_id
 }
@@ -97,6 +131,20 @@ pod_gone() { # POD_ID
 	true
 }
 
+# After a refused or failed RunPodSandbox: no shim, no sandbox state.
+no_pod_left() { # WHAT
+	sleep 1
+	pgrep -af -- "containerd-shim-cocoon-v2 -namespace k8s.io" | grep -F -- "$CTD_SOCK" &&
+		fail "a shim outlived $1"
+	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "state left: $(ls "$COCOON_STATE_DIR")"
+}
+
+# StopPodSandbox + RemovePodSandbox (a runc pod; cocoon pods use pod_gone, which checks).
+pod_rm() { # POD_ID
+	cri_ StopPodSandbox "{\"pod_sandbox_id\":\"$1\"}" >/dev/null
+	cri_ RemovePodSandbox "{\"pod_sandbox_id\":\"$1\"}" >/dev/null
+}
+
 test_cri_pod_shares_one_vm() {
 	cri_start
 	local pod a b c out
@@ -158,7 +206,7 @@ test_cri_pod_shares_one_vm() {
 	cri_ StopContainer "{\"container_id\":\"$b\",\"timeout\":1}" >/dev/null || fail "StopContainer"
 	assert_eq 137 "$(cri_status "$b" | jq -r .exit_code)" "exit code of a stopped container"
 	pod_gone "$pod"
-	ctd_stop
+	cri_cleanup
 }
 
 test_cri_missing_command() {
@@ -174,7 +222,7 @@ test_cri_missing_command() {
 	out=$(cri_exec "$b" echo still-works | jq -r .stdout)
 	assert_eq still-works "$out" "ExecSync in the pod after the failure"
 	pod_gone "$pod"
-	ctd_stop
+	cri_cleanup
 }
 
 test_cri_shim_killed() {
@@ -201,7 +249,7 @@ test_cri_shim_killed() {
 	done
 	assert_eq CONTAINER_EXITED "$(cri_status "$a" | jq -r .state)" "container state after the shim died"
 	pod_gone "$pod"
-	ctd_stop
+	cri_cleanup
 }
 
 test_cri_guest_kernel_missing() {
@@ -211,11 +259,8 @@ test_cri_guest_kernel_missing() {
 	out=$(cri_pod p4 2>&1) && fail "RunPodSandbox succeeded without a guest kernel"
 	assert_contains "$out" "guest kernel $T/no-such-vmlinux" "RunPodSandbox error"
 	assert_contains "$out" "$T/cocoon.conf" "the error names the config file (ConfigPath)"
-	sleep 1
-	pgrep -af -- "containerd-shim-cocoon-v2 -namespace k8s.io" | grep -F -- "$CTD_SOCK" &&
-		fail "a shim outlived the failed RunPodSandbox"
-	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "state left: $(ls "$COCOON_STATE_DIR")"
-	ctd_stop
+	no_pod_left "the failed RunPodSandbox"
+	cri_cleanup
 }
 
 # crictl exec -it / kubectl exec -it: Exec returns a URL on containerd's streaming
@@ -255,5 +300,5 @@ test_cri_exec_tty() {
 	done
 	cri_exec "$a" ps -o args | jq -r .stdout | grep -qx cat && fail "cat outlived its client"
 	pod_gone "$pod"
-	ctd_stop
+	cri_cleanup
 }

@@ -3,35 +3,6 @@
 # to the run); the cocoon shim takes over the pod's interfaces (docs/network.md).
 # Each test boots at most two pod VMs; runc pods share the bridge for the mixed case.
 source tests/integration/cri.sh
-source tests/integration/net.sh
-
-# CNI config for the test's containerd, then containerd with CRI and the CRI client.
-# Sets CN_BR (bridge), CN_NET (10.X.Y: the /24 host-local allocates from).
-cn_start() {
-	[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
-		fail "containernetworking-plugins missing in /usr/lib/cni (scripts/install-deps.sh installs them)"
-	local tag
-	tag=$(net_tag)
-	CN_NET=$(net_subnet)
-	CN_BR=ccr$tag
-	mkdir -p "$T/cni"
-	cat >"$T/cni/10-cocoon-test.conflist" <<JSON
-{"cniVersion": "0.4.0", "name": "cocoon-cri-$tag", "plugins": [
- {"type": "bridge", "bridge": "$CN_BR", "isGateway": true, "ipMasq": false,
-  "ipam": {"type": "host-local", "subnet": "$CN_NET.0/24", "dataDir": "$T/ipam",
-           "routes": [{"dst": "0.0.0.0/0"}]}}]}
-JSON
-	cri_start
-	trap cn_cleanup EXIT
-}
-
-# Failure paths too: ctd_stop takes every pod through CRI (CNI DEL, netns removed)
-# before containerd stops; the bridge is ours to remove.
-cn_cleanup() {
-	ctd_stop
-	ip link del "$CN_BR" 2>/dev/null
-	true
-}
 
 # The PodSandboxConfig kubelet would send for a pod on the pod network.
 cn_pod_config() { # NAME
@@ -105,7 +76,7 @@ cn_pod_gone() { # POD_ID NETNS
 # from busybox httpd in the VM; resolv.conf and hostname are the pod's; the taps and
 # tc redirects exist while the pod runs and nothing is left after removal.
 test_cri_net_pod_ip_http_dns() {
-	cn_start
+	cri_start
 	local pod web ip netns out
 	pod=$(cn_pod n1 cocoon) || { ctd_log_tail; fail "RunPodSandbox"; }
 	ip=$(cn_pod_ip "$pod")
@@ -133,13 +104,13 @@ test_cri_net_pod_ip_http_dns() {
 	cn_pod_gone "$pod" "$netns"
 	[ -z "$(ip -o link show master "$CN_BR")" ] || fail "ports left on $CN_BR: $(ip -o link show master "$CN_BR")"
 	ip -o link show | grep -q cctap && fail "a tap in the host namespace"
-	cn_cleanup
+	cri_cleanup
 	trap - EXIT
 }
 
 # Two cocoon pods on the bridge fetch each other's page.
 test_cri_net_two_cocoon_pods() {
-	cn_start
+	cri_start
 	local a b wa wb ia ib na nb
 	a=$(cn_pod na cocoon) || { ctd_log_tail; fail "RunPodSandbox a"; }
 	wa=$(cn_httpd "$a" na "from pod a") || { ctd_log_tail; fail "web a"; }
@@ -152,14 +123,14 @@ test_cri_net_two_cocoon_pods() {
 	assert_eq "from pod a" "$(cn_fetch "$wb" "http://$ia:8080/")" "pod b fetched from pod a ($ia)"
 	cn_pod_gone "$a" "$na"
 	cn_pod_gone "$b" "$nb"
-	cn_cleanup
+	cri_cleanup
 	trap - EXIT
 }
 
 # A runc pod (containerd's own runtime, restrict_oom_score_adj in the test config) and
 # a cocoon pod on the same bridge fetch each other's page.
 test_cri_net_runc_and_cocoon_pods() {
-	cn_start
+	cri_start
 	local c r wc wr ic ir nc nr
 	r=$(cn_pod nr runc) || { ctd_log_tail; fail "RunPodSandbox (runc)"; }
 	wr=$(cn_httpd "$r" nr "from the runc pod") || { ctd_log_tail; fail "web (runc)"; }
@@ -173,6 +144,6 @@ test_cri_net_runc_and_cocoon_pods() {
 	assert_eq "from the cocoon pod" "$(cn_fetch "$wr" "http://$ic:8080/")" "runc pod fetched from the cocoon pod ($ic)"
 	cn_pod_gone "$c" "$nc"
 	cn_pod_gone "$r" "$nr"
-	cn_cleanup
+	cri_cleanup
 	trap - EXIT
 }

@@ -61,3 +61,27 @@ PY
 	python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d["kind"] == "Pod" and d["spec"]["runtimeClassName"] == "cocoon"' \
 		"$ROOT/deploy/kubernetes/example-pod.yaml" || fail "example pod manifest"
 }
+
+# Scheduling the AKS how-to's pod unchanged: a node carries every label of its
+# nodeSelector and of its RuntimeClass's scheduling.nodeSelector once install.sh labelled
+# it with --kata-label (the scheduler's rule: each key equal); without --kata-label the
+# how-to's own selector does not match.
+test_deploy_aks_labels() {
+	local with without
+	with=$("$ROOT/deploy/install.sh" --print-labels --kata-label) || fail "install.sh --print-labels"
+	without=$("$ROOT/deploy/install.sh" --print-labels) || fail "install.sh --print-labels"
+	python3 - "$ROOT/deploy/kubernetes" "$with" "$without" <<'PY' || fail "AKS how-to pod scheduling"
+import sys, yaml
+d, with_, without = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+classes = {c["metadata"]["name"]: c for c in yaml.safe_load_all(open(d + "/runtimeclass.yaml")) if c}
+pod = yaml.safe_load(open(d + "/aks-howto-pod.yaml"))
+want = dict(pod["spec"]["nodeSelector"])
+want.update(classes[pod["spec"]["runtimeClassName"]]["scheduling"]["nodeSelector"])
+def fits(labels):
+    node = dict(l.split("=", 1) for l in labels)
+    return all(node.get(k) == str(v) for k, v in want.items())
+assert want.get("workload-runtime") == "kata", want
+assert fits(with_), (want, with_)
+assert not fits(without), (want, without)
+PY
+}

@@ -147,6 +147,40 @@ static void test_minimal_defaults(void **state)
 	oci_spec_free(s);
 }
 
+/* CRI's privileged container: a last rule allowing every device ("rwm"). */
+static void test_devices_allow_all(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *devices;
+		bool all;
+	} cases[] = {
+		{ "[{\"allow\":true,\"access\":\"rwm\"}]", true },
+		{ "[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"a\","
+		  "\"major\":-1,\"minor\":-1,\"access\":\"rwm\"}]",
+		  true },
+		/* the default: deny all, then a few nodes */
+		{ "[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\","
+		  "\"major\":1,\"minor\":3,\"access\":\"rwm\"}]",
+		  false },
+		{ "[{\"allow\":true,\"access\":\"rwm\"},{\"allow\":false,\"access\":\"rwm\"}]",
+		  false },
+		{ "[{\"allow\":true,\"access\":\"r\"}]", false },
+		{ "[{\"allow\":true,\"type\":\"b\",\"access\":\"rwm\"}]", false },
+		{ "[]", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char json[512];
+		snprintf(json, sizeof(json),
+			 "{\"root\":{\"path\":\"/r\"},\"process\":{\"args\":[\"x\"],\"cwd\":\"/\"},"
+			 "\"linux\":{\"resources\":{\"devices\":%s}}}",
+			 cases[i].devices);
+		struct oci_spec *s = parse_ok(json);
+		assert_int_equal(s->resources.devices_allow_all, cases[i].all);
+		oci_spec_free(s);
+	}
+}
+
 /* Each malformed spec must fail with a message that starts with the offending path. */
 static void test_malformed(void **state)
 {
@@ -384,6 +418,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_spec),
 		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_devices_allow_all),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_size_bounds),
 		cmocka_unit_test(test_process_and_resources),
