@@ -70,8 +70,9 @@ static int cvmm_probe(const struct vm_config *cfg, struct cc_error *err)
 static int sock_path(char *out, size_t len, const char *dir, const char *name, struct cc_error *err)
 {
 	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
-	/* vsock's guest-initiated sockets add "_<port>": keep room for it. */
-	if ((size_t)snprintf(out, len, "%s/%s", dir, name) + 11 >= max)
+	/* The agent is reached host-to-guest: no room kept for vsock's guest-initiated
+	 * "_<port>" sockets, which cocoon-vmm refuses when they do not fit. */
+	if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= max)
 		return cc_error_set(err, ENAMETOOLONG, "socket path %s/%s", dir, name);
 	return 0;
 }

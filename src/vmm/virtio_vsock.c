@@ -613,8 +613,10 @@ struct virtio_dev *virtio_vsock_create(struct vmm *v, uint64_t cid, const char *
 				       struct cc_error *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	/* Room for "_4294967295" on the guest-initiated side. */
-	if (strlen(uds) + 11 >= sizeof(sa.sun_path)) {
+	/* No room kept for "_<port>": a guest-initiated connection whose path does not fit
+	 * is refused (guest_connect), while reserving 11 bytes refused a CRI pod's socket
+	 * (64-character id) under any state dir longer than ~20 characters. */
+	if (strlen(uds) >= sizeof(sa.sun_path)) {
 		cc_error_set(err, ENAMETOOLONG, "--vsock socket path %s is too long", uds);
 		return NULL;
 	}

@@ -166,7 +166,8 @@ test_ctr_vm_dies() {
 	local ctr_pid=$!
 	wait_task_status c9 RUNNING || fail "not RUNNING"
 	local vmm
-	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	# The VMM of the backend the suite chose (COCOON_CONFIG): QEMU or cocoon-vmm.
+	vmm=$(pgrep -f -- "(qemu-system|cocoon-vmm).*$COCOON_STATE_DIR")
 	[ -n "$vmm" ] || fail "no VMM process"
 	kill -9 $vmm
 	# The task exits with an error status (255: lost with its VM), and `ctr run` with it.
