@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/host_cgroup.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "shim/shim.h"
@@ -115,6 +116,9 @@ int shim_delete(const struct shim_args *args, struct cc_error *err)
 			if (access(state, F_OK) == 0)
 				usleep(100 * 1000);
 		}
+		const char *id = strrchr(state, '/');
+		if (id != NULL && id[1] != '\0')
+			host_cgroup_remove(id + 1);
 	}
 	unlink(link);
 	cc_error_clear(err);

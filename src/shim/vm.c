@@ -120,6 +120,12 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 	sc.debug = cfg->log_level >= CC_LOG_DEBUG;
 	sc.boot_timeout_ms = cfg->boot_timeout_ms;
 	size_vm(spec, cfg, &sc.cpus, &sc.memory_mib);
+	const char *quota = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-quota");
+	const char *period = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-period");
+	if (quota && period && strtoll(quota, NULL, 10) > 0 && strtoll(period, NULL, 10) > 0) {
+		sc.cpu_quota_us = (uint64_t)strtoll(quota, NULL, 10);
+		sc.cpu_period_us = (uint64_t)strtoll(period, NULL, 10);
+	}
 	snprintf(vm.hostname, sizeof(vm.hostname), "%s",
 		 shim_spec_hostname(spec) ? shim_spec_hostname(spec) : "");
 	if (cc_mkdir_p(cfg->state_dir, 0711, err) < 0)
