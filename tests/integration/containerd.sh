@@ -232,6 +232,57 @@ test_ctr_metrics_oom_checkpoint() {
 	ctd_stop
 }
 
+# A guest that stops answering (its VMM frozen with SIGSTOP: nothing in it runs, the
+# agent channel is not read). Calls that need the guest wait for it, alone: containerd's
+# State of the task is still answered. A SIGKILL is carried out by the host: after
+# stop_grace_ms the shim kills the VMM and reports the task exited (137), and delete
+# leaves nothing. Exec'd processes per pod are capped by max_execs.
+test_ctr_silent_guest() {
+	ctd_start
+	printf 'stop_grace_ms = 2000\nmax_execs = 1\n' >"$T/cocoon.conf"
+	ctr_run --runtime-config-path "$T/cocoon.conf" -d "$IMG" c13 sleep 1000 >/dev/null || fail "ctr run -d"
+	wait_task_status c13 RUNNING || fail "not RUNNING"
+	local out rc
+	timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --detach --exec-id e1 c13 sleep 1000 ||
+		fail "first exec"
+	out=$(timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --exec-id e2 c13 true 2>&1)
+	rc=$?
+	[ "$rc" -ne 0 ] || fail "a second live exec was allowed with max_execs = 1"
+	assert_contains "$out" "max_execs" "the refused exec names the limit"
+
+	local vmm
+	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	[ -n "$vmm" ] || fail "no VMM process"
+	kill -STOP $vmm
+	# SIGTERM needs the guest: this call waits (on its own).
+	ctr_ tasks kill -s SIGTERM c13 >"$T/term.out" 2>&1 &
+	local term_pid=$!
+	sleep 1
+	local t0 t1
+	t0=$(date +%s%N)
+	timeout 10 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks ls >"$T/ls.out" 2>&1 ||
+		fail "ctr tasks ls blocked behind a call to a silent guest"
+	t1=$(date +%s%N)
+	grep -q "^c13 .*RUNNING" "$T/ls.out" || fail "tasks ls: $(cat "$T/ls.out")"
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "tasks ls took $(((t1 - t0) / 1000000)) ms"
+	# SIGKILL: the host does not wait for the guest.
+	t0=$(date +%s%N)
+	timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks kill -s SIGKILL c13 || fail "SIGKILL to a silent guest failed"
+	wait_task_status c13 STOPPED || { ctd_log_tail; fail "task not STOPPED after SIGKILL to a silent guest"; }
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt 20000 ] || fail "stopping took $(((t1 - t0) / 1000000)) ms"
+	kill -0 $vmm 2>/dev/null && [ "$(ps -o stat= -p $vmm | cut -c1)" != Z ] && fail "the VMM still runs"
+	wait "$term_pid"
+	out=$(ctr_ tasks rm c13 2>&1) || fail "tasks rm: $out"
+	assert_contains "$out" "137" "exit status of a task the host killed"
+	ctr_ containers rm c13 || fail "containers rm"
+	wait_gone "$(shim_socket c13)" || fail "shim socket left behind"
+	local i
+	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && break; sleep 0.2; done
+	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "sandbox state left: $(ls "$COCOON_STATE_DIR")"
+	ctd_stop
+}
+
 # The jail of the pod's host processes, seen from inside (docs/security.md): QEMU runs
 # as its own unprivileged uid with no capabilities, no_new_privs and seccomp, PID 1 of
 # its own pid namespace, and its root holds neither containerd's socket nor the host's
