@@ -44,9 +44,21 @@ static int add_dir(struct host_cgroup *cg, const char *parent, const char *id, s
 	return 0;
 }
 
-int host_cgroup_create(const char *id, const struct host_cgroup_limits *l, struct host_cgroup *cg,
-		       struct cc_error *err)
+/* <basename of state_dir>-<FNV-1a of the whole path>. */
+static void cgroup_name(const char *state_dir, char *out, size_t len)
 {
+	uint32_t h = 2166136261u;
+	for (const char *p = state_dir; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	const char *base = strrchr(state_dir, '/');
+	snprintf(out, len, "%.150s-%08x", base != NULL ? base + 1 : state_dir, h);
+}
+
+int host_cgroup_create(const char *state_dir, const struct host_cgroup_limits *l,
+		       struct host_cgroup *cg, struct cc_error *err)
+{
+	char id[200];
+	cgroup_name(state_dir, id, sizeof(id));
 	memset(cg, 0, sizeof(*cg));
 	char mem[32], pids[32], cpu[64] = "max 100000";
 	snprintf(mem, sizeof(mem), "%llu",
@@ -109,8 +121,10 @@ void host_cgroup_destroy(struct host_cgroup *cg)
 	memset(cg, 0, sizeof(*cg));
 }
 
-void host_cgroup_remove(const char *id)
+void host_cgroup_remove(const char *state_dir)
 {
+	char id[200];
+	cgroup_name(state_dir, id, sizeof(id));
 	static const char *const parents[] = { CGROUP_ROOT, CGROUP_ROOT "/memory",
 					       CGROUP_ROOT "/pids", CGROUP_ROOT "/cpu" };
 	struct host_cgroup cg = { .n = 0 };

@@ -3,7 +3,8 @@
  * guest RAM and VMM CPU, and the pod's limits hold on the host too. Sized from the pod's
  * limits plus an overhead for the VMM's own work. cgroup v2 where /sys/fs/cgroup is the
  * unified hierarchy, else the v1 controllers cpu, memory and pids under /sys/fs/cgroup.
- * Layout: <hierarchy>/cocoon/<sandbox id>. */
+ * Layout: <hierarchy>/cocoon/<sandbox id>-<hash of its state dir>: sandbox ids are
+ * unique per state dir only (two containerd namespaces may both run a "web"). */
 #ifndef COCOON_HOST_CGROUP_H
 #define COCOON_HOST_CGROUP_H
 
@@ -28,12 +29,13 @@ struct host_cgroup {
 	unsigned n;
 };
 
-/* Creates and sizes the cgroup. cg->procs_list is what a child writes "0" to. */
-int host_cgroup_create(const char *id, const struct host_cgroup_limits *l, struct host_cgroup *cg,
-		       struct cc_error *err);
+/* Creates and sizes the cgroup of the sandbox whose state dir is state_dir.
+ * cg->procs_list is what a child writes "0" to. */
+int host_cgroup_create(const char *state_dir, const struct host_cgroup_limits *l,
+		       struct host_cgroup *cg, struct cc_error *err);
 /* Removes it once its processes are gone (retries briefly while they exit). */
 void host_cgroup_destroy(struct host_cgroup *cg);
-/* The same for the sandbox id of a process that died without cleaning up (shim delete). */
-void host_cgroup_remove(const char *id);
+/* The same for the state dir of a sandbox whose owner died without cleaning up. */
+void host_cgroup_remove(const char *state_dir);
 
 #endif

@@ -245,7 +245,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	struct host_cgroup_limits lim = { .memory_mib = cfg->memory_mib,
 					  .cpu_quota_us = cfg->cpu_quota_us,
 					  .cpu_period_us = cfg->cpu_period_us };
-	if (host_cgroup_create(sb->id, &lim, &sb->cgroup, err) < 0 ||
+	if (host_cgroup_create(sb->dir, &lim, &sb->cgroup, err) < 0 ||
 	    mount_shared_dir(sb, err) < 0 ||
 	    virtiofsd_start(cfg->virtiofsd, sb->shared_dir, fs_sock, fs_log, sb->cgroup.procs_list,
 			    VIRTIOFSD_START_MS, &sb->virtiofsd_pid, err) < 0)

@@ -116,9 +116,7 @@ int shim_delete(const struct shim_args *args, struct cc_error *err)
 			if (access(state, F_OK) == 0)
 				usleep(100 * 1000);
 		}
-		const char *id = strrchr(state, '/');
-		if (id != NULL && id[1] != '\0')
-			host_cgroup_remove(id + 1);
+		host_cgroup_remove(state);
 	}
 	unlink(link);
 	cc_error_clear(err);
