@@ -47,6 +47,8 @@ void cc_config_defaults(struct cc_config *cfg, const char *prefix)
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/run/cocoon");
 	/* Generous: TCG boots take seconds when the host is busy. */
 	cfg->boot_timeout_ms = 30000;
+	cfg->stop_grace_ms = 10000;
+	cfg->max_execs = 128;
 }
 
 enum key_type { K_STRING, K_UINT, K_LOGLEVEL };
@@ -72,6 +74,8 @@ static const struct key keys[] = {
 	{ "default_vcpus", UINT(default_vcpus, 1, 256) },
 	{ "default_memory_mib", UINT(default_memory_mib, 64, 1u << 20) },
 	{ "boot_timeout_ms", UINT(boot_timeout_ms, 100, 3600000) },
+	{ "stop_grace_ms", UINT(stop_grace_ms, 100, 600000) },
+	{ "max_execs", UINT(max_execs, 1, 4096) },
 	{ "log_level", K_LOGLEVEL, offsetof(struct cc_config, log_level), sizeof(int), 0, 0 },
 };
 

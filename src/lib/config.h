@@ -22,7 +22,9 @@ struct cc_config {
 	int log_level; /* enum cc_log_level */
 	char state_dir[4096];
 	int boot_timeout_ms;
-	char source[4096]; /* the file these values came from, "" for defaults */
+	int stop_grace_ms;  /* after a SIGKILL the guest did not carry out, the host kills the VM */
+	unsigned max_execs; /* live exec'd processes per pod (each holds host threads) */
+	char source[4096];  /* the file these values came from, "" for defaults */
 };
 
 /* Built-in defaults; guest artifacts under <prefix>/share/cocoon. */

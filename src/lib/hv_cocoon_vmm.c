@@ -7,7 +7,14 @@
  *   VMM closes our socket, so we retry until the deadline;
  * - reboot=k: Linux resets through the i8042, which the VMM reports as a clean exit
  *   (a triple-fault reboot would look like a crash);
- * - graceful stop is "shutdown" on the control API (<dir>/api.sock), then SIGTERM/KILL;
+ * - graceful stop is "shutdown" on the control API (<dir>/vm/api.sock), then SIGTERM/KILL;
+ * - jailed (lib/child.h): its own uid/gid, pid and mount
+ *   namespaces, a root holding /usr, the guest images, /dev/kvm, /dev/net/tun, its own
+ *   directory <dir>/vm (its sockets) and virtiofsd's socket; its seccomp filter then
+ *   limits what it does with them.
+ * - its stdout and stderr (UART and its own messages) reach console.log through a
+ *   thread of ours that keeps the last CONSOLE_LOG_MAX bytes; it rate-limits its own
+ *   messages;
  * - at debug level the VMM's boot profile (exits, phase times) is logged once the agent
  *   answers: it says where a slow boot spent its time. */
 #include <errno.h>
@@ -16,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +33,7 @@
 #include "lib/config.h"
 #include "lib/hypervisor.h"
 #include "lib/log.h"
+#include "lib/pod_net.h"
 #include "lib/util.h"
 
 #define VMM_BINARY "cocoon-vmm"
@@ -32,11 +41,15 @@
 	"console=ttyS0 reboot=k panic=-1 quiet random.trust_cpu=on cocoon.channel=vsock"
 #define VMM_GUEST_CID 3 /* one VM per VMM process: the CID only has to be >= 3 */
 #define VMM_MAX_ARGS 48
+#define CONSOLE_LOG_MAX (1u << 20)
 
 struct cvmm {
 	char binary[PATH_MAX];
+	char own_dir[PATH_MAX]; /* <dir>/vm: owned by the jail's uid, its sockets */
+	char root[PATH_MAX];	/* mount point of the jail's root */
 	char vsock_sock[PATH_MAX];
 	char api_sock[PATH_MAX];
+	struct cc_log_pump console; /* UART and the VMM's messages, bounded */
 };
 
 /* The VMM installed next to this program (PREFIX/bin), else $PATH. */
@@ -84,10 +97,24 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 	if (m == NULL)
 		return cc_error_set(err, ENOMEM, "cocoon-vmm");
 	vm->priv = m;
+	m->console = (struct cc_log_pump){ .wr = -1, .rd = -1, .file = -1 };
+	snprintf(m->own_dir, sizeof(m->own_dir), "%s/vm", c->dir);
+	snprintf(m->root, sizeof(m->root), "%s/vmm-root", c->dir);
 	if (find_binary(c, m->binary, sizeof(m->binary), err) < 0 ||
-	    sock_path(m->vsock_sock, sizeof(m->vsock_sock), c->dir, "vsock.sock", err) < 0 ||
-	    sock_path(m->api_sock, sizeof(m->api_sock), c->dir, "api.sock", err) < 0)
+	    sock_path(m->vsock_sock, sizeof(m->vsock_sock), m->own_dir, "vsock.sock", err) < 0 ||
+	    sock_path(m->api_sock, sizeof(m->api_sock), m->own_dir, "api.sock", err) < 0)
 		return -1;
+	uid_t uid;
+	gid_t gid;
+	cc_jail_ids(&uid, &gid);
+	if (mkdir(m->own_dir, 0700) < 0 || chown(m->own_dir, uid, gid) < 0 ||
+	    mkdir(m->root, 0700) < 0)
+		return cc_error_set(err, errno, "jail directories in %s", c->dir);
+	if (cc_log_pump_start(&m->console, vm->console_log, CONSOLE_LOG_MAX, err) < 0)
+		return -1;
+	/* virtiofsd made its socket as root: the VMM connects to it as uid. */
+	if (c->fs_socket != NULL && chown(c->fs_socket, uid, gid) < 0)
+		return cc_error_set(err, errno, "chown %s", c->fs_socket);
 	if (vm->console_log[0] == '\0')
 		snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", c->dir);
 
@@ -128,8 +155,25 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 			cc_error_set(err, ENOMEM, "cocoon-vmm arguments");
 			goto out;
 		}
+	const char *ro[] = { "/usr",	"/lib",	   "/lib64",  "/bin", "/etc/ld.so.cache",
+			     m->binary, c->kernel, c->initrd, NULL };
+	const char *rw[] = {
+		m->own_dir, "/dev/kvm", "/dev/null", "/dev/net/tun", c->fs_socket, NULL
+	};
+	const char *taps[POD_NET_MAX_IFS + 1] = { NULL };
+	for (unsigned i = 0; i < c->n_nets && i < POD_NET_MAX_IFS; i++)
+		taps[i] = c->nets[i].tap;
+	struct cc_jail jail = { .uid = uid,
+				.gid = gid,
+				.root = m->root,
+				.ro = ro,
+				.rw = rw,
+				.taps = taps,
+				.log_fd = m->console.wr,
+				.cgroups = c->cgroup_procs };
 	/* Serial console and the VMM's own messages share the log. */
-	rc = cc_child_spawn(argv, vm->console_log, c->netns, &vm->pid, err);
+	rc = cc_child_spawn_jail(argv, NULL, c->netns, &jail, &vm->pid, err);
+	cc_log_pump_detach(&m->console);
 out:
 	for (size_t i = 0; i < n; i++)
 		free(argv[i]);
@@ -225,15 +269,22 @@ static int cvmm_stop(struct vm *vm, int timeout_ms, struct cc_error *err)
 		struct cc_error ignored;
 		cleanup_close int fd = cc_unix_connect(m->api_sock, &ignored);
 		if (fd >= 0 && send(fd, "shutdown\n", 9, MSG_NOSIGNAL) == 9 &&
-		    cc_child_wait(&vm->pid, timeout_ms, &vm->status))
+		    cc_child_wait(&vm->pid, timeout_ms, &vm->status)) {
+			cc_log_pump_stop(&m->console);
 			return 0;
+		}
 	}
 	cc_child_stop(&vm->pid, timeout_ms);
+	if (m != NULL)
+		cc_log_pump_stop(&m->console);
 	return 0;
 }
 
 static void cvmm_destroy(struct vm *vm)
 {
+	struct cvmm *m = vm->priv;
+	if (m != NULL)
+		cc_log_pump_stop(&m->console);
 	free(vm->priv);
 	vm->priv = NULL;
 }

@@ -31,7 +31,8 @@ struct vm_config {
 	const char *netns;     /* path of the netns the VMM joins for its taps, or NULL */
 	const struct vm_net *nets;
 	unsigned n_nets;
-	int accel_kvm; /* 1: KVM, 0: software emulation (TCG) */
+	int accel_kvm;			 /* 1: KVM, 0: software emulation (TCG) */
+	const char *const *cgroup_procs; /* host cgroup the VMM joins before exec, or NULL */
 };
 
 /* Kernel arguments both backends give the guest to cut its boot, found with cocoon-vmm's

@@ -10,6 +10,9 @@ enum cc_log_level { CC_LOG_ERROR, CC_LOG_WARN, CC_LOG_INFO, CC_LOG_DEBUG };
 void cc_log_init(const char *prog, enum cc_log_level level, int fd);
 void cc_log_set_level(enum cc_log_level level);
 enum cc_log_level cc_log_level(void);
+/* Caps output at lines_per_sec (0: no cap), for a process whose messages a guest can
+ * provoke at will; dropped lines are counted in the next line written. */
+void cc_log_set_rate_limit(unsigned lines_per_sec);
 /* Parses "error", "warn", "info", "debug"; returns -1 if unknown. */
 int cc_log_parse_level(const char *s);
 void cc_log(enum cc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -272,11 +272,15 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	char fs_sock[4200], fs_log[4200];
 	snprintf(fs_sock, sizeof(fs_sock), "%s/fs.sock", sb->dir);
 	snprintf(fs_log, sizeof(fs_log), "%s/virtiofsd.log", sb->dir);
+	struct host_cgroup_limits lim = { .memory_mib = cfg->memory_mib,
+					  .cpu_quota_us = cfg->cpu_quota_us,
+					  .cpu_period_us = cfg->cpu_period_us };
 	/* virtiofsd's start counts against boot_timeout_ms like the rest of the boot: with
 	 * ten sandboxes starting at once in the nested-KVM lab, a fixed 5 s failed eight. */
-	if (mount_shared_dir(sb, err) < 0 ||
-	    virtiofsd_start(cfg->virtiofsd, sb->shared_dir, fs_sock, fs_log, remaining_ms(deadline),
-			    &sb->virtiofsd_pid, err) < 0)
+	if (host_cgroup_create(sb->dir, &lim, &sb->cgroup, err) < 0 ||
+	    mount_shared_dir(sb, err) < 0 ||
+	    virtiofsd_start(cfg->virtiofsd, sb->shared_dir, fs_sock, fs_log, sb->cgroup.procs_list,
+			    remaining_ms(deadline), &sb->virtiofsd_pid, err) < 0)
 		goto fail;
 	sb->t.virtiofsd_ready = cc_now_ns();
 
@@ -317,6 +321,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		.nets = sb->nets,
 		.n_nets = sb->net != NULL ? sb->net->n_ifs : 0,
 		.accel_kvm = hypervisor_hw_virt(),
+		.cgroup_procs = sb->cgroup.procs_list,
 	};
 	if ((size_t)snprintf(sb->vm.console_log, sizeof(sb->vm.console_log), "%s/console.log",
 			     sb->dir) >= sizeof(sb->vm.console_log)) {
@@ -462,6 +467,7 @@ int sandbox_destroy(struct sandbox *sb, struct cc_error *err)
 		sb->vm.ops->destroy(&sb->vm);
 	}
 	virtiofsd_stop(&sb->virtiofsd_pid);
+	host_cgroup_destroy(&sb->cgroup);
 	log_console(sb);
 	struct cc_error e;
 	if (pod_net_teardown(sb->net, rc == 0 ? err : &e) < 0)

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "lib/error.h"
+#include "lib/host_cgroup.h"
 #include "lib/hypervisor.h"
 #include "lib/pod_net.h"
 
@@ -42,6 +43,9 @@ struct sandbox_config {
 	 * device (see lib/pod_net.h); the VMM runs in that namespace. */
 	const char *netns;
 	bool debug; /* agent and kernel log verbosely to the console log */
+	/* The pod's CPU limit (CFS quota/period), 0: none. The host cgroup of the VMM and
+	 * virtiofsd gets it plus an overhead, and memory_mib plus an overhead. */
+	uint64_t cpu_quota_us, cpu_period_us;
 	int boot_timeout_ms;
 };
 
@@ -63,6 +67,7 @@ struct sandbox {
 	struct pod_net *net; /* NULL without a netns */
 	struct vm_net nets[POD_NET_MAX_IFS];
 	pid_t virtiofsd_pid;
+	struct host_cgroup cgroup;
 	struct ttrpc_client *agent;
 	char guest_kernel[128]; /* uname -r reported by the agent */
 	char boot_id[64];

@@ -115,6 +115,10 @@ struct ttrpc_client *ttrpc_client_new(int fd, struct cc_error *err);
 /* Fails every outstanding call, waits until those callers have returned, joins the
  * reader thread, closes the fd, frees. No new call may start once this is called. */
 void ttrpc_client_free(struct ttrpc_client *c);
+/* How long one request frame may take to write, waiting for the write lock included,
+ * whatever the call's own timeout (<= 0 restores the default). */
+#define TTRPC_CLIENT_WRITE_TIMEOUT_MS 10000
+void ttrpc_client_set_write_timeout(struct ttrpc_client *c, int timeout_ms);
 /* Adds metadata sent with every request (e.g. the containerd namespace). */
 int ttrpc_client_set_metadata(struct ttrpc_client *c, const char *key, const char *value);
 
@@ -124,7 +128,8 @@ int ttrpc_client_set_metadata(struct ttrpc_client *c, const char *key, const cha
  * Request.timeout_nano. Errors always set err->code: a non-OK status gives the server's
  * code and message (control characters replaced: the server may be a hostile guest
  * writing to a terminal or a log); a timeout gives DEADLINE_EXCEEDED (a late reply is
- * dropped); a lost connection gives UNAVAILABLE "connection closed". */
+ * dropped), and so does a peer that does not read the request within the write timeout;
+ * a lost connection gives UNAVAILABLE "connection closed". */
 int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
 		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		      ProtobufCMessage **resp, int timeout_ms, struct cc_error *err);

@@ -1,7 +1,11 @@
 /* ttrpc client side: callers send frames themselves (under a write lock) and sleep on
  * a per-call condition variable; one reader thread decodes responses and hands each to
  * the call waiting on its stream id. The peer may be a hostile guest: every response is
- * bounded by the frame reader, decoded before use, and matched only to a live call. */
+ * bounded by the frame reader, decoded before use, and matched only to a live call.
+ * A peer that stops reading must not wedge its callers: every write has a deadline
+ * (the call's, capped by the client's write timeout, even for calls that wait forever
+ * for their reply), and waiting for the write lock is bounded by the same deadline,
+ * so a call stuck behind another's write fails with DEADLINE_EXCEEDED in time. */
 #include "lib/ttrpc.h"
 
 #include <errno.h>
@@ -33,6 +37,7 @@ struct ttrpc_client {
 	int wake_fd; /* eventfd telling the reader thread to stop */
 	pthread_t reader;
 	pthread_mutex_t write_lock; /* one frame on the wire at a time; taken before lock */
+	int write_timeout_ms;	    /* cap on one frame's write, lock wait included */
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t idle;  /* signalled when active drops to 0 */
@@ -136,6 +141,7 @@ struct ttrpc_client *ttrpc_client_new(int fd, struct cc_error *err)
 	}
 	c->fd = fd;
 	c->next_id = 1;
+	c->write_timeout_ms = TTRPC_CLIENT_WRITE_TIMEOUT_MS;
 	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->wake_fd < 0) {
 		cc_error_set(err, errno, "ttrpc client: eventfd");
@@ -225,6 +231,13 @@ int ttrpc_client_set_metadata(struct ttrpc_client *c, const char *key, const cha
 	return ret;
 }
 
+void ttrpc_client_set_write_timeout(struct ttrpc_client *c, int timeout_ms)
+{
+	pthread_mutex_lock(&c->lock);
+	c->write_timeout_ms = timeout_ms > 0 ? timeout_ms : TTRPC_CLIENT_WRITE_TIMEOUT_MS;
+	pthread_mutex_unlock(&c->lock);
+}
+
 int ttrpc_client_closed(struct ttrpc_client *c)
 {
 	pthread_mutex_lock(&c->lock);
@@ -265,6 +278,12 @@ static void unlink_pending(struct ttrpc_client *c, struct pending *p)
 	*pp = p->next;
 }
 
+static struct timespec mono_ts(uint64_t ns)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ns / 1000000000),
+				  .tv_nsec = (long)(ns % 1000000000) };
+}
+
 /* Sends the frame and waits for its response (or close, or the deadline). */
 static int round_trip(struct ttrpc_client *c, const uint8_t *buf, size_t len, uint64_t deadline_ns,
 		      Ttrpc__Response **resp, struct cc_error *err)
@@ -276,8 +295,24 @@ static int round_trip(struct ttrpc_client *c, const uint8_t *buf, size_t len, ui
 	pthread_cond_init(&p.cv, &ca);
 	pthread_condattr_destroy(&ca);
 
-	/* Ids are taken under the write lock so they reach the wire in increasing order. */
-	pthread_mutex_lock(&c->write_lock);
+	pthread_mutex_lock(&c->lock);
+	int write_ms = c->write_timeout_ms;
+	pthread_mutex_unlock(&c->lock);
+	uint64_t write_deadline = cc_now_ns() + (uint64_t)write_ms * 1000000ull;
+	if (deadline_ns != 0 && deadline_ns < write_deadline)
+		write_deadline = deadline_ns;
+	struct timespec wts = mono_ts(write_deadline);
+
+	/* Ids are taken under the write lock so they reach the wire in increasing order.
+	 * The wait for it is bounded: the holder may be stuck on a peer that stopped reading. */
+	int lr = pthread_mutex_clocklock(&c->write_lock, CLOCK_MONOTONIC, &wts);
+	if (lr != 0) {
+		pthread_cond_destroy(&p.cv);
+		return cc_error_code(err, TTRPC_DEADLINE_EXCEEDED,
+				     "deadline exceeded: the peer is not reading (another call "
+				     "is still writing after %d ms)",
+				     write_ms);
+	}
 	pthread_mutex_lock(&c->lock);
 	if (c->closed) {
 		pthread_mutex_unlock(&c->lock);
@@ -296,16 +331,23 @@ static int round_trip(struct ttrpc_client *c, const uint8_t *buf, size_t len, ui
 	struct ttrpc_header h = { .length = (uint32_t)len,
 				  .stream_id = p.stream_id,
 				  .type = TTRPC_TYPE_REQUEST };
-	int r = ttrpc_write_frame_until(c->fd, &h, buf, deadline_ns, err);
+	size_t sent = 0;
+	int r = ttrpc_write_frame_until(c->fd, &h, buf, write_deadline, &sent, err);
 	pthread_mutex_unlock(&c->write_lock);
 
 	pthread_mutex_lock(&c->lock);
-	if (r < 0) {
+	if (r < 0 && sent > 0) {
 		/* A frame cut short leaves the stream unusable for everyone. */
 		mark_closed(c, err->msg);
+	} else if (r < 0) {
+		/* Nothing went out: the stream is intact, only this call fails. */
+		if (err->code == TTRPC_DEADLINE_EXCEEDED)
+			cc_error_code(err, TTRPC_DEADLINE_EXCEEDED,
+				      "deadline exceeded: the peer is not reading (nothing "
+				      "written in %d ms)",
+				      write_ms);
 	} else {
-		struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000),
-				       .tv_nsec = (long)(deadline_ns % 1000000000) };
+		struct timespec ts = mono_ts(deadline_ns);
 		while (p.resp == NULL && !c->closed && r == 0) {
 			if (deadline_ns == 0)
 				pthread_cond_wait(&p.cv, &c->lock);

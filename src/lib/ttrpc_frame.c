@@ -156,9 +156,13 @@ static ssize_t write_iov(int fd, struct iovec *iov, int iovcnt)
 }
 
 int ttrpc_write_frame_until(int fd, const struct ttrpc_header *h, const void *payload,
-			    uint64_t deadline_ns, struct cc_error *err)
+			    uint64_t deadline_ns, size_t *sent, struct cc_error *err)
 {
 	uint8_t hdr[TTRPC_HEADER_LEN];
+	size_t dummy;
+	if (sent == NULL)
+		sent = &dummy;
+	*sent = 0;
 	if (h->length > TTRPC_MAX_PAYLOAD)
 		return cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED,
 				     "ttrpc: message of %u bytes exceeds the maximum %u", h->length,
@@ -180,6 +184,7 @@ int ttrpc_write_frame_until(int fd, const struct ttrpc_header *h, const void *pa
 		}
 		if (n < 0)
 			return cc_error_set(err, errno, "ttrpc: write");
+		*sent += (size_t)n;
 		size_t left = (size_t)n;
 		while (i < cnt && left >= iov[i].iov_len)
 			left -= iov[i++].iov_len;
@@ -194,7 +199,7 @@ int ttrpc_write_frame_until(int fd, const struct ttrpc_header *h, const void *pa
 int ttrpc_write_frame(int fd, const struct ttrpc_header *h, const void *payload,
 		      struct cc_error *err)
 {
-	return ttrpc_write_frame_until(fd, h, payload, 0, err);
+	return ttrpc_write_frame_until(fd, h, payload, 0, NULL, err);
 }
 
 int ttrpc_pack(const ProtobufCMessage *msg, const char *what, uint8_t **out, size_t *len,

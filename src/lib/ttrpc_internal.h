@@ -5,9 +5,10 @@
 #include "lib/ttrpc.h"
 
 /* ttrpc_write_frame with a CLOCK_MONOTONIC deadline (0 = none) for a peer that stops
- * reading; a frame cut short by the deadline leaves the stream unusable. */
+ * reading; *sent (may be NULL) counts the bytes that went out. A frame cut short by the
+ * deadline (0 < *sent < whole frame) leaves the stream unusable. */
 int ttrpc_write_frame_until(int fd, const struct ttrpc_header *h, const void *payload,
-			    uint64_t deadline_ns, struct cc_error *err);
+			    uint64_t deadline_ns, size_t *sent, struct cc_error *err);
 
 /* Packs msg into a malloc'd buffer (never NULL on success), refusing more than
  * TTRPC_MAX_PAYLOAD bytes; `what` names the message in the error. */

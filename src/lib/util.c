@@ -212,3 +212,16 @@ char *cc_strdup_printf(const char *fmt, ...)
 	va_end(ap);
 	return r < 0 ? NULL : s;
 }
+
+struct timespec cc_timespec_after(clockid_t clk, int ms)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}

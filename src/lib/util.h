@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "lib/error.h"
 
@@ -51,6 +52,9 @@ int cc_rm_rf(const char *path, struct cc_error *err);
 
 /* Parses "512", "512M", "2G", "64k" (bytes; suffixes are binary). */
 int cc_parse_size(const char *s, uint64_t *out, struct cc_error *err);
+
+/* The time ms milliseconds from now on clock clk, for pthread_cond_timedwait and the like. */
+struct timespec cc_timespec_after(clockid_t clk, int ms);
 
 char *cc_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

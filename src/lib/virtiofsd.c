@@ -11,8 +11,13 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#define VIRTIOFSD_MAX_FDS 16384
+#define CC_STR_(x) #x
+#define CC_STR(x) CC_STR_(x)
+
 int virtiofsd_start(const char *binary, const char *source, const char *socket_path,
-		    const char *log_path, int timeout_ms, pid_t *pid, struct cc_error *err)
+		    const char *log_path, const char *const *cgroup_procs, int timeout_ms,
+		    pid_t *pid, struct cc_error *err)
 {
 	char path[4096];
 	if (cc_find_executable(binary ? binary : VIRTIOFSD_DEFAULT, path, sizeof(path), err) < 0)
@@ -25,14 +30,26 @@ int virtiofsd_start(const char *binary, const char *source, const char *socket_p
 	 * shared directory show up; announce_submounts: every bind mount under source keeps
 	 * its own st_dev in the guest, so inode numbers of different filesystems never
 	 * collide. */
-	char *const argv[] = { path, sock_arg,
-			       "-o", src_arg,
-			       "-o", "cache=auto",
-			       "-o", "sandbox=namespace",
-			       "-o", "announce_submounts",
-			       "-o", "log_level=warn",
+	/* What a guest can make it hold: at most VIRTIOFSD_MAX_FDS host fds (virtiofsd
+	 * itself would raise its limit to a million) and no worker pool (requests are
+	 * served on the queue's thread), whatever another virtiofsd version defaults to. */
+	char *const argv[] = { path,
+			       sock_arg,
+			       "--rlimit-nofile=" CC_STR(VIRTIOFSD_MAX_FDS),
+			       "--thread-pool-size=0",
+			       "-o",
+			       src_arg,
+			       "-o",
+			       "cache=auto",
+			       "-o",
+			       "sandbox=namespace",
+			       "-o",
+			       "announce_submounts",
+			       "-o",
+			       "log_level=warn",
 			       NULL };
-	if (cc_child_spawn(argv, log_path, NULL, pid, err) < 0)
+	struct cc_jail cg_only = { .cgroups = cgroup_procs };
+	if (cc_child_spawn_jail(argv, log_path, NULL, &cg_only, pid, err) < 0)
 		return -1;
 
 	uint64_t deadline = cc_now_ns() + (uint64_t)timeout_ms * 1000000ull;

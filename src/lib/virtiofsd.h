@@ -12,9 +12,11 @@
 #define VIRTIOFSD_DEFAULT "/usr/lib/qemu/virtiofsd"
 
 /* Starts binary (NULL: VIRTIOFSD_DEFAULT) serving source on socket_path and returns
- * once the socket exists, within timeout_ms. Its output goes to log_path. */
+ * once the socket exists, within timeout_ms. Its output goes to log_path. It joins the
+ * cgroups whose cgroup.procs files are listed (NULL: none) before exec. */
 int virtiofsd_start(const char *binary, const char *source, const char *socket_path,
-		    const char *log_path, int timeout_ms, pid_t *pid, struct cc_error *err);
+		    const char *log_path, const char *const *cgroup_procs, int timeout_ms,
+		    pid_t *pid, struct cc_error *err);
 /* Stops and reaps it (it also exits by itself when the VMM disconnects). */
 void virtiofsd_stop(pid_t *pid);
 

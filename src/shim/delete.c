@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/host_cgroup.h"
 #include "lib/log.h"
 #include "lib/sandbox.h"
 #include "lib/util.h"
@@ -149,6 +150,7 @@ int shim_delete(const struct shim_args *args, struct cc_error *err)
 			if (access(state, F_OK) == 0)
 				usleep(100 * 1000);
 		}
+		host_cgroup_remove(state);
 	}
 	unlink(link);
 	cc_error_clear(err);

@@ -255,15 +255,8 @@ void shim_io_close_stdin(struct shim_io *io)
 
 void shim_io_wait_outputs(struct shim_io *io, int timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = cc_timespec_after(CLOCK_REALTIME, timeout_ms);
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&io->lock);
 	while (io->open_outputs > 0)
 		if (pthread_cond_timedwait(&io->cond, &io->lock, &until) == ETIMEDOUT)

@@ -22,7 +22,9 @@
 
 #define MAX_CONNS 16
 
-struct shim shim = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1 };
+struct shim shim = { .lock = PTHREAD_MUTEX_INITIALIZER,
+		     .wake_fd = -1,
+		     .async_done = PTHREAD_COND_INITIALIZER };
 
 void shim_request_exit(void)
 {
@@ -140,6 +142,7 @@ int shim_serve(const struct shim_args *args, int listen_fd)
 	/* The pod is over: VM down, events out, socket gone. */
 	close(listen_fd);
 	unlink(sa.sun_path);
+	shim_async_drain(2000);
 	shim_vm_destroy();
 	shim_events_flush(3000);
 	for (int i = 0; i < MAX_CONNS; i++)

@@ -1,8 +1,13 @@
 /* containerd.task.v2.Task handlers. They run on the main thread; each RPC that needs
  * the guest forwards to the agent without holding shim.lock. Wait is answered later,
- * by the process's exit watcher. */
+ * by the process's exit watcher. Handlers that only forward a request to the agent
+ * (Kill, Pids, Pause, Resume, Stats, Update, ResizePty, CloseIO) run on a thread of
+ * their own, so a guest that stops answering delays only those calls: State, Wait,
+ * Connect, Exec and Shutdown are still answered at once. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +31,97 @@
 #define MAX_PROCESS_JSON (1u << 20)
 
 static const Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+
+/* Handler threads at once; more calls than that wait for the guest already. */
+#define MAX_ASYNC 32
+
+struct shim_limits shim_limits = { .stop_grace_ms = 10000, .max_execs = 128 };
+
+struct async_call {
+	ttrpc_handler_fn fn;
+	struct ttrpc_call *call;
+	const uint8_t *req; /* valid until the call is finished */
+	size_t len;
+};
+
+static void *async_main(void *arg)
+{
+	struct async_call *a = arg;
+	a->fn(a->call, a->req, a->len, NULL);
+	free(a);
+	pthread_mutex_lock(&shim.lock);
+	shim.n_async--;
+	pthread_cond_broadcast(&shim.async_done);
+	pthread_mutex_unlock(&shim.lock);
+	return NULL;
+}
+
+static void run_async(ttrpc_handler_fn fn, struct ttrpc_call *call, const uint8_t *req, size_t len)
+{
+	struct async_call *a = malloc(sizeof(*a));
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_mutex_lock(&shim.lock);
+	bool room = shim.n_async < MAX_ASYNC;
+	if (room)
+		shim.n_async++;
+	pthread_mutex_unlock(&shim.lock);
+	if (!room) {
+		free(a);
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED,
+				"%d calls are already waiting for the pod VM's guest", MAX_ASYNC);
+		return;
+	}
+	if (!a) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		goto undo;
+	}
+	*a = (struct async_call){ .fn = fn, .call = call, .req = req, .len = len };
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, async_main, a);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		return;
+	free(a);
+	ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "starting a handler thread: %s",
+			strerror(rc));
+undo:
+	pthread_mutex_lock(&shim.lock);
+	shim.n_async--;
+	pthread_cond_broadcast(&shim.async_done);
+	pthread_mutex_unlock(&shim.lock);
+}
+
+#define ASYNC(fn)                                                                       \
+	static void fn##_async(struct ttrpc_call *call, const uint8_t *req, size_t len, \
+			       void *user)                                              \
+	{                                                                               \
+		(void)user;                                                             \
+		run_async(fn, call, req, len);                                          \
+	}
+
+static bool drained(int timeout_ms)
+{
+	struct timespec until = cc_timespec_after(CLOCK_REALTIME, timeout_ms);
+	int rc = 0;
+	while (shim.n_async > 0 && rc == 0)
+		rc = pthread_cond_timedwait(&shim.async_done, &shim.lock, &until);
+	return shim.n_async == 0;
+}
+
+void shim_async_drain(int timeout_ms)
+{
+	pthread_mutex_lock(&shim.lock);
+	if (!drained(timeout_ms)) {
+		shim_vm_kill("the shim is exiting and the guest keeps calls waiting");
+		if (!drained(timeout_ms))
+			cc_warn("%u calls still waiting for the guest at exit", shim.n_async);
+	}
+	pthread_mutex_unlock(&shim.lock);
+}
 
 static void *unpack(struct ttrpc_call *call, const ProtobufCMessageDescriptor *d,
 		    const uint8_t *req, size_t len)
@@ -230,6 +326,8 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 		}
 		if (cfg.log_level >= CC_LOG_DEBUG)
 			cc_log_set_level(CC_LOG_DEBUG);
+		shim_limits.stop_grace_ms = cfg.stop_grace_ms;
+		shim_limits.max_execs = cfg.max_execs;
 		rc = shim_vm_boot(&spec, t->id, &cfg, err);
 		if (rc < 0)
 			goto out;
@@ -488,6 +586,16 @@ out:
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+/* Exec'd processes of the pod not yet exited or deleted. Lock held. */
+static unsigned live_execs(void)
+{
+	unsigned n = 0;
+	for (const struct shim_task *t = shim.tasks; t; t = t->next)
+		for (const struct shim_proc *p = t->execs; p; p = p->next)
+			n += !p->exited;
+	return n;
+}
+
 static void h_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
 {
 	Containerd__Task__V2__ExecProcessRequest *r =
@@ -515,6 +623,10 @@ static void h_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "exec %s already exists", r->exec_id);
 	} else if (t->init.exited) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s has exited", r->id);
+	} else if (live_execs() >= shim_limits.max_execs) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED,
+				"exec %s: the pod already has %u live exec processes (max_execs)",
+				r->exec_id, shim_limits.max_execs);
 	} else if (!(p = calloc(1, sizeof(*p))) || !(p->exec_id = strdup(r->exec_id)) ||
 		   !(p->process_json =
 			     strndup((const char *)r->spec->value.data, r->spec->value.len)) ||
@@ -607,6 +719,70 @@ static void h_state(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+/* After a SIGKILL the host does not take the guest's word: if the process has not
+ * exited within stop_grace_ms, the host stops the whole VM (the guest is either wedged
+ * or lying), and every process of the pod is reported exited. */
+struct kill_watch {
+	char *id, *exec_id;
+	int grace_ms;
+};
+
+static void *kill_watchdog(void *arg)
+{
+	struct kill_watch *w = arg;
+	uint64_t until = cc_now_ns() + (uint64_t)w->grace_ms * 1000000ull;
+	bool done = false;
+
+	while (!done) {
+		pthread_mutex_lock(&shim.lock);
+		struct shim_proc *p = shim_proc_find(w->id, w->exec_id);
+		done = !p || p->exited || shim_vm_is_lost();
+		if (!done && cc_now_ns() >= until) {
+			char why[512];
+			snprintf(why, sizeof(why),
+				 "%s%s%s did not exit within %d ms of SIGKILL: the host stopped "
+				 "the pod VM",
+				 w->id, *w->exec_id ? "/" : "", w->exec_id, w->grace_ms);
+			shim_vm_kill(why);
+			done = true;
+		}
+		pthread_mutex_unlock(&shim.lock);
+		if (!done)
+			usleep(50 * 1000);
+	}
+	free(w->id);
+	free(w->exec_id);
+	free(w);
+	return NULL;
+}
+
+static void watch_kill(const char *id, const char *exec_id)
+{
+	struct kill_watch *w = calloc(1, sizeof(*w));
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (w && (w->id = strdup(id)) && (w->exec_id = strdup(exec_id ? exec_id : ""))) {
+		w->grace_ms = shim_limits.stop_grace_ms;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		int rc = pthread_create(&t, &attr, kill_watchdog, w);
+		pthread_attr_destroy(&attr);
+		if (rc == 0)
+			return;
+	}
+	/* No watchdog: stop the VM now rather than trust the guest. */
+	cc_warn("%s: cannot watch the SIGKILL; stopping the pod VM", id);
+	pthread_mutex_lock(&shim.lock);
+	shim_vm_kill("SIGKILL could not be watched");
+	pthread_mutex_unlock(&shim.lock);
+	if (w) {
+		free(w->id);
+		free(w->exec_id);
+	}
+	free(w);
+}
+
 static void h_kill(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
 {
 	Containerd__Task__V2__KillRequest *r =
@@ -640,8 +816,12 @@ static void h_kill(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	sreq.exec_id = r->exec_id;
 	sreq.signal = r->signal;
 	sreq.all = r->all;
+	if (r->signal == SIGKILL)
+		watch_kill(r->id, r->all ? "" : r->exec_id);
+	/* A SIGKILL is carried out by the host if the guest does not: not an error. */
 	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
-	    0)
+		    0 &&
+	    !(r->signal == SIGKILL && shim_vm_is_lost()))
 		fail_err(call, &err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &empty.base);
@@ -697,12 +877,14 @@ static bool kill_created(struct shim_task *t)
 
 	sreq.container_id = t->id;
 	sreq.exec_id = "";
-	sreq.signal = 9;
+	sreq.signal = SIGKILL;
 	sreq.all = true;
+	watch_kill(t->id, "");
 	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
 	    0)
 		cc_warn("%s: kill before delete: %s", t->id, err.msg);
-	for (int i = 0; i < 100; i++) {
+	/* The watchdog stops the VM after the grace; its exit reaches the watcher soon after. */
+	for (int i = 0; i < shim_limits.stop_grace_ms / 50 + 100; i++) {
 		pthread_mutex_lock(&shim.lock);
 		bool done = t->init.exited;
 		pthread_mutex_unlock(&shim.lock);
@@ -1083,6 +1265,15 @@ static void h_shutdown(struct ttrpc_call *call, const uint8_t *req, size_t len, 
 		shim_request_exit();
 }
 
+ASYNC(h_pids)
+ASYNC(h_pause)
+ASYNC(h_resume)
+ASYNC(h_kill)
+ASYNC(h_resize_pty)
+ASYNC(h_close_io)
+ASYNC(h_update)
+ASYNC(h_stats)
+
 #define M(name, fn)                                 \
 	{                                           \
 		"containerd.task.v2.Task", name, fn \
@@ -1092,17 +1283,17 @@ const struct ttrpc_method shim_task_methods[] = {
 	M("Create", h_create),
 	M("Start", h_start),
 	M("Delete", h_delete),
-	M("Pids", h_pids),
-	M("Pause", h_pause),
-	M("Resume", h_resume),
+	M("Pids", h_pids_async),
+	M("Pause", h_pause_async),
+	M("Resume", h_resume_async),
 	M("Checkpoint", h_checkpoint),
-	M("Kill", h_kill),
+	M("Kill", h_kill_async),
 	M("Exec", h_exec),
-	M("ResizePty", h_resize_pty),
-	M("CloseIO", h_close_io),
-	M("Update", h_update),
+	M("ResizePty", h_resize_pty_async),
+	M("CloseIO", h_close_io_async),
+	M("Update", h_update_async),
 	M("Wait", h_wait),
-	M("Stats", h_stats),
+	M("Stats", h_stats_async),
 	M("Connect", h_connect),
 	M("Shutdown", h_shutdown),
 };

@@ -1,11 +1,12 @@
 /* containerd-shim-cocoon-v2: one shim process per pod (or per plain `ctr run`
  * container) that owns the pod's VM and serves containerd's task API over ttrpc.
  *
- * Threads: the main thread accepts containerd's connections and runs every task API
- * handler; one thread per process waits for its exit in the guest (WaitProcess), up to
- * three threads per process relay stdio between containerd's FIFOs and the agent, and
- * one thread forwards events to containerd. `shim.lock` guards the task table and every
- * process's state; nobody holds it across an agent call. */
+ * Threads: the main thread accepts containerd's connections and runs the task API
+ * handlers, except those that only forward to the guest (Kill, Stats...), which get a
+ * thread each so a silent guest cannot hold up the others; one thread per process waits for its
+ * exit in the guest (WaitProcess), up to three threads per process relay stdio between containerd's
+ * FIFOs and the agent, and one thread forwards events to containerd. `shim.lock` guards the task
+ * table and every process's state; nobody holds it across an agent call. */
 #ifndef COCOON_SHIM_H
 #define COCOON_SHIM_H
 
@@ -140,6 +141,11 @@ int shim_agent_call(const char *method, const ProtobufCMessage *req,
 #define SHIM_AGENT_TIMEOUT_MS 30000
 /* Every process of the pod exits with an error status: the VM is gone. */
 void shim_vm_lost(const char *why);
+/* The host stops the pod itself (SIGKILL to the VMM), without the guest's help; every
+ * process is then reported exited with 128+SIGKILL. Lock held. */
+void shim_vm_kill(const char *why);
+/* Exit status of a process whose VM was lost: 137 after shim_vm_kill, else 255. */
+uint32_t shim_vm_lost_status(void);
 void shim_vm_destroy(void);
 
 /* ---- port-forward (portfwd.c) ---- */
@@ -148,6 +154,13 @@ void shim_vm_destroy(void);
  * the same port on the guest's loopback, through the agent as a process of container. */
 int shim_portfwd_start(const char *netns_path, const char *container, struct cc_error *err);
 void shim_portfwd_stop(void);
+
+/* Limits from the configuration the pod VM booted with (src/lib/config.h). */
+struct shim_limits {
+	int stop_grace_ms;
+	unsigned max_execs;
+};
+extern struct shim_limits shim_limits;
 
 /* ---- events (events.c) ---- */
 
@@ -165,11 +178,16 @@ struct shim {
 	struct shim_task *tasks;
 	volatile sig_atomic_t shutdown; /* leave the accept loop */
 	int wake_fd;			/* eventfd: tells the main loop to look at `shutdown` */
+	unsigned n_async;		/* handlers running on their own thread */
+	pthread_cond_t async_done;	/* signalled when one of them returns */
 };
 extern struct shim shim;
 
 int shim_serve(const struct shim_args *args, int listen_fd);
 void shim_request_exit(void);
+/* Waits until the handlers running on their own threads returned; if the guest keeps
+ * them waiting past timeout_ms, kills the VM so they fail at once. */
+void shim_async_drain(int timeout_ms);
 extern const struct ttrpc_method shim_task_methods[];
 extern const size_t shim_n_task_methods;
 

@@ -171,6 +171,8 @@ static void *watch(void *arg)
 	 * fails at once, saying why. */
 	if (err.msg[0] && shim_vm() && ttrpc_client_closed(shim_vm()->agent))
 		shim_vm_lost(err.msg);
+	if (err.msg[0] && shim_vm_is_lost())
+		status = shim_vm_lost_status();
 	if (oom && !*p->exec_id) {
 		Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
 		ev.container_id = p->task->id;

@@ -2,6 +2,7 @@
  * annotations on top of the configured defaults, shared by the pod's containers, and
  * destroyed when the shim exits. */
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 static struct {
 	struct sandbox *sb;
 	bool lost;
+	bool killed; /* by the host, for a SIGKILL the guest did not carry out */
 	char lost_why[256];
 	char hostname[256]; /* the pod's, from the sandbox container's spec */
 } vm;
@@ -122,6 +124,12 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 	sc.debug = cfg->log_level >= CC_LOG_DEBUG;
 	sc.boot_timeout_ms = cfg->boot_timeout_ms;
 	size_vm(spec, cfg, &sc.cpus, &sc.memory_mib);
+	const char *quota = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-quota");
+	const char *period = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-period");
+	if (quota && period && strtoll(quota, NULL, 10) > 0 && strtoll(period, NULL, 10) > 0) {
+		sc.cpu_quota_us = (uint64_t)strtoll(quota, NULL, 10);
+		sc.cpu_period_us = (uint64_t)strtoll(period, NULL, 10);
+	}
 	snprintf(vm.hostname, sizeof(vm.hostname), "%s",
 		 shim_spec_hostname(spec) ? shim_spec_hostname(spec) : "");
 	if (cc_mkdir_p(cfg->state_dir, 0711, err) < 0)
@@ -157,6 +165,23 @@ void shim_vm_lost(const char *why)
 	cc_err("pod VM lost: %s", why);
 }
 
+void shim_vm_kill(const char *why)
+{
+	if (!vm.sb || vm.lost)
+		return;
+	/* Not reaped here: sandbox_destroy (or sandbox_alive) does that. The agent's
+	 * connection closes with the VMM, so every exit watcher reports its process. */
+	if (vm.sb->vm.pid > 0)
+		kill(vm.sb->vm.pid, SIGKILL);
+	vm.killed = true;
+	shim_vm_lost(why);
+}
+
+uint32_t shim_vm_lost_status(void)
+{
+	return vm.killed ? 128 + SIGKILL : 255;
+}
+
 bool shim_vm_is_lost(void)
 {
 	return vm.lost || (vm.sb && !sandbox_alive(vm.sb));
@@ -166,10 +191,14 @@ void shim_vm_destroy(void)
 {
 	struct cc_error err = { 0 };
 
-	if (!vm.sb)
+	/* Under the lock: a kill watchdog may be looking at the VM. */
+	pthread_mutex_lock(&shim.lock);
+	struct sandbox *sb = vm.sb;
+	vm.sb = NULL;
+	pthread_mutex_unlock(&shim.lock);
+	if (!sb)
 		return;
 	shim_portfwd_stop();
-	if (sandbox_destroy(vm.sb, &err) < 0)
+	if (sandbox_destroy(sb, &err) < 0)
 		cc_warn("destroying the pod VM: %s", err.msg);
-	vm.sb = NULL;
 }

@@ -257,6 +257,8 @@ int main(int argc, char **argv)
 	struct cc_error err = { 0 };
 
 	cc_log_init("cocoon-vmm", CC_LOG_WARN, STDERR_FILENO);
+	/* A guest can provoke warnings (bad descriptors, resets) at will. */
+	cc_log_set_rate_limit(20);
 	/* Peers of the vsock and API sockets may go away at any time: see EPIPE, not die. */
 	signal(SIGPIPE, SIG_IGN);
 	if (parse_args(argc, argv, &cfg, &err) < 0) {

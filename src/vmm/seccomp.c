@@ -5,12 +5,17 @@
  *  - vCPU threads: KVM_RUN and interrupt lines, I/O on fds they already have (serial
  *    output, eventfds), locking, and what exit and logging need.
  *  - the main thread (event loop): the same plus socket accept/connect for the API and
- *    vsock (AF_UNIX only), disk I/O, entropy, and signalling vCPU threads. */
+ *    vsock (AF_UNIX stream sockets only), disk I/O, entropy, and signalling vCPU
+ *    threads (tgkill of its own process only; fcntl for flags only).
+ * Paths cannot be checked by a filter: what connect() and unlink() reach is limited by
+ * the jail the VMM runs in (lib/child.h), whose root holds its own directory alone. */
 #include "vmm/seccomp.h"
 
 #include <errno.h>
 #include <seccomp.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <linux/kvm.h>
 
@@ -52,7 +57,7 @@ static const int main_only[] = {
 	SCMP_SYS(connect),    SCMP_SYS(shutdown),    SCMP_SYS(sendto),	  SCMP_SYS(recvfrom),
 	SCMP_SYS(sendmsg),    SCMP_SYS(recvmsg),     SCMP_SYS(preadv),	  SCMP_SYS(pwritev),
 	SCMP_SYS(pread64),    SCMP_SYS(pwrite64),    SCMP_SYS(fdatasync), SCMP_SYS(getrandom),
-	SCMP_SYS(tgkill),     SCMP_SYS(unlink),	     SCMP_SYS(eventfd2),  SCMP_SYS(fcntl),
+	SCMP_SYS(unlink),     SCMP_SYS(eventfd2),
 };
 
 /* The API's snapshot command (snapshot.c) in the main thread: reading KVM state, sizing,
@@ -118,10 +123,23 @@ int seccomp_apply(enum seccomp_thread which, struct cc_error *err)
 				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)extra_fds[i]));
 	if (rc == 0 && which == SECCOMP_THREAD_MAIN) {
 		rc = add_all(ctx, main_only, CC_ARRAY_SIZE(main_only));
-		/* Sockets: AF_UNIX stream only (guest-initiated vsock connections). */
+		/* Sockets: AF_UNIX stream only (guest-initiated vsock connections), with
+		 * any of the NONBLOCK/CLOEXEC flags. */
 		if (rc == 0)
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-					      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+			rc = seccomp_rule_add(
+				ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+				SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+				SCMP_A1(SCMP_CMP_MASKED_EQ,
+					~(scmp_datum_t)(SOCK_NONBLOCK | SOCK_CLOEXEC) & 0xffffffffu,
+					SOCK_STREAM));
+		/* Signals to its own threads only (pthread_kill is tgkill(getpid(), ...)). */
+		if (rc == 0)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+		static const int fcntl_cmds[] = { F_GETFL, F_SETFL, F_GETFD, F_SETFD };
+		for (size_t i = 0; rc == 0 && i < CC_ARRAY_SIZE(fcntl_cmds); i++)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+					      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_cmds[i]));
 		if (rc == 0)
 			rc = snapshot_rules(ctx);
 	}

@@ -13,6 +13,12 @@ wait_gone() { # PATH
 	return 1
 }
 
+wait_state_empty() {
+	local i
+	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && return 0; sleep 0.2; done
+	return 1
+}
+
 wait_task_status() { # ID STATUS
 	local i
 	for i in $(seq 100); do
@@ -175,9 +181,7 @@ test_ctr_vm_dies() {
 	assert_eq 255 "$?" "exit status of a task whose VM died"
 	ctr_ containers ls -q | grep -qx c9 && fail "--rm left the container"
 	wait_gone "$(shim_socket c9)" || fail "shim socket left behind"
-	local i
-	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && break; sleep 0.2; done
-	[ -z "$(ls -A "$COCOON_STATE_DIR")" ] || fail "sandbox state left: $(ls "$COCOON_STATE_DIR")"
+	wait_state_empty || fail "sandbox state left: $(ls "$COCOON_STATE_DIR")"
 	ctd_stop
 }
 
@@ -230,5 +234,161 @@ test_ctr_metrics_oom_checkpoint() {
 	grep -q "/tasks/oom " "$T/events" || { cat "$T/events"; fail "no /tasks/oom event"; }
 	kill "$events_pid"
 	wait "$events_pid" 2>/dev/null
+	ctd_stop
+}
+
+# A guest that stops answering (its VMM frozen with SIGSTOP: nothing in it runs, the
+# agent channel is not read). Calls that need the guest wait for it, alone: containerd's
+# State of the task is still answered. A SIGKILL is carried out by the host: after
+# stop_grace_ms the shim kills the VMM and reports the task exited (137), and delete
+# leaves nothing. Exec'd processes per pod are capped by max_execs.
+test_ctr_silent_guest() {
+	ctd_start
+	printf 'stop_grace_ms = 2000\nmax_execs = 1\n' >"$T/cocoon.conf"
+	ctr_run --runtime-config-path "$T/cocoon.conf" -d "$IMG" c13 sleep 1000 >/dev/null || fail "ctr run -d"
+	wait_task_status c13 RUNNING || fail "not RUNNING"
+	local out rc
+	timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --detach --exec-id e1 c13 sleep 1000 ||
+		fail "first exec"
+	out=$(timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks exec --exec-id e2 c13 true 2>&1)
+	rc=$?
+	[ "$rc" -ne 0 ] || fail "a second live exec was allowed with max_execs = 1"
+	assert_contains "$out" "max_execs" "the refused exec names the limit"
+
+	local vmm
+	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	[ -n "$vmm" ] || fail "no VMM process"
+	kill -STOP $vmm
+	# SIGTERM needs the guest: this call waits (on its own).
+	ctr_ tasks kill -s SIGTERM c13 >"$T/term.out" 2>&1 &
+	local term_pid=$!
+	sleep 1
+	local t0 t1
+	t0=$(date +%s%N)
+	timeout 10 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks ls >"$T/ls.out" 2>&1 ||
+		fail "ctr tasks ls blocked behind a call to a silent guest"
+	t1=$(date +%s%N)
+	grep -q "^c13 .*RUNNING" "$T/ls.out" || fail "tasks ls: $(cat "$T/ls.out")"
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "tasks ls took $(((t1 - t0) / 1000000)) ms"
+	# SIGKILL: the host does not wait for the guest.
+	t0=$(date +%s%N)
+	timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks kill -s SIGKILL c13 || fail "SIGKILL to a silent guest failed"
+	wait_task_status c13 STOPPED || { ctd_log_tail; fail "task not STOPPED after SIGKILL to a silent guest"; }
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt 20000 ] || fail "stopping took $(((t1 - t0) / 1000000)) ms"
+	kill -0 $vmm 2>/dev/null && [ "$(ps -o stat= -p $vmm | cut -c1)" != Z ] && fail "the VMM still runs"
+	wait "$term_pid"
+	out=$(ctr_ tasks rm c13 2>&1) || fail "tasks rm: $out"
+	assert_contains "$out" "137" "exit status of a task the host killed"
+	ctr_ containers rm c13 || fail "containers rm"
+	wait_gone "$(shim_socket c13)" || fail "shim socket left behind"
+	wait_state_empty || fail "sandbox state left: $(ls "$COCOON_STATE_DIR")"
+	ctd_stop
+}
+
+# The jail of the pod's host processes, seen from inside (docs/security.md): QEMU runs
+# as its own unprivileged uid with no capabilities, no_new_privs and seccomp, PID 1 of
+# its own pid namespace, and its root holds neither containerd's socket nor the host's
+# files nor other processes. virtiofsd (root: it serves files of any owner) is in its
+# own namespaces with the shared directory as its root.
+test_ctr_vmm_jail() {
+	ctd_start
+	echo host-secret >"$T/secret"
+	ctr_run -d "$IMG" c14 sleep 1000 >/dev/null || fail "ctr run -d"
+	wait_task_status c14 RUNNING || fail "not RUNNING"
+	local vmm vfs uid st
+	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	[ -n "$vmm" ] || fail "no VMM process"
+	st=$(cat /proc/$vmm/status)
+	uid=$(awk '/^Uid:/ {print $2}' <<<"$st")
+	[ "$uid" -ne 0 ] || fail "QEMU runs as root"
+	grep -q "^CapEff:	0000000000000000" <<<"$st" || fail "QEMU has capabilities: $(grep ^Cap <<<"$st")"
+	grep -q "^CapBnd:	0000000000000000" <<<"$st" || fail "QEMU's bounding set is not empty"
+	grep -q "^NoNewPrivs:	1" <<<"$st" || fail "QEMU lacks no_new_privs"
+	grep -q "^Seccomp:	2" <<<"$st" || fail "QEMU has no seccomp filter (-sandbox)"
+	grep -q "^NSpid:	$vmm	1\$" <<<"$st" || fail "QEMU is not PID 1 of its own pid namespace: $(grep ^NSpid <<<"$st")"
+	local root=/proc/$vmm/root
+	[ -e "$root$CTD_SOCK" ] && fail "containerd's socket is visible to QEMU"
+	[ -e "$root$T/secret" ] && fail "host files are visible to QEMU"
+	[ -e "$root/etc/passwd" ] && fail "/etc is visible to QEMU"
+	[ -e "$root$COCOON_STATE_DIR" ] && fail "the sandbox state dir is visible to QEMU: $(ls -R "$root$COCOON_STATE_DIR")"
+	# From inside its namespaces, with its ids: no other process, no containerd.
+	local out
+	out=$(nsenter -t "$vmm" -m -p -r -w -S "$uid" -G "$uid" /bin/sh -c \
+		"ls /proc | grep -E '^[0-9]+\$' | tr '\n' ' '; test -e $CTD_SOCK && echo SOCK; cat $T/secret 2>/dev/null; echo end" 2>&1)
+	assert_not_contains "$out" "SOCK" "containerd socket from QEMU's namespaces"
+	assert_not_contains "$out" "host-secret" "host file from QEMU's namespaces"
+	[[ "$out" == "1 "* ]] || fail "QEMU's pid namespace shows other processes: $out"
+	# virtiofsd: its own mount namespace rooted at the shared directory.
+	vfs=$(pgrep -f -- "virtiofsd.*$COCOON_STATE_DIR" | head -1)
+	[ -n "$vfs" ] || fail "no virtiofsd"
+	# (sandbox=namespace: the process that serves is a child; its parent only waits.)
+	local served
+	served=$(pgrep -P "$vfs" | head -1)
+	[ -n "$served" ] || fail "virtiofsd has no sandboxed child"
+	[ -e "/proc/$served/root$CTD_SOCK" ] && fail "containerd's socket is visible to virtiofsd"
+	[ -e "/proc/$served/root$T/secret" ] && fail "host files are visible to virtiofsd"
+	grep -q "Max open files *16384" /proc/$served/limits ||
+		fail "virtiofsd fd limit: $(grep 'open files' /proc/$served/limits)"
+	ctr_ tasks kill -s SIGKILL c14 || fail "kill"
+	wait_task_status c14 STOPPED || fail "not STOPPED"
+	ctr_ tasks rm c14 >/dev/null || fail "tasks rm"
+	ctr_ containers rm c14 || fail "containers rm"
+	ctd_stop
+}
+
+# The pod's host cgroup (docs/security.md): QEMU and virtiofsd are charged to
+# <hierarchy>/cocoon/<pod>-<hash of its state dir>, sized from the pod's limits plus an overhead, so a guest
+# spinning on both its vCPUs gets at most the pod's CPU limit + 0.5 CPU of host time,
+# the node's accounting sees the guest's memory, and nothing is left after delete.
+test_ctr_host_cgroup() {
+	ctd_start
+	local cg=/sys/fs/cgroup
+	[ -d $cg/cpu ] && [ -d $cg/memory ] || [ -f $cg/cgroup.controllers ] ||
+		skip "neither cgroup v1 cpu+memory nor a v2 root at $cg"
+	ctr_run -d --annotation io.kubernetes.cri.sandbox-cpu-quota=20000 \
+		--annotation io.kubernetes.cri.sandbox-cpu-period=100000 \
+		--annotation io.kubernetes.cri.sandbox-memory=$((64 << 20)) \
+		"$IMG" c15 sh -c 'while :; do :; done & while :; do :; done' >/dev/null || fail "ctr run -d"
+	wait_task_status c15 RUNNING || fail "not RUNNING"
+	local vmm vfs cpu_dir mem_dir
+	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	vfs=$(pgrep -f -- "virtiofsd.*$COCOON_STATE_DIR" | head -1)
+	if [ -f $cg/cgroup.controllers ]; then
+		cpu_dir=$(echo $cg/cocoon/c15-*) mem_dir=$cpu_dir
+		assert_eq "70000 100000" "$(cat $cpu_dir/cpu.max)" "cpu.max: pod limit 0.2 + 0.5 CPU"
+		assert_eq $(((256 + 64 + 512) << 20)) "$(cat $mem_dir/memory.max)" "memory.max"
+	else
+		cpu_dir=$(echo $cg/cpu/cocoon/c15-*) mem_dir=$(echo $cg/memory/cocoon/c15-*)
+		assert_eq 70000 "$(cat $cpu_dir/cpu.cfs_quota_us)" "CFS quota: pod limit 0.2 + 0.5 CPU"
+		assert_eq $(((256 + 64 + 512) << 20)) "$(cat $mem_dir/memory.limit_in_bytes)" "memory limit: guest RAM + overhead"
+	fi
+	grep -qx "$vmm" $cpu_dir/cgroup.procs || fail "QEMU is not in the pod's cgroup"
+	grep -qx "$vfs" $mem_dir/cgroup.procs || fail "virtiofsd is not in the pod's cgroup"
+	# Host CPU of QEMU over 5 s while the guest spins on both vCPUs.
+	local hz t0 t1
+	hz=$(getconf CLK_TCK)
+	t0=$(awk '{print $14 + $15}' /proc/$vmm/stat)
+	sleep 5
+	t1=$(awk '{print $14 + $15}' /proc/$vmm/stat)
+	local ms=$(((t1 - t0) * 1000 / hz))
+	echo "QEMU used $ms ms of CPU in 5000 ms (limit 3500)"
+	[ "$ms" -le 4000 ] || fail "a busy guest took $ms ms of host CPU in 5 s, over its 0.7 CPU limit"
+	# The quota binds (on a loaded host the share alone may keep QEMU below it).
+	local throttled
+	throttled=$(awk '$1 == "nr_throttled" {print $2}' $cpu_dir/cpu.stat)
+	echo "throttled in $throttled periods"
+	[ "${throttled:-0}" -gt 0 ] || fail "the pod's CPU quota never throttled a spinning guest"
+	# The guest's RAM is charged to the pod.
+	local usage
+	if [ -f $mem_dir/memory.current ]; then usage=$(cat $mem_dir/memory.current); else usage=$(cat $mem_dir/memory.usage_in_bytes); fi
+	[ "$usage" -gt $((16 << 20)) ] || fail "the pod's cgroup accounts only $usage bytes"
+	ctr_ tasks kill -s SIGKILL c15 || fail "kill"
+	wait_task_status c15 STOPPED || fail "not STOPPED"
+	ctr_ tasks rm c15 >/dev/null || fail "tasks rm"
+	ctr_ containers rm c15 || fail "containers rm"
+	wait_gone "$(shim_socket c15)" || fail "shim socket left behind"
+	wait_gone "$cpu_dir" || fail "cgroup $cpu_dir left behind"
+	wait_gone "$mem_dir" || fail "cgroup $mem_dir left behind"
 	ctd_stop
 }

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "lib/ttrpc.h"
+#include "lib/util.h"
 #include "proto/ttrpc.pb-c.h"
 
 #define SVC "cocoon.test.Echo"
@@ -686,6 +688,116 @@ static void test_client_validates_responses(void **state)
 	close(sv[1]);
 }
 
+/* A hostile agent that stops reading: nothing drains its end of the socket. */
+struct stuck_call {
+	struct ttrpc_client *cli;
+	size_t key_len;
+	int timeout_ms;
+	int ret, code;
+	uint64_t took_ms;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void *stuck_call_main(void *arg)
+{
+	struct stuck_call *s = arg;
+	char *key = malloc(s->key_len + 1);
+	memset(key, 'k', s->key_len);
+	key[s->key_len] = '\0';
+	struct cc_error err = { 0 };
+	Ttrpc__KeyValue *out;
+	uint64_t t0 = mono_ms();
+	s->ret = call_kv(s->cli, "Echo", key, s->timeout_ms, &out, &err);
+	s->took_ms = mono_ms() - t0;
+	s->code = err.code;
+	free(key);
+	return NULL;
+}
+
+/* Joins t within ms; false if it is still blocked. */
+static bool joined_within(pthread_t t, int ms)
+{
+	struct timespec ts = cc_timespec_after(CLOCK_REALTIME, ms);
+	return pthread_timedjoin_np(t, NULL, &ts) == 0;
+}
+
+/* A client whose peer (sv[1]) never reads, with small socket buffers. */
+static struct ttrpc_client *deaf_peer(int sv[2], int write_timeout_ms, bool fill)
+{
+	int small = 4096;
+	struct cc_error err;
+	pair(sv);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	if (fill) {
+		char junk[4096] = { 0 };
+		set_nonblock(sv[0]);
+		while (write(sv[0], junk, sizeof(junk)) > 0)
+			;
+		while (write(sv[0], junk, 1) > 0)
+			;
+	}
+	struct ttrpc_client *cli = ttrpc_client_new(sv[0], &err);
+	assert_non_null(cli);
+	ttrpc_client_set_write_timeout(cli, write_timeout_ms);
+	return cli;
+}
+
+static void test_peer_stops_reading(void **state)
+{
+	(void)state;
+	int sv[2];
+	struct ttrpc_client *cli = deaf_peer(sv, 1500, false);
+
+	/* A call that waits forever for its reply still gives up writing its request. */
+	struct stuck_call big = { .cli = cli, .key_len = 1u << 20, .timeout_ms = 0 };
+	pthread_t tb;
+	pthread_create(&tb, NULL, stuck_call_main, &big);
+	sleep_ms(100);
+
+	/* A short call queued behind the stuck writer fails at its own deadline. */
+	struct stuck_call small_call = { .cli = cli, .key_len = 8, .timeout_ms = 200 };
+	pthread_t ts;
+	pthread_create(&ts, NULL, stuck_call_main, &small_call);
+	assert_true(joined_within(ts, 1000));
+	assert_int_equal(small_call.ret, -1);
+	assert_int_equal(small_call.code, TTRPC_DEADLINE_EXCEEDED);
+	assert_true(small_call.took_ms < 1000);
+
+	assert_true(joined_within(tb, 5000));
+	assert_int_equal(big.ret, -1);
+	assert_int_equal(big.code, TTRPC_DEADLINE_EXCEEDED);
+	assert_true(big.took_ms >= 1400 && big.took_ms < 5000);
+	/* Half a frame went out: the stream is unusable, later calls fail at once. */
+	assert_true(ttrpc_client_closed(cli));
+	ttrpc_client_free(cli);
+	close(sv[1]);
+}
+
+/* A peer whose buffer is already full: a request that could not start fails alone and
+ * leaves the connection usable. */
+static void test_peer_full_buffer(void **state)
+{
+	(void)state;
+	int sv[2];
+	struct ttrpc_client *cli = deaf_peer(sv, 300, true);
+	struct stuck_call c = { .cli = cli, .key_len = 8, .timeout_ms = 0 };
+	pthread_t t;
+	pthread_create(&t, NULL, stuck_call_main, &c);
+	assert_true(joined_within(t, 3000));
+	assert_int_equal(c.ret, -1);
+	assert_int_equal(c.code, TTRPC_DEADLINE_EXCEEDED);
+	assert_false(ttrpc_client_closed(cli));
+	ttrpc_client_free(cli);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +818,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_free_fails_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_calls, setup, teardown),
 		cmocka_unit_test(test_client_validates_responses),
+		cmocka_unit_test(test_peer_stops_reading),
+		cmocka_unit_test(test_peer_full_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
