@@ -2,12 +2,13 @@
  * - only with hardware virtualization: on a PVM host /dev/kvm exists but a Linux guest
  *   does not boot under it (see ARCHITECTURE.md), so probe says so instead of hanging;
  * - the agent channel is virtio-vsock through the VMM's hybrid unix socket
- *   (<dir>/vsock.sock): connect, "CONNECT 1024\n", wait for "OK ...\n". The agent
- *   listens on AGENT_VSOCK_PORT; before it does, the guest answers with a reset and the
- *   VMM closes our socket, so we retry until the deadline;
+ *   (<dir>/vm/vsock; short names, since <dir>/vm/NAME must fit a unix socket path
+ *   wherever <dir>/agent.sock does, which sandbox_start checks): connect, "CONNECT 1024\n", wait
+ * for "OK ...\n". The agent listens on AGENT_VSOCK_PORT; before it does, the guest answers with a
+ * reset and the VMM closes our socket, so we retry until the deadline;
  * - reboot=k: Linux resets through the i8042, which the VMM reports as a clean exit
  *   (a triple-fault reboot would look like a crash);
- * - graceful stop is "shutdown" on the control API (<dir>/vm/api.sock), then SIGTERM/KILL;
+ * - graceful stop is "shutdown" on the control API (<dir>/vm/api), then SIGTERM/KILL;
  * - jailed (lib/child.h): its own uid/gid, pid and mount
  *   namespaces, a root holding /usr, the guest images, /dev/kvm, /dev/net/tun, its own
  *   directory <dir>/vm (its sockets) and virtiofsd's socket; its seccomp filter then
@@ -101,8 +102,8 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 	snprintf(m->own_dir, sizeof(m->own_dir), "%s/vm", c->dir);
 	snprintf(m->root, sizeof(m->root), "%s/vmm-root", c->dir);
 	if (find_binary(c, m->binary, sizeof(m->binary), err) < 0 ||
-	    sock_path(m->vsock_sock, sizeof(m->vsock_sock), m->own_dir, "vsock.sock", err) < 0 ||
-	    sock_path(m->api_sock, sizeof(m->api_sock), m->own_dir, "api.sock", err) < 0)
+	    sock_path(m->vsock_sock, sizeof(m->vsock_sock), m->own_dir, "vsock", err) < 0 ||
+	    sock_path(m->api_sock, sizeof(m->api_sock), m->own_dir, "api", err) < 0)
 		return -1;
 	uid_t uid;
 	gid_t gid;

@@ -70,4 +70,3 @@ int open_in_root(int rootfd, const char *path, int file, struct cc_error *err)
 	fd = openat2_in(rootfd, path, O_PATH);
 	return fd >= 0 ? fd : cc_error_set(err, errno, "open %s in rootfs", path);
 }
-

@@ -54,7 +54,7 @@ struct vmm_config {
 	const char *console_socket; /* virtio-console port "agent" served on this unix socket */
 	const char *api_socket;
 	bool profile; /* print the boot profile at exit */
-	bool rng; /* virtio-rng: opt-in, guests seed from RDRAND (random.trust_cpu) */
+	bool rng;     /* virtio-rng: opt-in, guests seed from RDRAND (random.trust_cpu) */
 	/* --restore DIR: start from this snapshot (decoded by main) instead of a kernel. */
 	const char *restore_dir;
 	const struct vm_state *restore;
