@@ -341,6 +341,8 @@ test_cri_pod_privileged_docker() {
 	make_busybox_docker_tar "$T/img/busybox-docker.tar" busybox:dind
 	cat >"$T/img/dind.sh" <<'SH'
 set -e
+# The host's iproute2 (its /usr/sbin/ip links to /bin/ip, which is busybox's here).
+ip() { /usr/bin/ip "$@"; }
 ls /dev/net/tun /dev/loop0 >/dev/null && echo "devices: tun, loop"
 for ipt in iptables-nft iptables-legacy; do
 	$ipt -t nat -A POSTROUTING -s 10.99.0.0/24 ! -o br-test -j MASQUERADE

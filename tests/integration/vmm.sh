@@ -213,6 +213,7 @@ test_vmm_api_pause_resume_shutdown() {
 # --profile: the boot profile at exit, with the exits KVM handled itself.
 test_vmm_boot_profile_at_exit() {
 	local out err
+	need_kvm
 	out=$(timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest hello)" --profile 2>"$T/err")
 	assert_eq 0 "$?" "exit status ($(cat "$T/err"))"
 	assert_eq "hello from cocoon guest" "$out" "serial output"
@@ -236,6 +237,7 @@ first_tick() { grep -aoE '^tick [0-9a-f]{8}$' "$1" | head -1 | cut -c6-; }
 
 test_vmm_snapshot_restore_resumes() {
 	local api="$ROOT/tests/vmm/api_client.py" pid out last first
+	need_kvm
 	"$COCOON_VMM" --kernel "$(vmm_guest spin)" --cpus 2 --memory 64 --rng --api-socket "$T/api.sock" >"$T/out1" 2>"$T/err1" &
 	pid=$!
 	trap 'kill $pid 2>/dev/null' EXIT
