@@ -11,8 +11,12 @@
 # /dev/kvm they run here; without, where QEMU can emulate SVM, they run in the
 # nested-KVM lab (tests/lab/lab.sh), named lab/BACKEND/test_…, together with the
 # cocoon-vmm tests (vmm.sh, unit/test_hv_cocoon_vmm) that need /dev/kvm.
-# COCOON_TEST_LAB=0 leaves the lab out. Inside L1 the lab runs this script with
-# COCOON_TEST_KVM_ONLY=1 (only that part) and COCOON_TEST_SUMMARY=FILE (results kept).
+# COCOON_TEST_LAB picks what the lab runs: `vmm` (the default) cocoon-vmm's own tests
+# with freestanding guests (vmm.sh but its Linux-guest tests); `full` everything above,
+# with both backends booting Linux guests in L2; `0` no lab. The default is the set that
+# has run green in CI's time; `full` has not yet finished a run within it (docs/lab.md).
+# Inside L1 the lab runs this script with COCOON_TEST_KVM_ONLY=1 (only that part) and
+# COCOON_TEST_SUMMARY=FILE (results kept).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,13 +33,17 @@ results=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-results.XXXXXX")
 trap 'rm -rf "$results"' EXIT
 
 kvm_only=${COCOON_TEST_KVM_ONLY:-}
+lab_set=${COCOON_TEST_LAB:-vmm}
 prefix=
 [ -n "$kvm_only" ] && prefix=lab/
 # Files whose tests run for each KVM backend.
 kvm_files="tests/integration/run.sh tests/integration/run_errors.sh tests/integration/check.sh
 tests/integration/containerd.sh tests/integration/cri.sh tests/integration/cri_net.sh tests/integration/net.sh"
 # cocoon-vmm's own tests that need /dev/kvm (not the fuzzers, nor the no-vmx/svm message).
-kvm_vmm_test() { [[ "$1" != test_vmm_fuzz_bounded && "$1" != test_vmm_cocoon_run_says_why_not_here ]]; }
+kvm_vmm_test() {
+	[[ "$1" != test_vmm_fuzz_bounded && "$1" != test_vmm_cocoon_run_says_why_not_here ]] &&
+		{ [ "$lab_set" = full ] || [[ "$1" != test_vmm_linux_* ]]; }
+}
 host_kvm() { grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; }
 
 # Unit tests: one TAP line per case.
@@ -43,7 +51,7 @@ for bin in build/tests/test_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
 	if [ -n "$kvm_only" ]; then
-		[ "$name" = test_hv_cocoon_vmm ] || continue
+		[ "$name" = test_hv_cocoon_vmm ] && [ "$lab_set" = full ] || continue
 		name=${prefix}cocoon-vmm/unit/$name
 	else
 		name=unit/$name
@@ -90,6 +98,7 @@ list_kvm_tests() {
 		# In the lab an L2 guest boots under emulated SVM, with other L1s on the same cores.
 		[ -n "$kvm_only" ] && printf 'boot_timeout_ms = 300000\n' >>"$results/$b.conf"
 		[ "$b" = cocoon-vmm ] && [ -n "$kvm_only" ] && list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/vmm.sh
+		[ -n "$kvm_only" ] && [ "$lab_set" != full ] && continue
 		# shellcheck disable=SC2086
 		list_tests "${prefix}$b/" "$results/$b.conf" $kvm_files
 	done
@@ -119,15 +128,16 @@ fi
 if [ -n "$kvm_only" ] || host_kvm; then
 	list_kvm_tests >"$list"
 	run_list
-elif [ "${COCOON_TEST_LAB:-1}" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
+elif [ "$lab_set" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 	# No vmx/svm here: the same tests in the lab, if any is wanted.
 	prefix=lab/
-	list_kvm_tests >"$list"
+	: >"$list"
+	[ "$lab_set" = full ] && list_kvm_tests >"$list"
 	list_tests lab/cocoon-vmm/ - tests/integration/vmm.sh >>"$list"
-	wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
+	[ "$lab_set" = full ] && wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
 	if [ -s "$list" ]; then
-		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests" >&2
-		tests/lab/lab.sh "$results/lab" env COCOON_TEST_KVM_ONLY=1 tests/run.sh "$@"
+		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests ($lab_set)" >&2
+		tests/lab/lab.sh "$results/lab" env COCOON_TEST_KVM_ONLY=1 COCOON_TEST_LAB="$lab_set" tests/run.sh "$@"
 		lrc=$?
 		[ $lrc -eq 0 ] || grep -qs '^fail L1' "$results/lab/summary" ||
 			echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$results/summary"
