@@ -75,11 +75,12 @@ test_run_missing_qemu() {
 	mkdir -p "$T/rootfs"
 	: >"$T/kernel"
 	: >"$T/initrd"
-	printf 'kernel = "%s"\ninitrd = "%s"\nqemu = "/nonexistent/qemu-system-x86_64"\n' \
+	# The QEMU backend by name: `auto` is cocoon-vmm where the host has vmx/svm.
+	printf 'hypervisor = qemu\nkernel = "%s"\ninitrd = "%s"\nqemu = "/nonexistent/qemu-system-x86_64"\n' \
 		"$T/kernel" "$T/initrd" >"$T/cocoon.conf"
 	run_err 125 --config "$T/cocoon.conf" --rootfs "$T/rootfs" -- true
 	assert_contains "$out" "cocoon: /nonexistent/qemu-system-x86_64 not found" "message"
-	printf 'kernel = "%s"\ninitrd = "%s"\nqemu = "no-such-qemu-binary"\n' \
+	printf 'hypervisor = qemu\nkernel = "%s"\ninitrd = "%s"\nqemu = "no-such-qemu-binary"\n' \
 		"$T/kernel" "$T/initrd" >"$T/cocoon.conf"
 	run_err 125 --config "$T/cocoon.conf" --rootfs "$T/rootfs" -- true
 	assert_contains "$out" "cocoon: no-such-qemu-binary not found" "PATH lookup"
