@@ -12,7 +12,8 @@
 # nested-KVM lab (tests/lab/lab.sh), named lab/BACKEND/test_…, together with the
 # cocoon-vmm tests (vmm.sh, unit/test_hv_cocoon_vmm) that need /dev/kvm.
 # COCOON_TEST_LAB picks what the lab runs: `vmm` (the default) cocoon-vmm's own tests
-# with freestanding guests (vmm.sh but its Linux-guest tests); `full` everything above,
+# with freestanding guests (vmm.sh but its Linux-guest tests) and check.sh for each
+# backend; `full` everything above,
 # with both backends booting Linux guests in L2; `0` no lab. The default is the set that
 # has run green in CI's time; `full` has not yet finished a run within it (docs/lab.md).
 # Inside L1 the lab runs this script with COCOON_TEST_KVM_ONLY=1 (only that part) and
@@ -98,7 +99,12 @@ list_kvm_tests() {
 		# In the lab an L2 guest boots under emulated SVM, with other L1s on the same cores.
 		[ -n "$kvm_only" ] && printf 'boot_timeout_ms = 300000\n' >>"$results/$b.conf"
 		[ "$b" = cocoon-vmm ] && [ -n "$kvm_only" ] && list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/vmm.sh
-		[ -n "$kvm_only" ] && [ "$lab_set" != full ] && continue
+		# The lab's default set: cocoon-vmm's own tests and `cocoon check` (which backend
+		# a KVM host gets, and why) for each backend.
+		if [ -n "$kvm_only" ] && [ "$lab_set" != full ]; then
+			list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/check.sh
+			continue
+		fi
 		# shellcheck disable=SC2086
 		list_tests "${prefix}$b/" "$results/$b.conf" $kvm_files
 	done
@@ -131,9 +137,8 @@ if [ -n "$kvm_only" ] || host_kvm; then
 elif [ "$lab_set" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 	# No vmx/svm here: the same tests in the lab, if any is wanted.
 	prefix=lab/
-	: >"$list"
-	[ "$lab_set" = full ] && list_kvm_tests >"$list"
-	list_tests lab/cocoon-vmm/ - tests/integration/vmm.sh >>"$list"
+	# What L1 will run (its own tests/run.sh lists the same): here only to count it.
+	kvm_only=1 list_kvm_tests >"$list"
 	[ "$lab_set" = full ] && wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
 	if [ -s "$list" ]; then
 		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests ($lab_set)" >&2
