@@ -291,6 +291,22 @@ static void do_start(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	reply_empty(call);
 }
 
+/* A new process's id: valid, and not one the container already has. */
+static bool new_exec_id_ok(struct ttrpc_call *call, struct container *c, const char *exec_id)
+{
+	struct cc_error err;
+	if (agent_check_id("exec_id", exec_id, false, &err) < 0) {
+		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+		return false;
+	}
+	if (agent_find_process(c, exec_id) != NULL) {
+		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "process %s already exists in %s",
+				exec_id, c->rt.id);
+		return false;
+	}
+	return true;
+}
+
 static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
 {
 	struct agent *a = user;
@@ -300,15 +316,8 @@ static void do_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	struct container *c = get_container(a, call, r->container_id);
 	if (c == NULL)
 		return;
-	if (agent_check_id("exec_id", r->exec_id, false, &err) < 0) {
-		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+	if (!new_exec_id_ok(call, c, r->exec_id))
 		return;
-	}
-	if (agent_find_process(c, r->exec_id) != NULL) {
-		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "process %s already exists in %s",
-				r->exec_id, c->rt.id);
-		return;
-	}
 	if (!c->started || !init_running(c)) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "container %s is not running",
 				c->rt.id);
@@ -665,15 +674,8 @@ static void do_connect_port(struct ttrpc_call *call, const uint8_t *req, size_t 
 	struct container *c = get_container(a, call, r->container_id);
 	if (c == NULL)
 		return;
-	if (agent_check_id("exec_id", r->exec_id, false, &err) < 0) {
-		fail(call, &err, TTRPC_INVALID_ARGUMENT);
+	if (!new_exec_id_ok(call, c, r->exec_id))
 		return;
-	}
-	if (agent_find_process(c, r->exec_id) != NULL) {
-		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "process %s already exists in %s",
-				r->exec_id, c->rt.id);
-		return;
-	}
 	if (r->port == 0 || r->port > 65535) {
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "port %u out of range 1..65535",
 				r->port);
