@@ -15,7 +15,10 @@ PROTOS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(B)/gen/proto/%.pb-c.c,$(PROTOS))
 PROTO_H := $(PROTO_C:.c=.h)
 
-LIB_SRC := $(wildcard src/lib/*.c)
+# Code both sides link (errors, logging, ttrpc, the agent protocol, OCI spec) and code
+# only the host links (sandbox, hypervisor backends, pod networking, config, cgroups).
+SHARED_SRC := $(wildcard src/shared/*.c)
+HOST_SRC := $(wildcard src/host/*.c)
 AGENT_SRC := $(wildcard src/agent/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 VMM_SRC := $(wildcard src/vmm/*.c src/vmm/*/*.c)
@@ -59,23 +62,27 @@ $(B)/asan/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
 
-$(B)/libcocoon.a: $(call obj,$(LIB_SRC) $(PROTO_C))
+# The static guest agent links libcocoon-shared.a alone, so it cannot reach host code.
+$(B)/libcocoon-shared.a: $(call obj,$(SHARED_SRC) $(PROTO_C))
 	@rm -f $@
 	ar rcs $@ $^
-$(B)/libcocoon-asan.a: $(call asan_obj,$(LIB_SRC) $(PROTO_C))
+$(B)/libcocoon-host.a: $(call obj,$(HOST_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+$(B)/libcocoon-asan.a: $(call asan_obj,$(HOST_SRC) $(SHARED_SRC) $(PROTO_C))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/bin/cocoon: $(call obj,$(CLI_SRC)) $(B)/libcocoon.a
+$(B)/bin/cocoon: $(call obj,$(CLI_SRC)) $(B)/libcocoon-host.a $(B)/libcocoon-shared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
-$(B)/bin/cocoon-agent: $(call obj,$(AGENT_SRC)) $(B)/libcocoon.a
+$(B)/bin/cocoon-agent: $(call obj,$(AGENT_SRC)) $(B)/libcocoon-shared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(AGENT_LIBS)
-$(B)/bin/cocoon-vmm: $(call obj,$(VMM_SRC)) $(B)/libcocoon.a
+$(B)/bin/cocoon-vmm: $(call obj,$(VMM_SRC)) $(B)/libcocoon-shared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(VMM_LIBS) $(LIBS)
-$(B)/bin/containerd-shim-cocoon-v2: $(call obj,$(SHIM_SRC)) $(B)/libcocoon.a
+$(B)/bin/containerd-shim-cocoon-v2: $(call obj,$(SHIM_SRC)) $(B)/libcocoon-host.a $(B)/libcocoon-shared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(SHIM_LIBS)
 

@@ -33,7 +33,7 @@ test: vmm-guests
 FUZZ_SECONDS ?= 20
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
-FUZZ_LINK := $(filter-out src/vmm/main.c,$(VMM_SRC)) $(addprefix src/lib/,log.c error.c util.c)
+FUZZ_LINK := $(filter-out src/vmm/main.c,$(VMM_SRC)) $(addprefix src/shared/,log.c error.c util.c)
 # (libseccomp's SCMP_A* macros trip clang's missing-field-initializers; gcc builds them clean)
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -44,7 +44,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LINK)
 
 # The host's decoding of agent replies (ttrpc frames, Response, each reply message): no
 # VMM code, the ttrpc client and the generated protobuf code instead.
-AGENT_REPLY_FUZZ_LINK := $(addprefix src/lib/,ttrpc_frame.c ttrpc_client.c agent_proto.c log.c error.c util.c) \
+AGENT_REPLY_FUZZ_LINK := $(addprefix src/shared/,ttrpc_frame.c ttrpc_client.c agent_proto.c log.c error.c util.c) \
 	$(B)/gen/proto/agent.pb-c.c $(B)/gen/proto/ttrpc.pb-c.c
 $(B)/fuzz/fuzz_agent_reply: tests/fuzz/fuzz_agent_reply.c $(AGENT_REPLY_FUZZ_LINK) | $(PROTO_H)
 	@mkdir -p $(dir $@)

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "proto/agent.pb-c.h"
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 
 /* A virtio-serial port reports POLLHUP while the host end is not connected; it is
  * reopened at this period until the host shows up. */

@@ -12,9 +12,9 @@
 
 #include "agent/container.h"
 #include "agent/stream.h"
-#include "lib/agent_proto.h"
-#include "lib/error.h"
-#include "lib/ttrpc.h"
+#include "shared/agent_proto.h"
+#include "shared/error.h"
+#include "shared/ttrpc.h"
 
 /* After a process exits, WaitProcess waits for EOF on its output so the host gets every
  * byte; a background child that inherited the pipes could hold them open forever, so

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "agent/container_priv.h"
-#include "lib/util.h"
+#include "shared/util.h"
 
 #define CGROUP_FILE_MAX (256 * 1024)
 

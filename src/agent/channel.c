@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "lib/util.h"
+#include "shared/util.h"
 
 /* /sys/class/virtio-ports/vportNpM/name holds the name QEMU gave the port. */
 int channel_find_serial(char *path, size_t len, struct cc_error *err)

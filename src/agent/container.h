@@ -7,8 +7,8 @@
 
 #include <sys/types.h>
 
-#include "lib/error.h"
-#include "lib/oci_spec.h"
+#include "shared/error.h"
+#include "shared/oci_spec.h"
 
 /* The child's stdio: fds to dup onto 0/1/2 (-1 gives /dev/null). create/exec do not
  * close them: the caller closes its copies after the call. With process.terminal they

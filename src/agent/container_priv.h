@@ -10,8 +10,8 @@
 #include <stddef.h>
 
 #include "agent/container.h"
-#include "lib/error.h"
-#include "lib/oci_spec.h"
+#include "shared/error.h"
+#include "shared/oci_spec.h"
 
 /* cgroup.c */
 int cgroup_create(const char *id, char *path, size_t path_size, struct cc_error *err);

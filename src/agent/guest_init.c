@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "lib/log.h"
-#include "lib/sandbox.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "host/sandbox.h"
+#include "shared/util.h"
 
 void guest_parse_cmdline(const char *cmdline, struct guest_cmdline *out)
 {

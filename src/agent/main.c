@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 
 /* Virtio ports are announced by the host shortly after the device probes. */
 #define SERIAL_WAIT_MS 10000

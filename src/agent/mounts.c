@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "agent/container_priv.h"
-#include "lib/in_root.h"
-#include "lib/util.h"
+#include "shared/in_root.h"
+#include "shared/util.h"
 
 #define PROPAGATION (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
 

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "proto/agent.pb-c.h"
 
 #define NET_MAX_IFS 8

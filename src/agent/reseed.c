@@ -13,8 +13,8 @@
 #include <linux/random.h>
 
 #include "agent/agent.h"
-#include "lib/ttrpc.h"
-#include "lib/util.h"
+#include "shared/ttrpc.h"
+#include "shared/util.h"
 
 int guest_reseed(const uint8_t *entropy, size_t len, int64_t realtime_ns, bool set_clock,
 		 int64_t *clock_step_ns, struct cc_error *err)

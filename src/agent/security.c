@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "agent/container_priv.h"
-#include "lib/util.h"
+#include "shared/util.h"
 
 static int add_rule(scmp_filter_ctx ctx, const struct oci_seccomp_rule *r, int nr,
 		    struct cc_error *err)

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "lib/log.h"
-#include "lib/oci_spec.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/oci_spec.h"
+#include "shared/util.h"
 #include "proto/agent.pb-c.h"
 
 static void free_msg(void *pm)

@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "lib/child.h"
-#include "lib/hypervisor.h"
-#include "lib/util.h"
-#include "lib/virtiofsd.h"
+#include "host/child.h"
+#include "host/hypervisor.h"
+#include "shared/util.h"
+#include "host/virtiofsd.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270

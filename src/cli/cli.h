@@ -2,7 +2,7 @@
 #ifndef COCOON_CLI_H
 #define COCOON_CLI_H
 
-#include "lib/config.h"
+#include "host/config.h"
 
 /* Exit codes shared with runc and docker. */
 #define CLI_EXIT_RUNTIME 125  /* cocoon itself failed */

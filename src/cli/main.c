@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "lib/log.h"
+#include "shared/log.h"
 
 static const struct {
 	const char *name;

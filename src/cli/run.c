@@ -21,13 +21,13 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "lib/agent_proto.h"
-#include "lib/child.h"
-#include "lib/log.h"
-#include "lib/oci_spec.h"
-#include "lib/sandbox.h"
-#include "lib/ttrpc.h"
-#include "lib/util.h"
+#include "shared/agent_proto.h"
+#include "host/child.h"
+#include "shared/log.h"
+#include "shared/oci_spec.h"
+#include "host/sandbox.h"
+#include "shared/ttrpc.h"
+#include "shared/util.h"
 #include "proto/agent.pb-c.h"
 
 /* Guest memory beyond the container's limit: kernel, agent, page cache headroom. */

@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "lib/agent_proto.h"
+#include "shared/agent_proto.h"
 
 #ifndef COCOON_VERSION
 #define COCOON_VERSION "0.1.0"

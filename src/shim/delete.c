@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/host_cgroup.h"
-#include "lib/log.h"
-#include "lib/sandbox.h"
-#include "lib/util.h"
+#include "host/host_cgroup.h"
+#include "shared/log.h"
+#include "host/sandbox.h"
+#include "shared/util.h"
 #include "shim/shim.h"
 #include "shim/spec.h"
 

@@ -8,9 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/log.h"
-#include "lib/ttrpc.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/ttrpc.h"
+#include "shared/util.h"
 #include "shim/shim.h"
 
 #include "github.com/containerd/containerd/api/services/ttrpc/events/v1/events.pb-c.h"

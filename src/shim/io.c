@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/agent_proto.h"
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/agent_proto.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "proto/agent.pb-c.h"
 #include "shim/shim.h"
 

@@ -12,8 +12,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "shim/shim.h"
 
 static void usage(void)

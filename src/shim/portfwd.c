@@ -24,8 +24,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "proto/agent.pb-c.h"
 #include "shim/shim.h"
 

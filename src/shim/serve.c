@@ -14,10 +14,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "lib/log.h"
-#include "lib/sandbox.h"
-#include "lib/ttrpc.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "host/sandbox.h"
+#include "shared/ttrpc.h"
+#include "shared/util.h"
 #include "shim/shim.h"
 
 #define MAX_CONNS 16

@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/config.h"
-#include "lib/log.h"
-#include "lib/sandbox.h"
-#include "lib/ttrpc.h"
-#include "lib/util.h"
+#include "host/config.h"
+#include "shared/log.h"
+#include "host/sandbox.h"
+#include "shared/ttrpc.h"
+#include "shared/util.h"
 #include "proto/agent.pb-c.h"
 #include "shim/shim.h"
 #include "shim/spec.h"

@@ -17,8 +17,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
-#include "lib/error.h"
-#include "lib/ttrpc.h"
+#include "shared/error.h"
+#include "shared/ttrpc.h"
 
 #include "github.com/containerd/containerd/runtime/v2/task/shim.pb-c.h"
 
@@ -123,7 +123,7 @@ struct sandbox;
 struct cc_config;
 
 /* Boots the pod VM for its first (sandbox) container, sized from its annotations on
- * top of the configured defaults (src/lib/config.h; the file is the runtime options'
+ * top of the configured defaults (src/host/config.h; the file is the runtime options'
  * ConfigPath when containerd passes one). */
 int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct cc_config *cfg,
 		 struct cc_error *err);
@@ -155,7 +155,7 @@ void shim_vm_destroy(void);
 int shim_portfwd_start(const char *netns_path, const char *container, struct cc_error *err);
 void shim_portfwd_stop(void);
 
-/* Limits from the configuration the pod VM booted with (src/lib/config.h). */
+/* Limits from the configuration the pod VM booted with (src/host/config.h). */
 struct shim_limits {
 	int stop_grace_ms;
 	unsigned max_execs;

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/oci_spec.h"
-#include "lib/util.h"
+#include "shared/oci_spec.h"
+#include "shared/util.h"
 
 int shim_spec_load(const char *bundle, struct shim_spec *s, struct cc_error *err)
 {

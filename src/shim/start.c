@@ -17,8 +17,8 @@
 
 #include <openssl/sha.h>
 
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "shim/shim.h"
 #include "shim/spec.h"
 

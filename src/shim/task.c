@@ -5,9 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "lib/log.h"
-#include "lib/sandbox.h"
-#include "lib/ttrpc.h"
+#include "shared/log.h"
+#include "host/sandbox.h"
+#include "shared/ttrpc.h"
 #include "proto/agent.pb-c.h"
 #include "shim/shim.h"
 

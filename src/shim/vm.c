@@ -9,13 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/agent_proto.h"
-#include "lib/config.h"
-#include "lib/log.h"
-#include "lib/sandbox.h"
-#include "lib/ttrpc.h"
+#include "shared/agent_proto.h"
+#include "host/config.h"
+#include "shared/log.h"
+#include "host/sandbox.h"
+#include "shared/ttrpc.h"
 #include "proto/agent.pb-c.h"
-#include "lib/util.h"
+#include "shared/util.h"
 #include "shim/shim.h"
 #include "shim/spec.h"
 

@@ -2,7 +2,7 @@
 #ifndef COCOON_VMM_API_H
 #define COCOON_VMM_API_H
 
-#include "lib/error.h"
+#include "shared/error.h"
 
 struct vmm;
 

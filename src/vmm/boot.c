@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/util.h"
+#include "shared/util.h"
 #include "vmm/vmm.h"
 
 unsigned e820_build(uint64_t ram_size, struct e820_entry out[], unsigned max)

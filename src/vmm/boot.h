@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 #include "vmm/vcpu.h"
 
 struct vmm;

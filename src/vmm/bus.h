@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 
 struct bus_dev_ops {
 	void (*read)(void *opaque, uint64_t off, void *data, uint32_t len);

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 
 struct vmm;
 struct virtio_dev;

@@ -18,8 +18,8 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "vmm/api.h"
 #include "vmm/boot.h"
 #include "vmm/devices.h"

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 
 typedef void (*loop_fn)(void *opaque, uint32_t events);
 

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 
 struct guest_mem {
 	uint8_t *host;

@@ -2,7 +2,7 @@
 #ifndef COCOON_VMM_PRIVS_H
 #define COCOON_VMM_PRIVS_H
 
-#include "lib/error.h"
+#include "shared/error.h"
 
 /* Clears every capability set of the calling thread (threads started later inherit
  * the empty sets) and forbids regaining any through exec. */

@@ -8,8 +8,8 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "vmm/vcpu.h"
 #include "vmm/vmm.h"
 

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <linux/kvm.h>
 
-#include "lib/util.h"
+#include "shared/util.h"
 #include "vmm/snapshot.h"
 
 /* Both kinds of thread. */

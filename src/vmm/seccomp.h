@@ -2,7 +2,7 @@
 #ifndef COCOON_VMM_SECCOMP_H
 #define COCOON_VMM_SECCOMP_H
 
-#include "lib/error.h"
+#include "shared/error.h"
 
 enum seccomp_thread { SECCOMP_THREAD_MAIN, SECCOMP_THREAD_VCPU };
 

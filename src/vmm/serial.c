@@ -9,7 +9,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "lib/util.h"
+#include "shared/util.h"
 #include "vmm/devices.h"
 #include "vmm/snapshot.h"
 #include "vmm/vmm.h"

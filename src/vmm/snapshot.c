@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "vmm/devices.h"
 #include "vmm/snapshot.h"
 #include "vmm/vcpu.h"

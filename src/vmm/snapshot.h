@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 #include "vmm/memory.h"
 #include "vmm/virtio.h"
 #include "vmm/vmm.h"

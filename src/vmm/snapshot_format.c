@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/util.h"
+#include "shared/util.h"
 #include "vmm/snapshot.h"
 #include "vmm/virtqueue.h"
 

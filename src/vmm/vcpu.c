@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "lib/log.h"
+#include "shared/log.h"
 #include "vmm/seccomp.h"
 #include "vmm/vmm.h"
 

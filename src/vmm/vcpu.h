@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 
 struct vmm;
 

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 #include "vmm/memory.h"
 #include "vmm/virtqueue.h"
 

@@ -11,7 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "lib/util.h"
+#include "shared/util.h"
 #include "vmm/devices.h"
 #include "vmm/virtio.h"
 #include "vmm/virtio_blk.h"

@@ -15,8 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "vmm/devices.h"
 #include "vmm/virtio.h"
 #include "vmm/virtio_console.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/log.h"
+#include "shared/log.h"
 #include "vmm/devices.h"
 #include "vmm/vhost_user.h"
 #include "vmm/virtio.h"

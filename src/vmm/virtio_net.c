@@ -18,8 +18,8 @@
 #include <unistd.h>
 #include <linux/if_tun.h>
 
-#include "lib/log.h"
-#include "lib/util.h"
+#include "shared/log.h"
+#include "shared/util.h"
 #include "vmm/devices.h"
 #include "vmm/virtio.h"
 #include "vmm/virtio_net.h"

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/error.h"
+#include "shared/error.h"
 #include "vmm/bus.h"
 #include "vmm/loop.h"
 #include "vmm/memory.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/log.h"
+#include "shared/log.h"
 #include "vmm/memory.h"
 #include "vmm/virtqueue.h"
 

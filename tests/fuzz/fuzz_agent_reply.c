@@ -10,9 +10,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "lib/agent_proto.h"
-#include "lib/log.h"
-#include "lib/ttrpc.h"
+#include "shared/agent_proto.h"
+#include "shared/log.h"
+#include "shared/ttrpc.h"
 #include "proto/agent.pb-c.h"
 #include "proto/ttrpc.pb-c.h"
 

@@ -25,8 +25,8 @@
 #include <cmocka.h>
 
 #include "agent/agent.h"
-#include "lib/oci_spec.h"
-#include "lib/ttrpc.h"
+#include "shared/oci_spec.h"
+#include "shared/ttrpc.h"
 #include "proto/agent.pb-c.h"
 
 #define TIMEOUT_MS 10000

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "agent/stream.h"
-#include "lib/agent_proto.h"
-#include "lib/ttrpc.h"
+#include "shared/agent_proto.h"
+#include "shared/ttrpc.h"
 
 static void nonblocking_pipe(int p[2])
 {

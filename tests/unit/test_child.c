@@ -1,4 +1,4 @@
-/* The jail of a sandbox's helper processes (lib/child.h), seen from inside: what its
+/* The jail of a sandbox's helper processes (host/child.h), seen from inside: what its
  * root holds, its ids, capabilities, no_new_privs, and that its /proc shows no other
  * process. Needs root (it mounts and changes uid), as the runtime does. */
 #include <setjmp.h>
@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/child.h"
-#include "lib/util.h"
+#include "host/child.h"
+#include "shared/util.h"
 
 struct jailed {
 	pthread_t idle; /* the runtime has threads: the jail must not wait for them */

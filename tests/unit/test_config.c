@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/config.h"
-#include "lib/log.h"
+#include "host/config.h"
+#include "shared/log.h"
 
 static void test_defaults(void **state)
 {

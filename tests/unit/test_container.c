@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "agent/container.h"
-#include "lib/oci_spec.h"
-#include "lib/util.h"
+#include "shared/oci_spec.h"
+#include "shared/util.h"
 
 static char tmpdir[64], rootfs[128], cgroot[128];
 

@@ -16,9 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/hypervisor.h"
-#include "lib/log.h"
-#include "lib/util.h"
+#include "host/hypervisor.h"
+#include "shared/log.h"
+#include "shared/util.h"
 
 static char vmm[PATH_MAX], guest[PATH_MAX];
 

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "lib/hypervisor.h"
+#include "host/hypervisor.h"
 
 static void test_auto_follows_hardware(void **state)
 {

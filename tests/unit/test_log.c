@@ -12,9 +12,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "lib/child.h"
-#include "lib/log.h"
-#include "lib/util.h"
+#include "host/child.h"
+#include "shared/log.h"
+#include "shared/util.h"
 
 static void test_rate_limit(void **state)
 {

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "agent/agent.h"
-#include "lib/pod_net.h"
+#include "host/pod_net.h"
 #include "proto/agent.pb-c.h"
 
 struct req {

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "lib/oci_spec.h"
-#include "lib/util.h"
+#include "shared/oci_spec.h"
+#include "shared/util.h"
 
 static const char valid_spec[] =
 	"{\"ociVersion\":\"1.0.2\","

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/util.h"
+#include "shared/util.h"
 #include "vmm/devices.h"
 #include "vmm/snapshot.h"
 

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "lib/ttrpc.h"
-#include "lib/util.h"
+#include "shared/ttrpc.h"
+#include "shared/util.h"
 #include "proto/ttrpc.pb-c.h"
 
 #define SVC "cocoon.test.Echo"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "lib/log.h"
+#include "shared/log.h"
 #include "vmm/devices.h"
 #include "vmm/virtio.h"
 #include "vmm/virtio_blk.h"

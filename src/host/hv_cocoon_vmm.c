@@ -1,0 +1,300 @@
+/* cocoon-vmm backend: our own KVM VMM (src/vmm, docs/vmm.md). Choices:
+ * - only with hardware virtualization: on a PVM host /dev/kvm exists but a Linux guest
+ *   does not boot under it (see ARCHITECTURE.md), so probe says so instead of hanging;
+ * - the agent channel is virtio-vsock through the VMM's hybrid unix socket
+ *   (<dir>/vm/vsock; short names, since <dir>/vm/NAME must fit a unix socket path
+ *   wherever <dir>/agent.sock does, which sandbox_start checks): connect, "CONNECT 1024\n", wait
+ * for "OK ...\n". The agent listens on AGENT_VSOCK_PORT; before it does, the guest answers with a
+ * reset and the VMM closes our socket, so we retry until the deadline;
+ * - reboot=k: Linux resets through the i8042, which the VMM reports as a clean exit
+ *   (a triple-fault reboot would look like a crash);
+ * - graceful stop is "shutdown" on the control API (<dir>/vm/api), then SIGTERM/KILL;
+ * - jailed (host/child.h): its own uid/gid, pid and mount
+ *   namespaces, a root holding /usr, the guest images, /dev/kvm, /dev/net/tun, its own
+ *   directory <dir>/vm (its sockets) and virtiofsd's socket; its seccomp filter then
+ *   limits what it does with them.
+ * - its stdout and stderr (UART and its own messages) reach console.log through a
+ *   thread of ours that keeps the last CONSOLE_LOG_MAX bytes; it rate-limits its own
+ *   messages;
+ * - at debug level the VMM's boot profile (exits, phase times) is logged once the agent
+ *   answers: it says where a slow boot spent its time. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shared/agent_proto.h"
+#include "host/child.h"
+#include "host/config.h"
+#include "host/hypervisor.h"
+#include "shared/log.h"
+#include "host/pod_net.h"
+#include "shared/util.h"
+
+#define VMM_BINARY "cocoon-vmm"
+#define VMM_BASE_CMDLINE \
+	"console=ttyS0 reboot=k panic=-1 quiet random.trust_cpu=on cocoon.channel=vsock"
+#define VMM_GUEST_CID 3 /* one VM per VMM process: the CID only has to be >= 3 */
+#define VMM_MAX_ARGS 48
+#define CONSOLE_LOG_MAX (1u << 20)
+
+struct cvmm {
+	char binary[PATH_MAX];
+	char own_dir[PATH_MAX]; /* <dir>/vm: owned by the jail's uid, its sockets */
+	char root[PATH_MAX];	/* mount point of the jail's root */
+	char vsock_sock[PATH_MAX];
+	char api_sock[PATH_MAX];
+	struct cc_log_pump console; /* UART and the VMM's messages, bounded */
+};
+
+/* The VMM installed next to this program (PREFIX/bin), else $PATH. */
+static int find_binary(const struct vm_config *cfg, char *out, size_t len, struct cc_error *err)
+{
+	if (cfg->vmm_binary != NULL)
+		return cc_find_executable(cfg->vmm_binary, out, len, err);
+	char prefix[PATH_MAX], path[PATH_MAX + 32];
+	if (cc_install_prefix(prefix, sizeof(prefix), err) == 0) {
+		snprintf(path, sizeof(path), "%s/bin/" VMM_BINARY, prefix);
+		if (access(path, X_OK) == 0 && strlen(path) < len) {
+			strcpy(out, path);
+			return 0;
+		}
+	}
+	return cc_find_executable(VMM_BINARY, out, len, err);
+}
+
+static int cvmm_probe(const struct vm_config *cfg, struct cc_error *err)
+{
+	char path[PATH_MAX];
+	if (find_binary(cfg, path, sizeof(path), err) < 0)
+		return -1;
+	if (!hypervisor_hw_virt())
+		return cc_error_set(err, 0,
+				    "cocoon-vmm needs hardware virtualization (vmx/svm in "
+				    "/proc/cpuinfo and /dev/kvm); use --hypervisor qemu here");
+	return 0;
+}
+
+static int sock_path(char *out, size_t len, const char *dir, const char *name, struct cc_error *err)
+{
+	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
+	/* The agent is reached host-to-guest: no room kept for vsock's guest-initiated
+	 * "_<port>" sockets, which cocoon-vmm refuses when they do not fit. */
+	if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= max)
+		return cc_error_set(err, ENAMETOOLONG, "socket path %s/%s", dir, name);
+	return 0;
+}
+
+static int cvmm_start(struct vm *vm, struct cc_error *err)
+{
+	const struct vm_config *c = &vm->cfg;
+	struct cvmm *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return cc_error_set(err, ENOMEM, "cocoon-vmm");
+	vm->priv = m;
+	m->console = (struct cc_log_pump){ .wr = -1, .rd = -1, .file = -1 };
+	snprintf(m->own_dir, sizeof(m->own_dir), "%s/vm", c->dir);
+	snprintf(m->root, sizeof(m->root), "%s/vmm-root", c->dir);
+	if (find_binary(c, m->binary, sizeof(m->binary), err) < 0 ||
+	    sock_path(m->vsock_sock, sizeof(m->vsock_sock), m->own_dir, "vsock", err) < 0 ||
+	    sock_path(m->api_sock, sizeof(m->api_sock), m->own_dir, "api", err) < 0)
+		return -1;
+	uid_t uid;
+	gid_t gid;
+	cc_jail_ids(&uid, &gid);
+	if (mkdir(m->own_dir, 0700) < 0 || chown(m->own_dir, uid, gid) < 0 ||
+	    mkdir(m->root, 0700) < 0)
+		return cc_error_set(err, errno, "jail directories in %s", c->dir);
+	if (cc_log_pump_start(&m->console, vm->console_log, CONSOLE_LOG_MAX, err) < 0)
+		return -1;
+	/* virtiofsd made its socket as root: the VMM connects to it as uid. */
+	if (c->fs_socket != NULL && chown(c->fs_socket, uid, gid) < 0)
+		return cc_error_set(err, errno, "chown %s", c->fs_socket);
+	if (vm->console_log[0] == '\0')
+		snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", c->dir);
+
+	char *argv[VMM_MAX_ARGS];
+	size_t n = 0;
+	int rc = -1;
+	argv[n++] = strdup(m->binary);
+	argv[n++] = strdup("--kernel");
+	argv[n++] = strdup(c->kernel);
+	if (c->initrd != NULL) {
+		argv[n++] = strdup("--initrd");
+		argv[n++] = strdup(c->initrd);
+	}
+	argv[n++] = strdup("--cmdline");
+	argv[n++] = cc_strdup_printf("%s %s%s%s", VMM_BASE_CMDLINE, HV_GUEST_BOOT_CUTS,
+				     c->cmdline ? " " : "", c->cmdline ? c->cmdline : "");
+	argv[n++] = strdup("--cpus");
+	argv[n++] = cc_strdup_printf("%u", c->cpus);
+	argv[n++] = strdup("--memory");
+	argv[n++] = cc_strdup_printf("%llu", (unsigned long long)c->memory_mib);
+	argv[n++] = strdup("--vsock");
+	argv[n++] = cc_strdup_printf("cid=%u,socket=%s", VMM_GUEST_CID, m->vsock_sock);
+	argv[n++] = strdup("--api-socket");
+	argv[n++] = strdup(m->api_sock);
+	if (c->fs_socket != NULL) {
+		argv[n++] = strdup("--fs");
+		argv[n++] = cc_strdup_printf("tag=%s,socket=%s", c->fs_tag, c->fs_socket);
+	}
+	for (unsigned i = 0; i < c->n_nets && n + 3 < VMM_MAX_ARGS; i++) {
+		const uint8_t *a = c->nets[i].mac;
+		argv[n++] = strdup("--net");
+		argv[n++] = cc_strdup_printf("tap=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x",
+					     c->nets[i].tap, a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
+	argv[n] = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (argv[i] == NULL) {
+			cc_error_set(err, ENOMEM, "cocoon-vmm arguments");
+			goto out;
+		}
+	const char *ro[] = { "/usr",	"/lib",	   "/lib64",  "/bin", "/etc/ld.so.cache",
+			     m->binary, c->kernel, c->initrd, NULL };
+	const char *rw[] = {
+		m->own_dir, "/dev/kvm", "/dev/null", "/dev/net/tun", c->fs_socket, NULL
+	};
+	const char *taps[POD_NET_MAX_IFS + 1] = { NULL };
+	for (unsigned i = 0; i < c->n_nets && i < POD_NET_MAX_IFS; i++)
+		taps[i] = c->nets[i].tap;
+	struct cc_jail jail = { .uid = uid,
+				.gid = gid,
+				.root = m->root,
+				.ro = ro,
+				.rw = rw,
+				.taps = taps,
+				.log_fd = m->console.wr,
+				.cgroups = c->cgroup_procs };
+	/* Serial console and the VMM's own messages share the log. */
+	rc = cc_child_spawn_jail(argv, NULL, c->netns, &jail, &vm->pid, err);
+	cc_log_pump_detach(&m->console);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+	return rc;
+}
+
+/* One hybrid-vsock handshake; the fd on "OK", -1 when the guest is not listening yet. */
+static int try_connect(const char *path, int timeout_ms)
+{
+	struct cc_error err;
+	cleanup_close int fd = cc_unix_connect(path, &err);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char line[32];
+	int n = snprintf(line, sizeof(line), "CONNECT %d\n", AGENT_VSOCK_PORT);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		return -1;
+	/* Byte by byte: whatever follows the OK line belongs to the agent protocol. */
+	size_t len = 0;
+	while (len < sizeof(line) - 1) {
+		if (read(fd, line + len, 1) != 1)
+			return -1;
+		if (line[len++] == '\n')
+			break;
+	}
+	line[len] = '\0';
+	if (strncmp(line, "OK ", 3) != 0)
+		return -1;
+	tv = (struct timeval){ 0, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return cc_steal_fd(&fd);
+}
+
+/* The API's answer to one command, for the log. */
+static void api_ask(const char *sock, const char *cmd, char *out, size_t len)
+{
+	struct cc_error ignored;
+	out[0] = '\0';
+	cleanup_close int fd = cc_unix_connect(sock, &ignored);
+	if (fd < 0)
+		return;
+	struct timeval tv = { 1, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t n = strlen(cmd), got = 0;
+	if (send(fd, cmd, n, MSG_NOSIGNAL) != (ssize_t)n)
+		return;
+	while (got < len - 1) {
+		ssize_t r = read(fd, out + got, len - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (memchr(out, '\n', got) != NULL)
+			break;
+	}
+	out[got] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *err)
+{
+	struct cvmm *m = vm->priv;
+	uint64_t deadline = cc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		uint64_t now = cc_now_ns();
+		int left_ms = now < deadline ? (int)((deadline - now) / 1000000) : 0;
+		int fd = try_connect(m->vsock_sock, left_ms > 0 ? left_ms : 1);
+		if (fd >= 0) {
+			if (cc_log_level() >= CC_LOG_DEBUG) {
+				char line[2048];
+				api_ask(m->api_sock, "profile\n", line, sizeof(line));
+				cc_debug("cocoon-vmm boot profile: %s", line);
+			}
+			return fd;
+		}
+		if (cc_child_wait(&vm->pid, 0, &vm->status))
+			return cc_error_set(err, 0, "cocoon-vmm exited during startup (see %s)",
+					    vm->console_log);
+		if (cc_now_ns() >= deadline)
+			return cc_error_set(err, ETIMEDOUT, "no agent on vsock port %d through %s",
+					    AGENT_VSOCK_PORT, m->vsock_sock);
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int cvmm_stop(struct vm *vm, int timeout_ms, struct cc_error *err)
+{
+	struct cvmm *m = vm->priv;
+	(void)err;
+	if (vm->pid > 0 && m != NULL) {
+		struct cc_error ignored;
+		cleanup_close int fd = cc_unix_connect(m->api_sock, &ignored);
+		if (fd >= 0 && send(fd, "shutdown\n", 9, MSG_NOSIGNAL) == 9 &&
+		    cc_child_wait(&vm->pid, timeout_ms, &vm->status)) {
+			cc_log_pump_stop(&m->console);
+			return 0;
+		}
+	}
+	cc_child_stop(&vm->pid, timeout_ms);
+	if (m != NULL)
+		cc_log_pump_stop(&m->console);
+	return 0;
+}
+
+static void cvmm_destroy(struct vm *vm)
+{
+	struct cvmm *m = vm->priv;
+	if (m != NULL)
+		cc_log_pump_stop(&m->console);
+	free(vm->priv);
+	vm->priv = NULL;
+}
+
+const struct hypervisor_ops hypervisor_cocoon_vmm = {
+	.name = "cocoon-vmm",
+	.probe = cvmm_probe,
+	.start = cvmm_start,
+	.agent_connect = cvmm_agent_connect,
+	.stop = cvmm_stop,
+	.destroy = cvmm_destroy,
+};
