@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/container_priv.h"
+#include "shared/agent_proto.h"
 #include "shared/util.h"
 
 #define CGROUP_FILE_MAX (256 * 1024)
@@ -95,21 +96,10 @@ static void enable_controllers(const char *dir)
 	}
 }
 
-static int valid_id(const char *id)
-{
-	if (id[0] == '\0' || id[0] == '.' || strlen(id) > 100)
-		return 0;
-	for (const char *p = id; *p != '\0'; p++) {
-		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
-		    !(*p >= '0' && *p <= '9') && *p != '-' && *p != '_' && *p != '.')
-			return 0;
-	}
-	return 1;
-}
-
 int cgroup_create(const char *id, char *path, size_t path_size, struct cc_error *err)
 {
-	if (!valid_id(id))
+	struct cc_error bad;
+	if (agent_check_id("container id", id, false, &bad) < 0)
 		return cc_error_set(err, 0, "container id '%.100s': use 1-100 of [A-Za-z0-9_.-]",
 				    id);
 	if (cc_mkdir_p(cgroup_root, 0755, err) < 0)

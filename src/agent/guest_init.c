@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "shared/agent_proto.h"
 #include "shared/log.h"
-#include "host/sandbox.h"
 #include "shared/util.h"
 
 void guest_parse_cmdline(const char *cmdline, struct guest_cmdline *out)

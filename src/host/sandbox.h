@@ -17,13 +17,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "shared/agent_proto.h"
 #include "shared/error.h"
 #include "host/host_cgroup.h"
 #include "host/hypervisor.h"
 #include "host/pod_net.h"
 
-#define SANDBOX_GUEST_SHARED "/run/cocoon/shared"
-#define SANDBOX_FS_TAG "cocoon"
 /* File in the state dir holding the sandbox id (what `shim delete` checks). */
 #define SANDBOX_ID_FILE "sandbox-id"
 

@@ -15,11 +15,16 @@
 #define AGENT_VSOCK_PORT 1024
 #define AGENT_SERIAL_PORT_NAME "agent" /* virtserialport name=agent */
 
+/* The sandbox's shared directory: virtio-fs tag, and where the agent mounts it. */
+#define SANDBOX_FS_TAG "cocoon"
+#define SANDBOX_GUEST_SHARED "/run/cocoon/shared"
+
 #define AGENT_MAX_ID_LEN 100u	  /* what container.h accepts as a container id */
 #define AGENT_MAX_READ (1u << 20) /* ReadStream.max_len cap */
 
-/* Ids are 1..AGENT_MAX_ID_LEN characters of [A-Za-z0-9_.-] (what containerd allows),
- * so they are safe in paths and logs. allow_empty: "" is valid (the init's exec id).
+/* Ids are 1..AGENT_MAX_ID_LEN characters of [A-Za-z0-9_.-], not starting with '.'
+ * (what containerd allows), so they are safe in paths and logs. The one check of ids
+ * for the agent, the shim and the guest's cgroups. allow_empty: "" is valid (the init's exec id).
  * On failure err names `what` and carries TTRPC_INVALID_ARGUMENT. */
 int agent_check_id(const char *what, const char *id, bool allow_empty, struct cc_error *err);
 

@@ -137,15 +137,6 @@ static void fail_err(struct ttrpc_call *call, const struct cc_error *err, enum t
 	ttrpc_call_fail(call, err->code ? (enum ttrpc_code)err->code : dflt, "%s", err->msg);
 }
 
-/* Container ids become share and file names. */
-static bool valid_id(const char *id)
-{
-	size_t n = strlen(id);
-	if (n == 0 || n > 128 || id[0] == '.')
-		return false;
-	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
-}
-
 /* Looks the process up and fails the call when it is missing. Lock held. */
 static struct shim_proc *find_proc(struct ttrpc_call *call, const char *id, const char *exec_id)
 {
@@ -435,7 +426,8 @@ static void h_create(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 
 	if (!r)
 		return;
-	if (!valid_id(r->id)) {
+	/* Container ids become share and file names, and the agent's. */
+	if (agent_check_id("task id", r->id, false, &err) < 0) {
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "invalid task id '%s'", r->id);
 		goto out;
 	}
@@ -602,11 +594,12 @@ static void h_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 		unpack(call, &containerd__task__v2__exec_process_request__descriptor, req, len);
 	struct shim_task *t;
 	struct shim_proc *p = NULL;
+	struct cc_error err;
 	(void)user;
 
 	if (!r)
 		return;
-	if (!valid_id(r->exec_id)) {
+	if (agent_check_id("exec id", r->exec_id, false, &err) < 0) {
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "invalid exec id '%s'", r->exec_id);
 		goto out;
 	}

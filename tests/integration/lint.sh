@@ -15,3 +15,11 @@ test_lint_clang_format_clean() {
 	out=$(make -s -C "$ROOT" format-check 2>&1)
 	assert_eq 0 $? "make format-check: $(echo "$out" | grep -m5 'error:')"
 }
+
+# The guest agent and the code both sides share include no host code (src/host, the
+# CLI, the shim, the VMM): the agent's archive could not link it anyway.
+test_lint_guest_code_includes_no_host_code() {
+	local out
+	out=$(grep -rnE '#include "(host|cli|shim|vmm)/' "$ROOT/src/agent" "$ROOT/src/shared")
+	assert_eq "" "$out" "guest or shared code includes host code"
+}
