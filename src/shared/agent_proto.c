@@ -16,11 +16,6 @@ int agent_check_id(const char *what, const char *id, bool allow_empty, struct cc
 	if (n > AGENT_MAX_ID_LEN)
 		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "%s is longer than %u characters",
 				     what, AGENT_MAX_ID_LEN);
-	/* "." and ".." would name directories if an id ever becomes a path component;
-	 * containerd's ids start with a letter or digit anyway. */
-	if (id[0] == '.')
-		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "%s '%s' is not allowed", what,
-				     id);
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -29,6 +24,11 @@ int agent_check_id(const char *what, const char *id, bool allow_empty, struct cc
 					     "%s contains '%c' (allowed: A-Z a-z 0-9 _ . -)", what,
 					     (c >= 0x20 && c < 0x7f) ? c : '?');
 	}
+	/* "." and ".." would name directories if an id ever becomes a path component;
+	 * containerd's ids start with a letter or digit anyway. */
+	if (id[0] == '.')
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "%s '%s' is not allowed", what,
+				     id);
 	return 0;
 }
 
