@@ -201,7 +201,7 @@ static void close_stdin(struct agent *a, struct process *p)
 	p->stdin_fd = -1;
 }
 
-void agent_remove_process(struct agent *a, struct process *p)
+void agent_proc_remove(struct agent *a, struct process *p)
 {
 	struct container *c = p->ct;
 	fail_parked(p, TTRPC_NOT_FOUND, "process removed");
@@ -232,13 +232,13 @@ static void free_removed(struct agent *a)
 	}
 }
 
-int agent_remove_container(struct agent *a, struct container *c, struct cc_error *err)
+int agent_container_remove(struct agent *a, struct container *c, struct cc_error *err)
 {
 	if (container_destroy(&c->rt, err) < 0)
 		return -1;
 	/* container_destroy freed the spec. */
 	while (c->procs != NULL)
-		agent_remove_process(a, c->procs);
+		agent_proc_remove(a, c->procs);
 	for (struct container **pc = &a->containers; *pc != NULL; pc = &(*pc)->next) {
 		if (*pc == c) {
 			*pc = c->next;
@@ -332,8 +332,8 @@ static void on_output(struct agent *a, struct process *p, int i)
 	answer_waiters(p, cc_now_ns());
 }
 
-void agent_read_stream(struct agent *a, struct process *p, int idx, struct ttrpc_call *call,
-		       uint32_t max_len)
+void agent_proc_read(struct agent *a, struct process *p, int idx, struct ttrpc_call *call,
+		     uint32_t max_len)
 {
 	struct pending *q = calloc(1, sizeof(*q));
 	if (q == NULL) {
@@ -475,8 +475,8 @@ static void pump_stdin(struct agent *a, struct process *p)
 		close_stdin(a, p);
 }
 
-void agent_write_stdin(struct agent *a, struct process *p, struct ttrpc_call *call,
-		       const uint8_t *data, size_t len)
+void agent_proc_write(struct agent *a, struct process *p, struct ttrpc_call *call,
+		      const uint8_t *data, size_t len)
 {
 	if (p->queued + len > AGENT_STDIN_QUEUE_MAX) {
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED,
@@ -509,7 +509,7 @@ void agent_write_stdin(struct agent *a, struct process *p, struct ttrpc_call *ca
 		ep_ctl(a, EPOLL_CTL_ADD, p->stdin_fd, EPOLLOUT, &p->stdin_w);
 }
 
-void agent_close_stdin(struct agent *a, struct process *p)
+void agent_proc_close_stdin(struct agent *a, struct process *p)
 {
 	if (p->writes != NULL)
 		p->stdin_close_queued = true; /* after the queued bytes */
@@ -696,11 +696,11 @@ void agent_cleanup(struct agent *a)
 	while (a->containers != NULL) {
 		struct cc_error err;
 		struct container *c = a->containers;
-		if (agent_remove_container(a, c, &err) < 0) {
+		if (agent_container_remove(a, c, &err) < 0) {
 			cc_warn("removing container %s: %s", c->rt.id, err.msg);
 			/* Forget it anyway: we are going away. */
 			while (c->procs != NULL)
-				agent_remove_process(a, c->procs);
+				agent_proc_remove(a, c->procs);
 			a->containers = c->next;
 			oci_spec_free(c->rt.spec);
 			free(c);

@@ -88,7 +88,7 @@ struct agent {
 	uint64_t reopen_at_ns; /* serial: when to try the port again, 0 none */
 	struct ttrpc_conn *conn;
 	struct container *containers;
-	struct process *removed; /* see agent_remove_process */
+	struct process *removed; /* see agent_proc_remove */
 	bool pid1;
 	bool stop;		     /* leave the loop (Shutdown outside the VM, SIGTERM) */
 	bool power_off;		     /* Shutdown asked for it: after the loop */
@@ -110,16 +110,16 @@ struct process *agent_find_process(struct container *c, const char *exec_id);
 /* Takes ownership of the parent's ends (out/err read ends, stdin write end; -1 none). */
 struct process *agent_add_process(struct agent *a, struct container *c, const char *exec_id,
 				  pid_t pid, bool terminal, int out_fd, int err_fd, int stdin_fd);
-void agent_read_stream(struct agent *a, struct process *p, int idx, struct ttrpc_call *call,
-		       uint32_t max_len);
+void agent_proc_read(struct agent *a, struct process *p, int idx, struct ttrpc_call *call,
+		     uint32_t max_len);
 void agent_wait_process(struct agent *a, struct process *p, struct ttrpc_call *call);
-void agent_write_stdin(struct agent *a, struct process *p, struct ttrpc_call *call,
-		       const uint8_t *data, size_t len);
-void agent_close_stdin(struct agent *a, struct process *p);
+void agent_proc_write(struct agent *a, struct process *p, struct ttrpc_call *call,
+		      const uint8_t *data, size_t len);
+void agent_proc_close_stdin(struct agent *a, struct process *p);
 /* Drops the process's table entry, failing its parked calls. */
-void agent_remove_process(struct agent *a, struct process *p);
+void agent_proc_remove(struct agent *a, struct process *p);
 /* Destroys the container (kills what is left) and frees it with its processes. */
-int agent_remove_container(struct agent *a, struct container *c, struct cc_error *err);
+int agent_container_remove(struct agent *a, struct container *c, struct cc_error *err);
 
 /* server.c: the method table of service AGENT_SERVICE. */
 extern const struct ttrpc_method agent_methods[];

@@ -258,7 +258,7 @@ static void do_create(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 	if (agent_add_process(a, c, "", c->rt.init_pid, spec->process.terminal, io.out, io.err,
 			      io.in) == NULL) {
 		stdio_close(&io);
-		if (agent_remove_container(a, c, &err) < 0)
+		if (agent_container_remove(a, c, &err) < 0)
 			cc_warn("container %s: %s", r->container_id, err.msg);
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
@@ -423,7 +423,7 @@ static void do_read(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 		return;
 	}
 	uint32_t max = r->max_len == 0 || r->max_len > AGENT_MAX_READ ? AGENT_MAX_READ : r->max_len;
-	agent_read_stream(user, p, r->stream == COCOON__AGENT__V1__STREAM__STDERR, call, max);
+	agent_proc_read(user, p, r->stream == COCOON__AGENT__V1__STREAM__STDERR, call, max);
 }
 
 static void do_write_stdin(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
@@ -438,7 +438,7 @@ static void do_write_stdin(struct ttrpc_call *call, const uint8_t *req, size_t l
 				p->ct->rt.id, p->exec_id);
 		return;
 	}
-	agent_write_stdin(user, p, call, r->data.data, r->data.len);
+	agent_proc_write(user, p, call, r->data.data, r->data.len);
 }
 
 static void do_close_stdin(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
@@ -448,7 +448,7 @@ static void do_close_stdin(struct ttrpc_call *call, const uint8_t *req, size_t l
 	struct process *p = get_process(user, call, r->container_id, r->exec_id);
 	if (p == NULL)
 		return;
-	agent_close_stdin(user, p);
+	agent_proc_close_stdin(user, p);
 	reply_empty(call);
 }
 
@@ -603,7 +603,7 @@ static void do_remove_container(struct ttrpc_call *call, const uint8_t *req, siz
 				"container %s is running; signal it and wait first", c->rt.id);
 		return;
 	}
-	if (agent_remove_container(user, c, &err) < 0) {
+	if (agent_container_remove(user, c, &err) < 0) {
 		fail(call, &err, TTRPC_UNKNOWN);
 		return;
 	}
@@ -628,7 +628,7 @@ static void do_remove_process(struct ttrpc_call *call, const uint8_t *req, size_
 				p->ct->rt.id, p->exec_id);
 		return;
 	}
-	agent_remove_process(user, p);
+	agent_proc_remove(user, p);
 	reply_empty(call);
 }
 

@@ -26,6 +26,7 @@
 #include "shared/log.h"
 #include "shared/oci_spec.h"
 #include "host/sandbox.h"
+#include "host/stdio_relay.h"
 #include "shared/ttrpc.h"
 #include "shared/util.h"
 #include "proto/agent.pb-c.h"
@@ -36,7 +37,6 @@
 #define MAX_CPUS 64
 #define CPU_PERIOD_US 100000
 #define READ_CHUNK (256u << 10)
-#define STDIN_CHUNK (64u << 10)
 #define STREAM_DRAIN_MS 2000
 #define MAX_ENV 256
 
@@ -422,69 +422,8 @@ static char *build_spec(const struct run_opts *o, const struct spec_in *in, stru
 struct run_ctx {
 	struct sandbox *sb;
 	const char *cid;
-	int stop_pipe[2]; /* readable once the stdin and signal threads must end */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int streams_open; /* stdout/stderr relays not yet at EOF */
+	int stop_pipe[2]; /* readable once the signal thread must end */
 };
-
-static void *agent_call(struct run_ctx *c, const char *method, const ProtobufCMessage *req,
-			const ProtobufCMessageDescriptor *desc, int timeout_ms,
-			struct cc_error *err)
-{
-	ProtobufCMessage *resp = NULL;
-	if (ttrpc_client_call(c->sb->agent, AGENT_SERVICE, method, req, desc, desc ? &resp : NULL,
-			      timeout_ms, err) < 0)
-		return NULL;
-	return desc ? (void *)resp : (void *)c; /* non-NULL on success */
-}
-
-struct relay {
-	struct run_ctx *c;
-	Cocoon__Agent__V1__Stream stream;
-	int fd;
-	pthread_t thread;
-};
-
-static void *relay_main(void *arg)
-{
-	struct relay *r = arg;
-	bool out_ok = true;
-	for (;;) {
-		Cocoon__Agent__V1__ReadStreamRequest req =
-			COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
-		req.container_id = (char *)r->c->cid;
-		req.exec_id = "";
-		req.stream = r->stream;
-		req.max_len = READ_CHUNK;
-		struct cc_error err;
-		Cocoon__Agent__V1__ReadStreamResponse *resp =
-			agent_call(r->c, "ReadStream", &req.base,
-				   &cocoon__agent__v1__read_stream_response__descriptor, 0, &err);
-		if (resp == NULL) {
-			cc_debug("ReadStream %d: %s", r->stream, err.msg);
-			break;
-		}
-		/* The agent caps replies at max_len; a bigger one is a misbehaving guest. */
-		if (agent_check_read_reply(resp, READ_CHUNK, &err) < 0) {
-			cc_warn("%s", err.msg);
-			protobuf_c_message_free_unpacked(&resp->base, NULL);
-			break;
-		}
-		size_t len = resp->data.len;
-		if (len > 0 && out_ok && cc_write_all(r->fd, resp->data.data, len, &err) < 0)
-			out_ok = false; /* keep draining so the container does not block */
-		bool eof = resp->eof;
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-		if (eof)
-			break;
-	}
-	pthread_mutex_lock(&r->c->lock);
-	r->c->streams_open--;
-	pthread_cond_broadcast(&r->c->cond);
-	pthread_mutex_unlock(&r->c->lock);
-	return NULL;
-}
 
 /* Waits until fd is readable (true) or the stop pipe says the run is over (false). */
 static bool wait_input(int fd, int stop_fd)
@@ -501,58 +440,13 @@ static bool wait_input(int fd, int stop_fd)
 	}
 }
 
-static void *stdin_main(void *arg)
-{
-	struct run_ctx *c = arg;
-	static char buf[STDIN_CHUNK];
-	struct cc_error err;
-	for (;;) {
-		if (!wait_input(0, c->stop_pipe[0]))
-			return NULL;
-		ssize_t n = read(0, buf, sizeof(buf));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			break;
-		size_t off = 0;
-		while (off < (size_t)n) {
-			Cocoon__Agent__V1__WriteStdinRequest req =
-				COCOON__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
-			req.container_id = (char *)c->cid;
-			req.exec_id = "";
-			req.data.data = (uint8_t *)buf + off;
-			req.data.len = (size_t)n - off;
-			Cocoon__Agent__V1__WriteStdinResponse *resp = agent_call(
-				c, "WriteStdin", &req.base,
-				&cocoon__agent__v1__write_stdin_response__descriptor, 0, &err);
-			if (resp == NULL)
-				return NULL;
-			size_t w = resp->len;
-			protobuf_c_message_free_unpacked(&resp->base, NULL);
-			if (w == 0 || w > req.data.len)
-				return NULL; /* the process closed its stdin, or a confused agent */
-			off += w;
-		}
-	}
-	Cocoon__Agent__V1__CloseStdinRequest req = COCOON__AGENT__V1__CLOSE_STDIN_REQUEST__INIT;
-	req.container_id = (char *)c->cid;
-	req.exec_id = "";
-	agent_call(c, "CloseStdin", &req.base, NULL, 5000, &err);
-	return NULL;
-}
-
 static void resize(struct run_ctx *c)
 {
 	struct winsize ws;
 	if (ioctl(0, TIOCGWINSZ, &ws) < 0 && ioctl(1, TIOCGWINSZ, &ws) < 0)
 		return;
-	Cocoon__Agent__V1__ResizePtyRequest req = COCOON__AGENT__V1__RESIZE_PTY_REQUEST__INIT;
-	req.container_id = (char *)c->cid;
-	req.exec_id = "";
-	req.width = ws.ws_col;
-	req.height = ws.ws_row;
 	struct cc_error err;
-	if (agent_call(c, "ResizePty", &req.base, NULL, 5000, &err) == NULL)
+	if (agent_resize(&c->sb->client, c->cid, "", ws.ws_col, ws.ws_row, 5000, &err) < 0)
 		cc_debug("ResizePty: %s", err.msg);
 }
 
@@ -589,13 +483,8 @@ static void *signal_main(void *arg)
 			sig = SIGKILL;
 		}
 		cc_debug("forwarding signal %u to the container", sig);
-		Cocoon__Agent__V1__SignalProcessRequest req =
-			COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
-		req.container_id = (char *)c->cid;
-		req.exec_id = "";
-		req.signal = sig;
 		struct cc_error err;
-		if (agent_call(c, "SignalProcess", &req.base, NULL, 5000, &err) == NULL)
+		if (agent_signal(&c->sb->client, c->cid, "", sig, false, 5000, &err) < 0)
 			cc_debug("SignalProcess: %s", err.msg);
 	}
 }
@@ -638,72 +527,59 @@ static int exec_failure_code(const struct cc_error *err)
 static int run_container(struct run_ctx *c, const struct run_opts *o, const char *spec_json,
 			 uint64_t limit_mib)
 {
+	const struct agent_client *agent = &c->sb->client;
 	struct cc_error err;
-	Cocoon__Agent__V1__CreateContainerRequest creq =
-		COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
-	creq.container_id = (char *)c->cid;
-	creq.spec_json.data = (uint8_t *)spec_json;
-	creq.spec_json.len = strlen(spec_json);
-	creq.stdin = o->interactive;
-	Cocoon__Agent__V1__CreateContainerResponse *cresp =
-		agent_call(c, "CreateContainer", &creq.base,
-			   &cocoon__agent__v1__create_container_response__descriptor, 60000, &err);
-	if (cresp == NULL) {
+	if (agent_create(agent, c->cid, spec_json, strlen(spec_json), o->interactive, NULL, 60000,
+			 &err) < 0) {
 		fprintf(stderr, "cocoon: create container: %s\n", err.msg);
 		return exec_failure_code(&err);
 	}
-	protobuf_c_message_free_unpacked(&cresp->base, NULL);
 	timing(o, "container_created");
 
-	struct relay relays[2] = { { c, COCOON__AGENT__V1__STREAM__STDOUT, 1, 0 },
-				   { c, COCOON__AGENT__V1__STREAM__STDERR, 2, 0 } };
-	pthread_t in_thread, sig_thread;
-	bool in_started = false, sig_started = false;
-	int n_relays = 0;
-	for (; n_relays < 2; n_relays++) {
-		c->streams_open++;
-		if (pthread_create(&relays[n_relays].thread, NULL, relay_main, &relays[n_relays]) !=
-		    0) {
-			c->streams_open--;
-			break;
-		}
+	struct stdio_relay_config rc = {
+		.agent = agent,
+		.cid = c->cid,
+		.eid = "",
+		.stdin_fd = o->interactive ? 0 : -1,
+		.stdout_fd = 1,
+		.stderr_fd = 2,
+		.read_max = READ_CHUNK,
+		.write_timeout_ms = 0,
+		.close_timeout_ms = 5000,
+	};
+	struct stdio_relay *relay = stdio_relay_start(&rc);
+	if (relay == NULL) {
+		fprintf(stderr, "cocoon: stdio relay: %s\n", strerror(ENOMEM));
+		return CLI_EXIT_RUNTIME;
 	}
+	pthread_t sig_thread;
 	if (o->tty) {
 		resize(c);
 		raw_terminal();
 	}
-	sig_started = pthread_create(&sig_thread, NULL, signal_main, c) == 0;
-	if (o->interactive)
-		in_started = pthread_create(&in_thread, NULL, stdin_main, c) == 0;
+	bool sig_started = pthread_create(&sig_thread, NULL, signal_main, c) == 0;
 
 	int code = CLI_EXIT_RUNTIME;
-	Cocoon__Agent__V1__ContainerRequest sreq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
-	sreq.container_id = (char *)c->cid;
-	if (agent_call(c, "StartContainer", &sreq.base, NULL, 60000, &err) == NULL) {
+	if (agent_start(agent, c->cid, 60000, &err) < 0) {
 		restore_terminal();
 		fprintf(stderr, "cocoon: start container: %s\n", err.msg);
 		code = exec_failure_code(&err);
 	} else {
 		timing(o, "container_started");
-		Cocoon__Agent__V1__WaitProcessRequest wreq =
-			COCOON__AGENT__V1__WAIT_PROCESS_REQUEST__INIT;
-		wreq.container_id = (char *)c->cid;
-		wreq.exec_id = "";
-		Cocoon__Agent__V1__WaitProcessResponse *wresp =
-			agent_call(c, "WaitProcess", &wreq.base,
-				   &cocoon__agent__v1__wait_process_response__descriptor, 0, &err);
+		struct agent_exit exit;
+		int rc_wait = agent_wait(agent, c->cid, "", &exit, &err);
 		timing(o, "container_exited");
-		if (wresp == NULL) {
+		if (rc_wait < 0) {
 			restore_terminal();
 			fprintf(stderr, "cocoon: waiting for the container: %s%s\n", err.msg,
 				sandbox_alive(c->sb) ? "" : " (the VM stopped)");
 		} else {
-			code = wresp->exit_status;
+			code = exit.status;
 			if (code < 0 || code > 255)
 				code = CLI_EXIT_RUNTIME;
 			/* The OOM killer may pick a child the main process survives: then
 			 * its own status stands, and the run only says what happened. */
-			if (wresp->oom_killed) {
+			if (exit.oom_killed) {
 				restore_terminal();
 				fprintf(stderr,
 					code == 137
@@ -711,41 +587,22 @@ static int run_container(struct run_ctx *c, const struct run_opts *o, const char
 						: "cocoon: a process in the container was killed: out of memory (memory limit %llu MiB)\n",
 					(unsigned long long)limit_mib);
 			}
-			protobuf_c_message_free_unpacked(&wresp->base, NULL);
 		}
 	}
 
 	/* Output written just before the exit may still be in flight: drain it, but do not
 	 * wait forever on a stream something in the guest keeps open. */
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += STREAM_DRAIN_MS / 1000;
-	pthread_mutex_lock(&c->lock);
-	while (c->streams_open > 0 && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
-		;
-	bool stuck = c->streams_open > 0;
-	pthread_mutex_unlock(&c->lock);
+	bool stuck = !stdio_relay_wait_outputs(relay, STREAM_DRAIN_MS);
 	/* RemoveContainer fails the agent's parked reads, which ends the relays. */
-	if (agent_call(c, "RemoveContainer", &sreq.base, NULL, 5000, &err) == NULL)
+	if (agent_remove_container(agent, c->cid, 5000, &err) < 0)
 		cc_debug("RemoveContainer: %s%s", err.msg, stuck ? " (streams still open)" : "");
 	(void)!write(c->stop_pipe[1], "x", 1);
-	if (stuck) {
-		/* Last resort: a dead connection fails every call. */
-		pthread_mutex_lock(&c->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 2;
-		while (c->streams_open > 0 &&
-		       pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
-			;
-		stuck = c->streams_open > 0;
-		pthread_mutex_unlock(&c->lock);
-		if (stuck)
-			c->sb->vm.ops->stop(&c->sb->vm, 1000, &err);
-	}
-	for (int i = 0; i < n_relays; i++)
-		pthread_join(relays[i].thread, NULL);
-	if (in_started)
-		pthread_join(in_thread, NULL);
+	stdio_relay_cancel_stdin(relay);
+	/* Last resort: a dead connection fails every call. */
+	if (stuck && !stdio_relay_wait_outputs(relay, 2000))
+		c->sb->vm.ops->stop(&c->sb->vm, 1000, &err);
+	stdio_relay_join(relay);
+	stdio_relay_release(relay);
 	if (sig_started)
 		pthread_join(sig_thread, NULL);
 	restore_terminal();
@@ -904,10 +761,7 @@ int cmd_run(int argc, char **argv)
 	}
 	cc_debug("spec: %s", spec_json);
 
-	struct run_ctx c = { .sb = sb,
-			     .cid = id,
-			     .lock = PTHREAD_MUTEX_INITIALIZER,
-			     .cond = PTHREAD_COND_INITIALIZER };
+	struct run_ctx c = { .sb = sb, .cid = id };
 	if (pipe2(c.stop_pipe, O_CLOEXEC) < 0) {
 		fprintf(stderr, "cocoon: pipe: %s\n", strerror(errno));
 		goto out;

@@ -130,14 +130,21 @@ static int mount_shared_dir(struct sandbox *sb, struct cc_error *err)
 	return 0;
 }
 
+static struct ttrpc_client *agent_conn(void *ctx, struct cc_error *err)
+{
+	struct sandbox *sb = ctx;
+	if (sb->agent == NULL)
+		cc_error_code(err, TTRPC_UNAVAILABLE, "no connection to the agent");
+	return sb->agent;
+}
+
 static int hello(struct sandbox *sb, int timeout_ms, struct cc_error *err)
 {
 	Cocoon__Agent__V1__HelloRequest req = COCOON__AGENT__V1__HELLO_REQUEST__INIT;
 	req.version = AGENT_PROTOCOL_VERSION;
 	Cocoon__Agent__V1__HelloResponse *resp = NULL;
-	if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "Hello", &req.base,
-			      &cocoon__agent__v1__hello_response__descriptor,
-			      (ProtobufCMessage **)&resp, timeout_ms, err) < 0)
+	if (agent_call(&sb->client, AGENT_HELLO, &req.base, (ProtobufCMessage **)&resp, timeout_ms,
+		       err) < 0)
 		return cc_error_prefix(err, "agent Hello");
 	int rc = 0;
 	if (resp->version != AGENT_PROTOCOL_VERSION)
@@ -202,8 +209,7 @@ static int configure_network(struct sandbox *sb, int timeout_ms, struct cc_error
 	req.n_interfaces = pn->n_ifs;
 	req.routes = routep;
 	req.n_routes = pn->n_routes;
-	if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "ConfigureNetwork", &req.base,
-			      &cocoon__agent__v1__empty__descriptor, NULL, timeout_ms, err) < 0)
+	if (agent_call(&sb->client, AGENT_CONFIGURE_NETWORK, &req.base, NULL, timeout_ms, err) < 0)
 		return cc_error_prefix(err, "guest network");
 	return 0;
 }
@@ -219,6 +225,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	struct sandbox *sb = calloc(1, sizeof(*sb));
 	if (sb == NULL)
 		return cc_error_set(err, ENOMEM, "sandbox");
+	sb->client = (struct agent_client){ .conn = agent_conn, .ctx = sb };
 	sb->shared_fd = sb->shared_rw_fd = -1;
 	sb->t.start = cc_now_ns();
 	uint64_t deadline = sb->t.start + (uint64_t)cfg->boot_timeout_ms * 1000000ull;
@@ -449,9 +456,8 @@ int sandbox_destroy(struct sandbox *sb, struct cc_error *err)
 			/* A clean power-off flushes the guest; the VMM then exits by itself. */
 			Cocoon__Agent__V1__Empty req = COCOON__AGENT__V1__EMPTY__INIT;
 			struct cc_error e;
-			if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "Shutdown", &req.base,
-					      &cocoon__agent__v1__empty__descriptor, NULL,
-					      SHUTDOWN_RPC_MS, &e) == 0 ||
+			if (agent_call(&sb->client, AGENT_SHUTDOWN, &req.base, NULL,
+				       SHUTDOWN_RPC_MS, &e) == 0 ||
 			    e.code == TTRPC_UNAVAILABLE)
 				cc_child_wait(&sb->vm.pid, VMM_EXIT_AFTER_SHUTDOWN_MS,
 					      &sb->vm.status);

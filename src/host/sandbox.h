@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "host/agent_client.h"
 #include "shared/agent_proto.h"
 #include "shared/error.h"
 #include "host/host_cgroup.h"
@@ -68,7 +69,8 @@ struct sandbox {
 	pid_t virtiofsd_pid;
 	struct host_cgroup cgroup;
 	struct ttrpc_client *agent;
-	char guest_kernel[128]; /* uname -r reported by the agent */
+	struct agent_client client; /* typed calls on agent (host/agent_client.h) */
+	char guest_kernel[128];	    /* uname -r reported by the agent */
 	char boot_id[64];
 	struct sandbox_timings t;
 };

@@ -153,24 +153,16 @@ static void *to_client(void *arg)
 {
 	struct conn *c = arg;
 	struct cc_error err = { 0 };
+	cleanup_free uint8_t *buf = malloc(PF_CHUNK);
 
-	for (;;) {
-		Cocoon__Agent__V1__ReadStreamRequest req =
-			COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
-		Cocoon__Agent__V1__ReadStreamResponse *resp = NULL;
-		req.container_id = pf.container;
-		req.exec_id = c->exec_id;
-		req.stream = COCOON__AGENT__V1__STREAM__STDOUT;
-		req.max_len = PF_CHUNK;
-		if (shim_agent_call("ReadStream", &req.base,
-				    &cocoon__agent__v1__read_stream_response__descriptor,
-				    (ProtobufCMessage **)&resp, 0, &err) < 0)
+	while (buf) {
+		size_t got;
+		bool eof;
+		if (agent_read_stream(shim_agent(), pf.container, c->exec_id,
+				      COCOON__AGENT__V1__STREAM__STDOUT, buf, PF_CHUNK, &got, &eof,
+				      &err) < 0)
 			break;
-		bool eof = resp->eof || resp->data.len == 0;
-		int w = resp->data.len ? cc_write_all(c->fd, resp->data.data, resp->data.len, &err)
-				       : 0;
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-		if (eof || w < 0)
+		if ((got && cc_write_all(c->fd, buf, got, &err) < 0) || eof || got == 0)
 			break;
 	}
 	shutdown(c->fd, SHUT_WR);
@@ -195,8 +187,8 @@ static void *relay(void *arg)
 	creq.ipv6 = local.ss_family == AF_INET6;
 	creq.port = ntohs(creq.ipv6 ? ((struct sockaddr_in6 *)&local)->sin6_port
 				    : ((struct sockaddr_in *)&local)->sin_port);
-	if (shim_agent_call("ConnectPort", &creq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
-	    0) {
+	if (agent_call(shim_agent(), AGENT_CONNECT_PORT, &creq.base, NULL, SHIM_AGENT_TIMEOUT_MS,
+		       &err) < 0) {
 		/* The client sees the connection closed, as runc's dial failing closes it. */
 		cc_info("port-forward to port %u: %s", creq.port, err.msg);
 		goto done;
@@ -209,27 +201,18 @@ static void *relay(void *arg)
 			continue;
 		if (n <= 0)
 			break;
-		Cocoon__Agent__V1__WriteStdinRequest w =
-			COCOON__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
-		w.container_id = pf.container;
-		w.exec_id = c->exec_id;
-		w.data.data = buf;
-		w.data.len = (size_t)n;
-		if (shim_agent_call("WriteStdin", &w.base,
-				    &cocoon__agent__v1__write_stdin_response__descriptor, NULL, 0,
-				    &err) < 0)
-			break;
+		size_t took = 0;
+		for (ssize_t off = 0; off < n; off += (ssize_t)took)
+			if (agent_write_stdin(shim_agent(), pf.container, c->exec_id, buf + off,
+					      (size_t)(n - off), &took, 0, &err) < 0 ||
+			    took == 0)
+				goto closed;
 	}
-	Cocoon__Agent__V1__CloseStdinRequest cl = COCOON__AGENT__V1__CLOSE_STDIN_REQUEST__INIT;
-	cl.container_id = pf.container;
-	cl.exec_id = c->exec_id;
-	shim_agent_call("CloseStdin", &cl.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err);
+closed:
+	agent_close_stdin(shim_agent(), pf.container, c->exec_id, SHIM_AGENT_TIMEOUT_MS, &err);
 	if (out_started)
 		pthread_join(out, NULL);
-	Cocoon__Agent__V1__ProcessRequest rm = COCOON__AGENT__V1__PROCESS_REQUEST__INIT;
-	rm.container_id = pf.container;
-	rm.exec_id = c->exec_id;
-	shim_agent_call("RemoveProcess", &rm.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err);
+	agent_remove_process(shim_agent(), pf.container, c->exec_id, SHIM_AGENT_TIMEOUT_MS, &err);
 done:
 	close(c->fd);
 	free(c);

@@ -162,14 +162,12 @@ static bool proc_known(struct ttrpc_call *call, const char *id, const char *exec
 
 /* A per-container agent query (Pids, Pause/Resume, Stats): the container's id in a
  * ContainerRequest; an agent error fails the containerd call. */
-static int container_call(struct ttrpc_call *call, const char *id, const char *method,
-			  const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
+static int container_call(struct ttrpc_call *call, const char *id, enum agent_method method,
+			  ProtobufCMessage **resp)
 {
-	Cocoon__Agent__V1__ContainerRequest creq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
 	struct cc_error err = { 0 };
 
-	creq.container_id = (char *)id;
-	if (shim_agent_call(method, &creq.base, resp_desc, resp, SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
+	if (agent_container_call(shim_agent(), method, id, resp, SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
 		fail_err(call, &err, TTRPC_INTERNAL);
 		return -1;
 	}
@@ -379,21 +377,12 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct 
 	if (!link || cc_write_file(link, shim_vm()->dir, strlen(shim_vm()->dir), 0644, err) < 0)
 		goto out;
 
-	Cocoon__Agent__V1__CreateContainerRequest creq =
-		COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
-	Cocoon__Agent__V1__CreateContainerResponse *cresp = NULL;
 	size_t jlen;
-	creq.container_id = t->id;
-	creq.spec_json.data = (uint8_t *)shim_spec_json(&spec, &jlen);
-	creq.spec_json.len = jlen;
-	creq.stdin = r->stdin && *r->stdin;
-	if (shim_agent_call("CreateContainer", &creq.base,
-			    &cocoon__agent__v1__create_container_response__descriptor,
-			    (ProtobufCMessage **)&cresp, SHIM_AGENT_TIMEOUT_MS, err) < 0)
+	const char *json = shim_spec_json(&spec, &jlen);
+	if (agent_create(shim_agent(), t->id, json, jlen, r->stdin && *r->stdin, &t->init.guest_pid,
+			 SHIM_AGENT_TIMEOUT_MS, err) < 0)
 		goto out;
-	t->init.guest_pid = cresp->pid;
 	t->init.host_pid = shim_vm_pid();
-	protobuf_c_message_free_unpacked(&cresp->base, NULL);
 	rc = 0;
 out:
 	shim_spec_free(&spec);
@@ -497,21 +486,11 @@ out:
 
 static int start_exec(struct shim_proc *p, struct cc_error *err)
 {
-	Cocoon__Agent__V1__ExecProcessRequest req = COCOON__AGENT__V1__EXEC_PROCESS_REQUEST__INIT;
-	Cocoon__Agent__V1__ExecProcessResponse *resp = NULL;
-
-	req.container_id = p->task->id;
-	req.exec_id = p->exec_id;
-	req.process_json.data = (uint8_t *)p->process_json;
-	req.process_json.len = strlen(p->process_json);
-	req.stdin = *p->stdin_path != 0;
-	if (shim_agent_call("ExecProcess", &req.base,
-			    &cocoon__agent__v1__exec_process_response__descriptor,
-			    (ProtobufCMessage **)&resp, SHIM_AGENT_TIMEOUT_MS, err) < 0)
+	if (agent_exec(shim_agent(), p->task->id, p->exec_id, p->process_json,
+		       strlen(p->process_json), *p->stdin_path != 0, &p->guest_pid,
+		       SHIM_AGENT_TIMEOUT_MS, err) < 0)
 		return -1;
-	p->guest_pid = resp->pid;
 	p->host_pid = shim_vm_pid();
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	p->io = shim_io_start(p->task->id, p->exec_id, p->stdin_path, p->stdout_path,
 			      p->stderr_path, p->terminal);
 	return shim_proc_watch(p, err);
@@ -543,11 +522,7 @@ static void h_start(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	if (is_exec) {
 		rc = start_exec(p, &err);
 	} else {
-		Cocoon__Agent__V1__StartContainerRequest sreq =
-			COCOON__AGENT__V1__START_CONTAINER_REQUEST__INIT;
-		sreq.container_id = r->id;
-		rc = shim_agent_call("StartContainer", &sreq.base, NULL, NULL,
-				     SHIM_AGENT_TIMEOUT_MS, &err);
+		rc = agent_start(shim_agent(), r->id, SHIM_AGENT_TIMEOUT_MS, &err);
 	}
 	if (rc < 0) {
 		cc_err("start %s %s: %s", r->id, r->exec_id, err.msg);
@@ -812,8 +787,8 @@ static void h_kill(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	if (r->signal == SIGKILL)
 		watch_kill(r->id, r->all ? "" : r->exec_id);
 	/* A SIGKILL is carried out by the host if the guest does not: not an error. */
-	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
-		    0 &&
+	if (agent_call(shim_agent(), AGENT_SIGNAL_PROCESS, &sreq.base, NULL, SHIM_AGENT_TIMEOUT_MS,
+		       &err) < 0 &&
 	    !(r->signal == SIGKILL && shim_vm_is_lost()))
 		fail_err(call, &err, TTRPC_INTERNAL);
 	else
@@ -873,8 +848,8 @@ static bool kill_created(struct shim_task *t)
 	sreq.signal = SIGKILL;
 	sreq.all = true;
 	watch_kill(t->id, "");
-	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
-	    0)
+	if (agent_call(shim_agent(), AGENT_SIGNAL_PROCESS, &sreq.base, NULL, SHIM_AGENT_TIMEOUT_MS,
+		       &err) < 0)
 		cc_warn("%s: kill before delete: %s", t->id, err.msg);
 	/* The watchdog stops the VM after the grace; its exit reaches the watcher soon after. */
 	for (int i = 0; i < shim_limits.stop_grace_ms / 50 + 100; i++) {
@@ -921,10 +896,8 @@ static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 		goto out;
 	}
 
-	Cocoon__Agent__V1__ContainerRequest creq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
-	creq.container_id = t->id;
-	if (!shim_vm_is_lost() && shim_agent_call("RemoveContainer", &creq.base, NULL, NULL,
-						  SHIM_AGENT_TIMEOUT_MS, &err) < 0)
+	if (!shim_vm_is_lost() &&
+	    agent_remove_container(shim_agent(), t->id, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
 		cc_warn("%s: %s", t->id, err.msg);
 	unshare_task(t);
 	if (t->rootfs_mounted)
@@ -967,9 +940,7 @@ static void h_pids(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	if (!r)
 		return;
 	if (!proc_known(call, r->id, NULL) ||
-	    container_call(call, r->id, "ListProcesses",
-			   &cocoon__agent__v1__list_processes_response__descriptor,
-			   (ProtobufCMessage **)&lresp) < 0)
+	    container_call(call, r->id, AGENT_LIST_PROCESSES, (ProtobufCMessage **)&lresp) < 0)
 		goto out;
 	size_t n = lresp->n_pids < 65536 ? lresp->n_pids : 65536;
 	Containerd__V1__Types__ProcessInfo *infos = calloc(n ? n : 1, sizeof(*infos));
@@ -1009,7 +980,8 @@ static void pause_resume(struct ttrpc_call *call, const char *id, bool pause)
 	pthread_mutex_unlock(&shim.lock);
 	if (!p)
 		return;
-	if (container_call(call, id, pause ? "PauseContainer" : "ResumeContainer", NULL, NULL) < 0)
+	if (container_call(call, id, pause ? AGENT_PAUSE_CONTAINER : AGENT_RESUME_CONTAINER, NULL) <
+	    0)
 		return;
 	pthread_mutex_lock(&shim.lock);
 	if (!p->exited)
@@ -1078,8 +1050,8 @@ static void h_resize_pty(struct ttrpc_call *call, const uint8_t *req, size_t len
 		areq.exec_id = r->exec_id;
 		areq.width = r->width;
 		areq.height = r->height;
-		if (shim_agent_call("ResizePty", &areq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS,
-				    &err) < 0)
+		if (agent_call(shim_agent(), AGENT_RESIZE_PTY, &areq.base, NULL,
+			       SHIM_AGENT_TIMEOUT_MS, &err) < 0)
 			fail_err(call, &err, TTRPC_INTERNAL);
 		else
 			ttrpc_call_reply(call, &empty.base);
@@ -1091,7 +1063,7 @@ static void h_close_io(struct ttrpc_call *call, const uint8_t *req, size_t len, 
 {
 	Containerd__Task__V2__CloseIORequest *r =
 		unpack(call, &containerd__task__v2__close_iorequest__descriptor, req, len);
-	struct shim_io *io = NULL;
+	struct stdio_relay *io = NULL;
 	(void)user;
 
 	if (!r)
@@ -1103,7 +1075,7 @@ static void h_close_io(struct ttrpc_call *call, const uint8_t *req, size_t len, 
 	pthread_mutex_unlock(&shim.lock);
 	if (p) {
 		if (io && r->stdin)
-			shim_io_close_stdin(io);
+			stdio_relay_close_stdin(io);
 		ttrpc_call_reply(call, &empty.base);
 	}
 	protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -1131,8 +1103,8 @@ static void h_update(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	}
 	ureq.container_id = r->id;
 	ureq.resources_json = r->resources->value;
-	if (shim_agent_call("UpdateContainer", &ureq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS,
-			    &err) < 0)
+	if (agent_call(shim_agent(), AGENT_UPDATE_CONTAINER, &ureq.base, NULL,
+		       SHIM_AGENT_TIMEOUT_MS, &err) < 0)
 		fail_err(call, &err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &empty.base);
@@ -1152,9 +1124,7 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	if (!r)
 		return;
 	if (!proc_known(call, r->id, NULL) ||
-	    container_call(call, r->id, "StatsContainer",
-			   &cocoon__agent__v1__stats_response__descriptor,
-			   (ProtobufCMessage **)&s) < 0)
+	    container_call(call, r->id, AGENT_STATS_CONTAINER, (ProtobufCMessage **)&s) < 0)
 		goto out;
 	Io__Containerd__Cgroups__V1__Metrics m = IO__CONTAINERD__CGROUPS__V1__METRICS__INIT;
 	Io__Containerd__Cgroups__V1__PidsStat pids = IO__CONTAINERD__CGROUPS__V1__PIDS_STAT__INIT;

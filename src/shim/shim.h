@@ -17,6 +17,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "host/agent_client.h"
+#include "host/stdio_relay.h"
 #include "shared/error.h"
 #include "shared/ttrpc.h"
 
@@ -40,21 +42,13 @@ struct shim_args {
 	const char *action; /* "start", "delete" or NULL to serve */
 };
 
-/* ---- stdio relay (io.c) ---- */
-
-struct shim_io;
+/* ---- stdio relay (host/stdio_relay.h) ---- */
 
 /* Starts the relays between containerd's FIFOs (paths may be "") and the agent's
  * streams of (id, exec_id). The relays keep their own reference, so a process may be
- * deleted while one is still blocked on a FIFO. */
-struct shim_io *shim_io_start(const char *id, const char *exec_id, const char *stdin_path,
-			      const char *stdout_path, const char *stderr_path, bool terminal);
-/* Closes stdin in the guest (CloseIO, or EOF on the stdin FIFO). */
-void shim_io_close_stdin(struct shim_io *io);
-/* Waits (bounded) until the output relays drained, so logs are complete at exit. */
-void shim_io_wait_outputs(struct shim_io *io, int timeout_ms);
-/* Drops the caller's reference; stops the stdin relay. */
-void shim_io_release(struct shim_io *io);
+ * deleted while one is still blocked on a FIFO (stdio_relay_release). */
+struct stdio_relay *shim_io_start(const char *id, const char *exec_id, const char *stdin_path,
+				  const char *stdout_path, const char *stderr_path, bool terminal);
 
 /* ---- tasks (task.c) ---- */
 
@@ -74,7 +68,7 @@ struct shim_proc {
 	char *process_json; /* exec: the OCI process, sent to the agent at Start */
 	char *stdin_path, *stdout_path, *stderr_path;
 	bool terminal;
-	struct shim_io *io; /* NULL until the process exists in the guest */
+	struct stdio_relay *io; /* NULL until the process exists in the guest */
 	enum shim_status status;
 	uint32_t guest_pid; /* the agent's; never shown to containerd */
 	/* What containerd is told: the VMM's pid, a host process of this sandbox. A guest
@@ -133,11 +127,9 @@ uint32_t shim_vm_pid(void);
 /* The pod's hostname ("" if the sandbox spec named none). */
 const char *shim_vm_hostname(void);
 bool shim_vm_is_lost(void);
-/* One agent RPC (service cocoon.agent.v1.Agent). resp_desc NULL: the reply is Empty
- * and dropped. timeout_ms <= 0 waits forever (WaitProcess, ReadStream). */
-int shim_agent_call(const char *method, const ProtobufCMessage *req,
-		    const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-		    int timeout_ms, struct cc_error *err);
+/* The pod VM's agent (host/agent_client.h): calls fail with UNAVAILABLE once the VM is
+ * lost, and errors name the method. */
+const struct agent_client *shim_agent(void);
 #define SHIM_AGENT_TIMEOUT_MS 30000
 /* Every process of the pod exits with an error status: the VM is gone. */
 void shim_vm_lost(const char *why);

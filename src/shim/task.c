@@ -67,7 +67,7 @@ static void proc_clear(struct shim_proc *p)
 	/* The watcher owns nothing of p once it recorded the exit. */
 	if (p->wait_started)
 		pthread_join(p->wait_thread, NULL);
-	shim_io_release(p->io);
+	stdio_relay_release(p->io);
 	for (size_t i = 0; i < p->n_waiters; i++)
 		ttrpc_call_fail(p->waiters[i], TTRPC_NOT_FOUND, "process deleted");
 	free(p->waiters);
@@ -143,29 +143,22 @@ static void *watch(void *arg)
 {
 	struct shim_proc *p = arg;
 	struct cc_error err = { 0 };
-	Cocoon__Agent__V1__WaitProcessRequest req = COCOON__AGENT__V1__WAIT_PROCESS_REQUEST__INIT;
-	Cocoon__Agent__V1__WaitProcessResponse *resp = NULL;
+	struct agent_exit exit;
 	uint32_t status = EXIT_STATUS_LOST;
 	bool oom = false;
 
 	/* p stays valid: Delete joins this thread before freeing it. */
-	req.container_id = p->task->id;
-	req.exec_id = p->exec_id;
-	if (shim_agent_call("WaitProcess", &req.base,
-			    &cocoon__agent__v1__wait_process_response__descriptor,
-			    (ProtobufCMessage **)&resp, 0, &err) < 0) {
+	if (agent_wait(shim_agent(), p->task->id, p->exec_id, &exit, &err) < 0) {
 		cc_warn("%s/%s: lost the process: %s", p->task->id, p->exec_id, err.msg);
 	} else {
 		/* exit codes are 0..255, signals 128+N: anything else is not a status. */
-		status = resp->exit_status >= 0 && resp->exit_status <= 255
-				 ? (uint32_t)resp->exit_status
-				 : EXIT_STATUS_LOST;
-		oom = resp->oom_killed;
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		status = exit.status >= 0 && exit.status <= 255 ? (uint32_t)exit.status
+								: EXIT_STATUS_LOST;
+		oom = exit.oom_killed;
 	}
 	/* Logs first: containerd closes the log once it learns of the exit. */
 	if (p->io)
-		shim_io_wait_outputs(p->io, 2000);
+		stdio_relay_wait_outputs(p->io, 2000);
 	pthread_mutex_lock(&shim.lock);
 	/* The agent's connection closes only when the VM went away: every later call
 	 * fails at once, saying why. */

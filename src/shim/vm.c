@@ -46,24 +46,42 @@ uint32_t shim_vm_pid(void)
 	return vm.sb ? (uint32_t)vm.sb->vm.pid : 0;
 }
 
-int shim_agent_call(const char *method, const ProtobufCMessage *req,
-		    const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-		    int timeout_ms, struct cc_error *err)
+static struct ttrpc_client *agent_conn(void *ctx, struct cc_error *err)
 {
-	ProtobufCMessage *ignored = NULL;
-	int rc;
+	(void)ctx;
+	if (!vm.sb || vm.lost) {
+		cc_error_code(err, TTRPC_UNAVAILABLE, "the pod VM is not running%s%s",
+			      vm.lost ? ": " : "", vm.lost ? vm.lost_why : "");
+		return NULL;
+	}
+	return vm.sb->agent;
+}
 
-	if (!vm.sb || vm.lost)
-		return cc_error_code(err, TTRPC_UNAVAILABLE, "the pod VM is not running%s%s",
-				     vm.lost ? ": " : "", vm.lost ? vm.lost_why : "");
-	rc = ttrpc_client_call(vm.sb->agent, AGENT_SERVICE, method, req,
-			       resp_desc ? resp_desc : &cocoon__agent__v1__empty__descriptor,
-			       resp ? resp : &ignored, timeout_ms, err);
-	if (ignored)
-		protobuf_c_message_free_unpacked(ignored, NULL);
-	if (rc < 0)
-		cc_error_prefix(err, "agent %s", method);
-	return rc;
+const struct agent_client *shim_agent(void)
+{
+	static const struct agent_client client = { .conn = agent_conn, .name_calls = true };
+	return &client;
+}
+
+struct stdio_relay *shim_io_start(const char *id, const char *exec_id, const char *stdin_path,
+				  const char *stdout_path, const char *stderr_path, bool terminal)
+{
+	struct stdio_relay_config c = {
+		.agent = shim_agent(),
+		.cid = id,
+		.eid = exec_id,
+		.stdin_path = stdin_path,
+		.stdout_path = stdout_path,
+		.stderr_path = stderr_path,
+		.stdin_fd = -1,
+		.stdout_fd = -1,
+		.stderr_fd = -1,
+		.terminal = terminal,
+		.read_max = 64u << 10,
+		.write_timeout_ms = SHIM_AGENT_TIMEOUT_MS,
+		.close_timeout_ms = SHIM_AGENT_TIMEOUT_MS,
+	};
+	return stdio_relay_start(&c);
 }
 
 /* Sandbox annotations: memory in bytes, CPU as CFS quota/period (containerd's CRI). */
