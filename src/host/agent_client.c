@@ -73,8 +73,8 @@ static void free_reply(void *p)
 }
 #define cleanup_reply __attribute__((cleanup(free_reply)))
 
-int agent_create(const struct agent_client *a, const char *cid, const char *spec_json,
-		 size_t len, bool with_stdin, uint32_t *pid, int timeout_ms, struct cc_error *err)
+int agent_create(const struct agent_client *a, const char *cid, const char *spec_json, size_t len,
+		 bool with_stdin, uint32_t *pid, int timeout_ms, struct cc_error *err)
 {
 	Cocoon__Agent__V1__CreateContainerRequest req =
 		COCOON__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
@@ -83,8 +83,8 @@ int agent_create(const struct agent_client *a, const char *cid, const char *spec
 	req.container_id = (char *)cid;
 	req.spec_json = (ProtobufCBinaryData){ len, (uint8_t *)spec_json };
 	req.stdin = with_stdin;
-	if (agent_call(a, AGENT_CREATE_CONTAINER, &req.base, (ProtobufCMessage **)&resp,
-		       timeout_ms, err) < 0)
+	if (agent_call(a, AGENT_CREATE_CONTAINER, &req.base, (ProtobufCMessage **)&resp, timeout_ms,
+		       err) < 0)
 		return -1;
 	if (pid)
 		*pid = resp->pid;
@@ -92,8 +92,8 @@ int agent_create(const struct agent_client *a, const char *cid, const char *spec
 }
 
 int agent_exec(const struct agent_client *a, const char *cid, const char *eid,
-	       const char *process_json, size_t len, bool with_stdin, uint32_t *pid,
-	       int timeout_ms, struct cc_error *err)
+	       const char *process_json, size_t len, bool with_stdin, uint32_t *pid, int timeout_ms,
+	       struct cc_error *err)
 {
 	Cocoon__Agent__V1__ExecProcessRequest req = COCOON__AGENT__V1__EXEC_PROCESS_REQUEST__INIT;
 	cleanup_reply Cocoon__Agent__V1__ExecProcessResponse *resp = NULL;
@@ -110,8 +110,7 @@ int agent_exec(const struct agent_client *a, const char *cid, const char *eid,
 	return 0;
 }
 
-int agent_start(const struct agent_client *a, const char *cid, int timeout_ms,
-		struct cc_error *err)
+int agent_start(const struct agent_client *a, const char *cid, int timeout_ms, struct cc_error *err)
 {
 	Cocoon__Agent__V1__StartContainerRequest req =
 		COCOON__AGENT__V1__START_CONTAINER_REQUEST__INIT;
@@ -146,9 +145,8 @@ int agent_wait(const struct agent_client *a, const char *cid, const char *eid,
 	return 0;
 }
 
-int agent_read_stream(const struct agent_client *a, const char *cid, const char *eid,
-		      int stream, void *buf, size_t max, size_t *got, bool *eof,
-		      struct cc_error *err)
+int agent_read_stream(const struct agent_client *a, const char *cid, const char *eid, int stream,
+		      void *buf, size_t max, size_t *got, bool *eof, struct cc_error *err)
 {
 	Cocoon__Agent__V1__ReadStreamRequest req = COCOON__AGENT__V1__READ_STREAM_REQUEST__INIT;
 	cleanup_reply Cocoon__Agent__V1__ReadStreamResponse *resp = NULL;
@@ -196,8 +194,8 @@ int agent_close_stdin(const struct agent_client *a, const char *cid, const char 
 	return agent_call(a, AGENT_CLOSE_STDIN, &req.base, NULL, timeout_ms, err);
 }
 
-int agent_resize(const struct agent_client *a, const char *cid, const char *eid,
-		 uint32_t width, uint32_t height, int timeout_ms, struct cc_error *err)
+int agent_resize(const struct agent_client *a, const char *cid, const char *eid, uint32_t width,
+		 uint32_t height, int timeout_ms, struct cc_error *err)
 {
 	Cocoon__Agent__V1__ResizePtyRequest req = COCOON__AGENT__V1__RESIZE_PTY_REQUEST__INIT;
 	req.container_id = (char *)cid;

@@ -61,11 +61,11 @@ int agent_call(const struct agent_client *a, enum agent_method m, const Protobuf
 	       ProtobufCMessage **resp, int timeout_ms, struct cc_error *err);
 
 /* CreateContainer / ExecProcess: the guest pid of the new process in *pid (may be NULL). */
-int agent_create(const struct agent_client *a, const char *cid, const char *spec_json,
-		 size_t len, bool with_stdin, uint32_t *pid, int timeout_ms, struct cc_error *err);
+int agent_create(const struct agent_client *a, const char *cid, const char *spec_json, size_t len,
+		 bool with_stdin, uint32_t *pid, int timeout_ms, struct cc_error *err);
 int agent_exec(const struct agent_client *a, const char *cid, const char *eid,
-	       const char *process_json, size_t len, bool with_stdin, uint32_t *pid,
-	       int timeout_ms, struct cc_error *err);
+	       const char *process_json, size_t len, bool with_stdin, uint32_t *pid, int timeout_ms,
+	       struct cc_error *err);
 int agent_start(const struct agent_client *a, const char *cid, int timeout_ms,
 		struct cc_error *err);
 /* all: every process of the container. */
@@ -82,9 +82,8 @@ int agent_wait(const struct agent_client *a, const char *cid, const char *eid,
 
 /* ReadStream: up to max bytes of stream (Cocoon__Agent__V1__Stream) into buf, waiting
  * for them; *eof once the stream ended. A reply bigger than asked fails (INTERNAL). */
-int agent_read_stream(const struct agent_client *a, const char *cid, const char *eid,
-		      int stream, void *buf, size_t max, size_t *got, bool *eof,
-		      struct cc_error *err);
+int agent_read_stream(const struct agent_client *a, const char *cid, const char *eid, int stream,
+		      void *buf, size_t max, size_t *got, bool *eof, struct cc_error *err);
 /* WriteStdin: *took is what the process accepted (1..len); 0 means its stdin is closed,
  * and so does a reply claiming more than was sent. */
 int agent_write_stdin(const struct agent_client *a, const char *cid, const char *eid,
@@ -92,8 +91,8 @@ int agent_write_stdin(const struct agent_client *a, const char *cid, const char 
 		      struct cc_error *err);
 int agent_close_stdin(const struct agent_client *a, const char *cid, const char *eid,
 		      int timeout_ms, struct cc_error *err);
-int agent_resize(const struct agent_client *a, const char *cid, const char *eid,
-		 uint32_t width, uint32_t height, int timeout_ms, struct cc_error *err);
+int agent_resize(const struct agent_client *a, const char *cid, const char *eid, uint32_t width,
+		 uint32_t height, int timeout_ms, struct cc_error *err);
 /* RemoveContainer also fails the agent's parked reads of that container's streams. */
 int agent_remove_container(const struct agent_client *a, const char *cid, int timeout_ms,
 			   struct cc_error *err);

@@ -142,8 +142,9 @@ static void *stdin_main(void *arg)
 		}
 		for (ssize_t off = 0; off < n;) {
 			size_t took;
-			if (agent_write_stdin(r->agent, r->cid, r->eid, buf + off, (size_t)(n - off),
-					      &took, r->write_timeout_ms, &err) < 0) {
+			if (agent_write_stdin(r->agent, r->cid, r->eid, buf + off,
+					      (size_t)(n - off), &took, r->write_timeout_ms,
+					      &err) < 0) {
 				cc_debug("%s/%s: stdin: %s", r->cid, r->eid, err.msg);
 				goto out;
 			}
@@ -157,8 +158,7 @@ out:
 	return NULL;
 }
 
-static void spawn(struct stdio_relay *r, const char *path, int fd, int stream,
-		  void *(*fn)(void *))
+static void spawn(struct stdio_relay *r, const char *path, int fd, int stream, void *(*fn)(void *))
 {
 	const char *name = stream < 0 ? "stdin" : stream == 0 ? "stdout" : "stderr";
 	bool has_path = path && *path;
@@ -216,8 +216,7 @@ struct stdio_relay *stdio_relay_start(const struct stdio_relay_config *cfg)
 		unref(r);
 		return NULL;
 	}
-	spawn(r, cfg->stdout_path, cfg->stdout_fd, COCOON__AGENT__V1__STREAM__STDOUT,
-	      output_main);
+	spawn(r, cfg->stdout_path, cfg->stdout_fd, COCOON__AGENT__V1__STREAM__STDOUT, output_main);
 	if (!cfg->terminal)
 		spawn(r, cfg->stderr_path, cfg->stderr_fd, COCOON__AGENT__V1__STREAM__STDERR,
 		      output_main);

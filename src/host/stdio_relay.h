@@ -21,10 +21,10 @@ struct stdio_relay_config {
 	 * caller keeps open until stdio_relay_join (-1: none). */
 	const char *stdin_path, *stdout_path, *stderr_path;
 	int stdin_fd, stdout_fd, stderr_fd;
-	bool terminal;		/* the guest's pty carries both streams on stdout */
-	size_t read_max;	/* bytes asked for in one ReadStream */
-	int write_timeout_ms;	/* WriteStdin; <= 0 waits as long as the process does */
-	int close_timeout_ms;	/* CloseStdin */
+	bool terminal;	      /* the guest's pty carries both streams on stdout */
+	size_t read_max;      /* bytes asked for in one ReadStream */
+	int write_timeout_ms; /* WriteStdin; <= 0 waits as long as the process does */
+	int close_timeout_ms; /* CloseStdin */
 };
 
 struct stdio_relay;

@@ -71,16 +71,21 @@ int ttrpc_write_frame(int fd, const struct ttrpc_header *h, const void *payload,
 struct ttrpc_conn;
 struct ttrpc_call;
 
-/* A handler owns `call` and must finish it exactly once with ttrpc_call_reply or
- * ttrpc_call_fail, either before returning or later (from any thread): that is how
- * long-running calls such as Wait are answered. `req` (the packed request message),
- * the metadata strings and the call itself stay valid until the call is finished. */
-typedef void (*ttrpc_handler_fn)(struct ttrpc_call *call, const uint8_t *req, size_t len,
-				 void *user);
+/* The server unpacks the request with the method's descriptor (a malformed one is
+ * answered INVALID_ARGUMENT and reaches no handler) and hands the handler the typed
+ * message. A handler either returns -1 with err filled (err->code, UNKNOWN when 0: the
+ * server fails the call with it), or returns 0 having taken the call: it must then
+ * finish it exactly once with ttrpc_call_reply or ttrpc_call_fail, before returning or
+ * later (from any thread): that is how long-running calls such as Wait are answered.
+ * `req`, the metadata strings and the call itself stay valid until the call is
+ * finished; the server frees them then. */
+typedef int (*ttrpc_handler_fn)(struct ttrpc_call *call, const ProtobufCMessage *req, void *user,
+				struct cc_error *err);
 
 struct ttrpc_method {
 	const char *service; /* e.g. "containerd.task.v2.Task" */
 	const char *method;  /* e.g. "Create" */
+	const ProtobufCMessageDescriptor *request;
 	ttrpc_handler_fn fn;
 };
 
@@ -104,6 +109,11 @@ uint64_t ttrpc_call_timeout_ns(const struct ttrpc_call *call);
 void ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *resp);
 void ttrpc_call_fail(struct ttrpc_call *call, enum ttrpc_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Fails the call with err's code (UNKNOWN when it has none) and message. */
+void ttrpc_call_fail_err(struct ttrpc_call *call, const struct cc_error *err);
+/* What the server does with a handler's result; for handlers run elsewhere (a thread of
+ * their own). */
+void ttrpc_call_finish_handler(struct ttrpc_call *call, int rc, const struct cc_error *err);
 
 /* ---- client ---- */
 

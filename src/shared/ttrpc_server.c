@@ -30,7 +30,8 @@ struct ttrpc_conn {
 struct ttrpc_call {
 	struct ttrpc_conn *conn;
 	uint32_t stream_id;
-	Ttrpc__Request *req; /* NULL when the request could not be decoded */
+	Ttrpc__Request *req;   /* NULL when the request could not be decoded */
+	ProtobufCMessage *msg; /* its payload, unpacked for the handler */
 };
 
 struct ttrpc_conn *ttrpc_conn_new(int fd, const struct ttrpc_method *methods, size_t n_methods,
@@ -110,6 +111,8 @@ static void call_finish(struct ttrpc_call *call, Ttrpc__Response *resp)
 	conn_unref_locked(c);
 
 	free(buf);
+	if (call->msg != NULL)
+		protobuf_c_message_free_unpacked(call->msg, NULL);
 	if (call->req != NULL)
 		ttrpc__request__free_unpacked(call->req, NULL);
 	free(call);
@@ -146,6 +149,18 @@ void ttrpc_call_fail(struct ttrpc_call *call, enum ttrpc_code code, const char *
 	Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
 	resp.status = &st;
 	call_finish(call, &resp);
+}
+
+void ttrpc_call_fail_err(struct ttrpc_call *call, const struct cc_error *err)
+{
+	ttrpc_call_fail(call, err->code != 0 ? (enum ttrpc_code)err->code : TTRPC_UNKNOWN, "%s",
+			err->msg);
+}
+
+void ttrpc_call_finish_handler(struct ttrpc_call *call, int rc, const struct cc_error *err)
+{
+	if (rc < 0)
+		ttrpc_call_fail_err(call, err);
 }
 
 const char *ttrpc_call_metadata(const struct ttrpc_call *call, const char *key)
@@ -212,7 +227,13 @@ static int dispatch(struct ttrpc_conn *c, const struct ttrpc_header *h, const ui
 	}
 	static const uint8_t empty[1];
 	const uint8_t *data = call->req->payload.data ? call->req->payload.data : empty;
-	m->fn(call, data, call->req->payload.len, c->user);
+	call->msg = protobuf_c_message_unpack(m->request, NULL, call->req->payload.len, data);
+	if (call->msg == NULL) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "malformed %s", m->request->name);
+		return 0;
+	}
+	struct cc_error herr = { 0 };
+	ttrpc_call_finish_handler(call, m->fn(call, call->msg, c->user, &herr), &herr);
 	return 0;
 }
 

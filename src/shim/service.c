@@ -40,14 +40,14 @@ struct shim_limits shim_limits = { .stop_grace_ms = 10000, .max_execs = 128 };
 struct async_call {
 	ttrpc_handler_fn fn;
 	struct ttrpc_call *call;
-	const uint8_t *req; /* valid until the call is finished */
-	size_t len;
+	const ProtobufCMessage *req; /* valid until the call is finished */
 };
 
 static void *async_main(void *arg)
 {
 	struct async_call *a = arg;
-	a->fn(a->call, a->req, a->len, NULL);
+	struct cc_error err = { 0 };
+	ttrpc_call_finish_handler(a->call, a->fn(a->call, a->req, NULL, &err), &err);
 	free(a);
 	pthread_mutex_lock(&shim.lock);
 	shim.n_async--;
@@ -56,7 +56,9 @@ static void *async_main(void *arg)
 	return NULL;
 }
 
-static void run_async(ttrpc_handler_fn fn, struct ttrpc_call *call, const uint8_t *req, size_t len)
+/* Runs fn in a thread of its own; the call is the thread's from then on. */
+static int run_async(ttrpc_handler_fn fn, struct ttrpc_call *call, const ProtobufCMessage *req,
+		     struct cc_error *err)
 {
 	struct async_call *a = malloc(sizeof(*a));
 	pthread_attr_t attr;
@@ -70,37 +72,37 @@ static void run_async(ttrpc_handler_fn fn, struct ttrpc_call *call, const uint8_
 	pthread_mutex_unlock(&shim.lock);
 	if (!room) {
 		free(a);
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED,
-				"%d calls are already waiting for the pod VM's guest", MAX_ASYNC);
-		return;
+		return cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED,
+				     "%d calls are already waiting for the pod VM's guest",
+				     MAX_ASYNC);
 	}
 	if (!a) {
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		goto undo;
 	}
-	*a = (struct async_call){ .fn = fn, .call = call, .req = req, .len = len };
+	*a = (struct async_call){ .fn = fn, .call = call, .req = req };
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	rc = pthread_create(&t, &attr, async_main, a);
 	pthread_attr_destroy(&attr);
 	if (rc == 0)
-		return;
+		return 0;
 	free(a);
-	ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "starting a handler thread: %s",
-			strerror(rc));
+	cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "starting a handler thread: %s", strerror(rc));
 undo:
 	pthread_mutex_lock(&shim.lock);
 	shim.n_async--;
 	pthread_cond_broadcast(&shim.async_done);
 	pthread_mutex_unlock(&shim.lock);
+	return -1;
 }
 
-#define ASYNC(fn)                                                                       \
-	static void fn##_async(struct ttrpc_call *call, const uint8_t *req, size_t len, \
-			       void *user)                                              \
-	{                                                                               \
-		(void)user;                                                             \
-		run_async(fn, call, req, len);                                          \
+#define ASYNC(fn)                                                                               \
+	static int fn##_async(struct ttrpc_call *call, const ProtobufCMessage *req, void *user, \
+			      struct cc_error *err)                                             \
+	{                                                                                       \
+		(void)user;                                                                     \
+		return run_async(fn, call, req, err);                                           \
 	}
 
 static bool drained(int timeout_ms)
@@ -123,54 +125,44 @@ void shim_async_drain(int timeout_ms)
 	pthread_mutex_unlock(&shim.lock);
 }
 
-static void *unpack(struct ttrpc_call *call, const ProtobufCMessageDescriptor *d,
-		    const uint8_t *req, size_t len)
+/* A failure whose code the callee did not choose gets dflt. Returns -1. */
+static int fail(struct cc_error *err, enum ttrpc_code dflt)
 {
-	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, req);
-	if (!m)
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "malformed %s", d->name);
-	return m;
+	if (!err->code)
+		err->code = dflt;
+	return -1;
 }
 
-static void fail_err(struct ttrpc_call *call, const struct cc_error *err, enum ttrpc_code dflt)
-{
-	ttrpc_call_fail(call, err->code ? (enum ttrpc_code)err->code : dflt, "%s", err->msg);
-}
-
-/* Looks the process up and fails the call when it is missing. Lock held. */
-static struct shim_proc *find_proc(struct ttrpc_call *call, const char *id, const char *exec_id)
+/* Looks the process up; NULL with err set (NOT_FOUND) when it is missing. Lock held. */
+static struct shim_proc *find_proc(const char *id, const char *exec_id, struct cc_error *err)
 {
 	struct shim_proc *p = shim_proc_find(id, exec_id);
 	if (!p) {
 		if (exec_id && *exec_id)
-			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s of task %s not found",
-					exec_id, id);
+			cc_error_code(err, TTRPC_NOT_FOUND, "process %s of task %s not found",
+				      exec_id, id);
 		else
-			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s not found", id);
+			cc_error_code(err, TTRPC_NOT_FOUND, "task %s not found", id);
 	}
 	return p;
 }
 
 /* find_proc under the lock, for handlers that only pass the id on to the agent. */
-static bool proc_known(struct ttrpc_call *call, const char *id, const char *exec_id)
+static int proc_known(const char *id, const char *exec_id, struct cc_error *err)
 {
 	pthread_mutex_lock(&shim.lock);
-	bool found = find_proc(call, id, exec_id) != NULL;
+	bool found = find_proc(id, exec_id, err) != NULL;
 	pthread_mutex_unlock(&shim.lock);
-	return found;
+	return found ? 0 : -1;
 }
 
 /* A per-container agent query (Pids, Pause/Resume, Stats): the container's id in a
  * ContainerRequest; an agent error fails the containerd call. */
-static int container_call(struct ttrpc_call *call, const char *id, enum agent_method method,
-			  ProtobufCMessage **resp)
+static int container_call(const char *id, enum agent_method method, ProtobufCMessage **resp,
+			  struct cc_error *err)
 {
-	struct cc_error err = { 0 };
-
-	if (agent_container_call(shim_agent(), method, id, resp, SHIM_AGENT_TIMEOUT_MS, &err) < 0) {
-		fail_err(call, &err, TTRPC_INTERNAL);
-		return -1;
-	}
+	if (agent_container_call(shim_agent(), method, id, resp, SHIM_AGENT_TIMEOUT_MS, err) < 0)
+		return fail(err, TTRPC_INTERNAL);
 	return 0;
 }
 
@@ -404,60 +396,55 @@ static void abandon_task(struct shim_task *t, bool booted)
 	shim_task_free(t);
 }
 
-static void h_create(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_create(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		    struct cc_error *err)
 {
-	Containerd__Task__V2__CreateTaskRequest *r =
-		unpack(call, &containerd__task__v2__create_task_request__descriptor, req, len);
-	struct cc_error err = { 0 };
+	const Containerd__Task__V2__CreateTaskRequest *r =
+		(const Containerd__Task__V2__CreateTaskRequest *)msg;
+	int rc = 0;
 	struct shim_task *t = NULL;
 	bool booted = false;
 	(void)user;
 
-	if (!r)
-		return;
 	/* Container ids become share and file names, and the agent's. */
-	if (agent_check_id("task id", r->id, false, &err) < 0) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "invalid task id '%s'", r->id);
-		goto out;
+	if (agent_check_id("task id", r->id, false, err) < 0) {
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "invalid task id '%s'", r->id);
 	}
 	if (!r->bundle || r->bundle[0] != '/') {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "bundle must be an absolute path");
-		goto out;
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+				     "bundle must be an absolute path");
 	}
 	if (r->checkpoint && *r->checkpoint) {
-		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED,
-				"restoring from a checkpoint is not supported by cocoon");
-		goto out;
+		return cc_error_code(err, TTRPC_UNIMPLEMENTED,
+				     "restoring from a checkpoint is not supported by cocoon");
 	}
 	if (shim_task_find(r->id)) {
-		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "task %s already exists", r->id);
-		goto out;
+		return cc_error_code(err, TTRPC_ALREADY_EXISTS, "task %s already exists", r->id);
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t || !(t->id = strdup(r->id)) || !(t->bundle = strdup(r->bundle)) ||
 	    !(t->init.exec_id = strdup("")) || !(t->init.stdin_path = strdup(r->stdin)) ||
 	    !(t->init.stdout_path = strdup(r->stdout)) ||
 	    !(t->init.stderr_path = strdup(r->stderr))) {
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		if (t)
 			shim_task_free(t);
-		goto out;
 	}
 	t->init.task = t;
 	t->init.terminal = r->terminal;
 	t->init.status = SHIM_CREATED;
-	if (create_task(r, t, &booted, &err) < 0) {
-		cc_err("create %s: %s", r->id, err.msg);
-		fail_err(call, &err, TTRPC_INTERNAL);
+	if (create_task(r, t, &booted, err) < 0) {
+		cc_err("create %s: %s", r->id, err->msg);
+		fail(err, TTRPC_INTERNAL);
 		abandon_task(t, booted);
-		goto out;
+		return -1;
 	}
 	t->init.io = shim_io_start(t->id, "", r->stdin, r->stdout, r->stderr, r->terminal);
 	pthread_mutex_lock(&shim.lock);
 	shim_task_add(t);
 	pthread_mutex_unlock(&shim.lock);
-	if (shim_proc_watch(&t->init, &err) < 0)
-		cc_err("%s", err.msg);
+	if (shim_proc_watch(&t->init, err) < 0)
+		cc_err("%s", err->msg);
 
 	Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
 	Containerd__Events__TaskIO io = CONTAINERD__EVENTS__TASK_IO__INIT;
@@ -478,8 +465,7 @@ static void h_create(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 	resp.pid = t->init.host_pid;
 	ttrpc_call_reply(call, &resp.base);
 	cc_info("created %s (guest pid %u, VMM pid %u)", r->id, t->init.guest_pid, resp.pid);
-out:
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
 /* ---- Start, Exec ---- */
@@ -496,38 +482,35 @@ static int start_exec(struct shim_proc *p, struct cc_error *err)
 	return shim_proc_watch(p, err);
 }
 
-static void h_start(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_start(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		   struct cc_error *err)
 {
-	Containerd__Task__V2__StartRequest *r =
-		unpack(call, &containerd__task__v2__start_request__descriptor, req, len);
-	struct cc_error err = { 0 };
+	const Containerd__Task__V2__StartRequest *r =
+		(const Containerd__Task__V2__StartRequest *)msg;
+	int rc = 0;
 	struct shim_proc *p;
 	bool is_exec;
-	int rc;
 	(void)user;
 
-	if (!r)
-		return;
 	pthread_mutex_lock(&shim.lock);
-	p = find_proc(call, r->id, r->exec_id);
+	p = find_proc(r->id, r->exec_id, err);
 	if (p && p->status != SHIM_CREATED) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "%s %s was already started", r->id,
-				r->exec_id);
+		cc_error_code(err, TTRPC_FAILED_PRECONDITION, "%s %s was already started", r->id,
+			      r->exec_id);
 		p = NULL;
 	}
 	pthread_mutex_unlock(&shim.lock);
 	if (!p)
-		goto out;
+		return -1;
 	is_exec = *p->exec_id != 0;
 	if (is_exec) {
-		rc = start_exec(p, &err);
+		rc = start_exec(p, err);
 	} else {
-		rc = agent_start(shim_agent(), r->id, SHIM_AGENT_TIMEOUT_MS, &err);
+		rc = agent_start(shim_agent(), r->id, SHIM_AGENT_TIMEOUT_MS, err);
 	}
 	if (rc < 0) {
-		cc_err("start %s %s: %s", r->id, r->exec_id, err.msg);
-		fail_err(call, &err, TTRPC_INTERNAL);
-		goto out;
+		cc_err("start %s %s: %s", r->id, r->exec_id, err->msg);
+		return fail(err, TTRPC_INTERNAL);
 	}
 	pthread_mutex_lock(&shim.lock);
 	if (p->status == SHIM_CREATED)
@@ -549,8 +532,7 @@ static void h_start(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	resp.pid = p->host_pid;
 	pthread_mutex_unlock(&shim.lock);
 	ttrpc_call_reply(call, &resp.base);
-out:
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
 /* Exec'd processes of the pod not yet exited or deleted. Lock held. */
@@ -563,38 +545,37 @@ static unsigned live_execs(void)
 	return n;
 }
 
-static void h_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_exec(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		  struct cc_error *err)
 {
-	Containerd__Task__V2__ExecProcessRequest *r =
-		unpack(call, &containerd__task__v2__exec_process_request__descriptor, req, len);
+	const Containerd__Task__V2__ExecProcessRequest *r =
+		(const Containerd__Task__V2__ExecProcessRequest *)msg;
+	int rc = 0;
 	struct shim_task *t;
 	struct shim_proc *p = NULL;
-	struct cc_error err;
 	(void)user;
 
-	if (!r)
-		return;
-	if (agent_check_id("exec id", r->exec_id, false, &err) < 0) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "invalid exec id '%s'", r->exec_id);
-		goto out;
+	if (agent_check_id("exec id", r->exec_id, false, err) < 0) {
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "invalid exec id '%s'",
+				     r->exec_id);
 	}
 	if (!r->spec || r->spec->value.len == 0 || r->spec->value.len > MAX_PROCESS_JSON) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT,
-				"exec %s: missing or oversized process spec", r->exec_id);
-		goto out;
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+				     "exec %s: missing or oversized process spec", r->exec_id);
 	}
 	pthread_mutex_lock(&shim.lock);
 	t = shim_task_find(r->id);
 	if (!t) {
-		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s not found", r->id);
+		rc = cc_error_code(err, TTRPC_NOT_FOUND, "task %s not found", r->id);
 	} else if (shim_proc_find(r->id, r->exec_id)) {
-		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "exec %s already exists", r->exec_id);
+		rc = cc_error_code(err, TTRPC_ALREADY_EXISTS, "exec %s already exists", r->exec_id);
 	} else if (t->init.exited) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s has exited", r->id);
+		rc = cc_error_code(err, TTRPC_FAILED_PRECONDITION, "task %s has exited", r->id);
 	} else if (live_execs() >= shim_limits.max_execs) {
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED,
-				"exec %s: the pod already has %u live exec processes (max_execs)",
-				r->exec_id, shim_limits.max_execs);
+		rc = cc_error_code(
+			err, TTRPC_RESOURCE_EXHAUSTED,
+			"exec %s: the pod already has %u live exec processes (max_execs)",
+			r->exec_id, shim_limits.max_execs);
 	} else if (!(p = calloc(1, sizeof(*p))) || !(p->exec_id = strdup(r->exec_id)) ||
 		   !(p->process_json =
 			     strndup((const char *)r->spec->value.data, r->spec->value.len)) ||
@@ -602,7 +583,7 @@ static void h_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 		   !(p->stderr_path = strdup(r->stderr))) {
 		if (p)
 			shim_proc_free(p);
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		rc = cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 	} else {
 		p->task = t;
 		p->terminal = r->terminal;
@@ -616,56 +597,58 @@ static void h_exec(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 		ttrpc_call_reply(call, &empty.base);
 	}
 	pthread_mutex_unlock(&shim.lock);
-out:
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
 /* ---- Wait, State, Kill ---- */
 
-static void h_wait(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_wait(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		  struct cc_error *err)
 {
-	Containerd__Task__V2__WaitRequest *r =
-		unpack(call, &containerd__task__v2__wait_request__descriptor, req, len);
+	const Containerd__Task__V2__WaitRequest *r = (const Containerd__Task__V2__WaitRequest *)msg;
+	int rc = 0;
 	struct shim_proc *p;
 	(void)user;
 
-	if (!r)
-		return;
 	pthread_mutex_lock(&shim.lock);
-	p = find_proc(call, r->id, r->exec_id);
-	if (p && p->exited) {
+	p = find_proc(r->id, r->exec_id, err);
+	if (!p) {
+		rc = -1;
+	} else if (p->exited) {
 		Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
 		Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 		shim_timestamp(&ts, p->exited_at_ns);
 		resp.exit_status = p->exit_status;
 		resp.exited_at = &ts;
 		ttrpc_call_reply(call, &resp.base);
-	} else if (p) {
+	} else {
 		struct ttrpc_call **w = realloc(p->waiters, (p->n_waiters + 1) * sizeof(*w));
 		if (!w) {
-			ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+			rc = cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		} else {
 			p->waiters = w;
 			p->waiters[p->n_waiters++] = call;
 		}
 	}
 	pthread_mutex_unlock(&shim.lock);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
-static void h_state(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_state(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		   struct cc_error *err)
 {
-	Containerd__Task__V2__StateRequest *r =
-		unpack(call, &containerd__task__v2__state_request__descriptor, req, len);
+	const Containerd__Task__V2__StateRequest *r =
+		(const Containerd__Task__V2__StateRequest *)msg;
+	int rc = 0;
 	Containerd__Task__V2__StateResponse resp = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	struct shim_proc *p;
 	(void)user;
 
-	if (!r)
-		return;
 	pthread_mutex_lock(&shim.lock);
-	p = find_proc(call, r->id, r->exec_id);
+	p = find_proc(r->id, r->exec_id, err);
+	if (!p)
+		rc = -1;
 	if (p) {
 		resp.id = p->task->id;
 		resp.exec_id = p->exec_id;
@@ -684,7 +667,7 @@ static void h_state(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 		ttrpc_call_reply(call, &resp.base);
 	}
 	pthread_mutex_unlock(&shim.lock);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
 /* After a SIGKILL the host does not take the guest's word: if the process has not
@@ -751,50 +734,39 @@ static void watch_kill(const char *id, const char *exec_id)
 	free(w);
 }
 
-static void h_kill(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_kill(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		  struct cc_error *err)
 {
-	Containerd__Task__V2__KillRequest *r =
-		unpack(call, &containerd__task__v2__kill_request__descriptor, req, len);
-	Cocoon__Agent__V1__SignalProcessRequest sreq =
-		COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
-	struct cc_error err = { 0 };
+	const Containerd__Task__V2__KillRequest *r = (const Containerd__Task__V2__KillRequest *)msg;
+	int rc = 0;
 	struct shim_proc *p;
 	bool ok = false;
 	(void)user;
 
-	if (!r)
-		return;
-	if (r->signal == 0 || r->signal > 64) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "invalid signal %u", r->signal);
-		goto out;
-	}
+	if (r->signal == 0 || r->signal > 64)
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT, "invalid signal %u", r->signal);
 	pthread_mutex_lock(&shim.lock);
-	p = find_proc(call, r->id, r->exec_id);
+	p = find_proc(r->id, r->exec_id, err);
 	if (p && p->exited && !r->all)
-		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process already finished");
+		cc_error_code(err, TTRPC_NOT_FOUND, "process already finished");
 	else if (p && *p->exec_id && p->status == SHIM_CREATED)
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "exec %s was not started",
-				p->exec_id);
+		cc_error_code(err, TTRPC_FAILED_PRECONDITION, "exec %s was not started",
+			      p->exec_id);
 	else
 		ok = p != NULL;
 	pthread_mutex_unlock(&shim.lock);
 	if (!ok)
-		goto out;
-	sreq.container_id = r->id;
-	sreq.exec_id = r->exec_id;
-	sreq.signal = r->signal;
-	sreq.all = r->all;
+		return -1;
 	if (r->signal == SIGKILL)
 		watch_kill(r->id, r->all ? "" : r->exec_id);
 	/* A SIGKILL is carried out by the host if the guest does not: not an error. */
-	if (agent_call(shim_agent(), AGENT_SIGNAL_PROCESS, &sreq.base, NULL, SHIM_AGENT_TIMEOUT_MS,
-		       &err) < 0 &&
+	if (agent_signal(shim_agent(), r->id, r->exec_id, r->signal, r->all, SHIM_AGENT_TIMEOUT_MS,
+			 err) < 0 &&
 	    !(r->signal == SIGKILL && shim_vm_is_lost()))
-		fail_err(call, &err, TTRPC_INTERNAL);
+		rc = fail(err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &empty.base);
-out:
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
 /* ---- Delete ---- */
@@ -820,13 +792,12 @@ static bool all_exited(const struct shim_task *t)
 	return true;
 }
 
-static void delete_exec(struct ttrpc_call *call, struct shim_task *t, struct shim_proc *p)
+static int delete_exec(struct ttrpc_call *call, struct shim_task *t, struct shim_proc *p,
+		       struct cc_error *err)
 {
-	if (!p->exited && p->status != SHIM_CREATED) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "exec %s is still running",
-				p->exec_id);
-		return;
-	}
+	if (!p->exited && p->status != SHIM_CREATED)
+		return cc_error_code(err, TTRPC_FAILED_PRECONDITION, "exec %s is still running",
+				     p->exec_id);
 	for (struct shim_proc **pp = &t->execs; *pp; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
@@ -834,22 +805,16 @@ static void delete_exec(struct ttrpc_call *call, struct shim_task *t, struct shi
 		}
 	reply_delete(call, p->host_pid, p->exit_status, p->exited_at_ns);
 	shim_proc_free(p);
+	return 0;
 }
 
 /* A created task that never started is killed before it is deleted (as runc does). */
 static bool kill_created(struct shim_task *t)
 {
-	Cocoon__Agent__V1__SignalProcessRequest sreq =
-		COCOON__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 	struct cc_error err = { 0 };
 
-	sreq.container_id = t->id;
-	sreq.exec_id = "";
-	sreq.signal = SIGKILL;
-	sreq.all = true;
 	watch_kill(t->id, "");
-	if (agent_call(shim_agent(), AGENT_SIGNAL_PROCESS, &sreq.base, NULL, SHIM_AGENT_TIMEOUT_MS,
-		       &err) < 0)
+	if (agent_signal(shim_agent(), t->id, "", SIGKILL, true, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
 		cc_warn("%s: kill before delete: %s", t->id, err.msg);
 	/* The watchdog stops the VM after the grace; its exit reaches the watcher soon after. */
 	for (int i = 0; i < shim_limits.stop_grace_ms / 50 + 100; i++) {
@@ -863,42 +828,41 @@ static bool kill_created(struct shim_task *t)
 	return false;
 }
 
-static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_delete(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		    struct cc_error *err)
 {
-	Containerd__Task__V2__DeleteRequest *r =
-		unpack(call, &containerd__task__v2__delete_request__descriptor, req, len);
-	struct cc_error err = { 0 };
+	const Containerd__Task__V2__DeleteRequest *r =
+		(const Containerd__Task__V2__DeleteRequest *)msg;
+	int rc = 0;
 	struct shim_proc *p;
 	struct shim_task *t;
 	cleanup_free char *link = NULL;
 	(void)user;
 
-	if (!r)
-		return;
 	pthread_mutex_lock(&shim.lock);
-	p = find_proc(call, r->id, r->exec_id);
+	p = find_proc(r->id, r->exec_id, err);
 	if (p && *p->exec_id) {
-		delete_exec(call, p->task, p);
-		p = NULL;
+		rc = delete_exec(call, p->task, p, err);
+		pthread_mutex_unlock(&shim.lock);
+		return rc;
 	}
 	bool created = p && p->status == SHIM_CREATED && !p->exited;
 	pthread_mutex_unlock(&shim.lock);
 	if (!p)
-		goto out;
+		return -1;
 	t = p->task;
 	if (created && !kill_created(t)) {
-		ttrpc_call_fail(call, TTRPC_DEADLINE_EXCEEDED, "task %s did not die on SIGKILL",
-				t->id);
-		goto out;
+		return cc_error_code(err, TTRPC_DEADLINE_EXCEEDED, "task %s did not die on SIGKILL",
+				     t->id);
 	}
 	if (!t->init.exited) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s is still running", t->id);
-		goto out;
+		return cc_error_code(err, TTRPC_FAILED_PRECONDITION, "task %s is still running",
+				     t->id);
 	}
 
 	if (!shim_vm_is_lost() &&
-	    agent_remove_container(shim_agent(), t->id, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
-		cc_warn("%s: %s", t->id, err.msg);
+	    agent_remove_container(shim_agent(), t->id, SHIM_AGENT_TIMEOUT_MS, err) < 0)
+		cc_warn("%s: %s", t->id, err->msg);
 	unshare_task(t);
 	if (t->rootfs_mounted)
 		umount_rootfs(t->bundle);
@@ -924,29 +888,27 @@ static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 		shim_task_free(t);
 	else
 		cc_warn("%s: a process never reported its exit; keeping its record", r->id);
-out:
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
 /* ---- the rest of the API ---- */
 
-static void h_pids(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_pids(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		  struct cc_error *err)
 {
-	Containerd__Task__V2__PidsRequest *r =
-		unpack(call, &containerd__task__v2__pids_request__descriptor, req, len);
+	const Containerd__Task__V2__PidsRequest *r = (const Containerd__Task__V2__PidsRequest *)msg;
+	int rc = 0;
 	Cocoon__Agent__V1__ListProcessesResponse *lresp = NULL;
 	(void)user;
 
-	if (!r)
-		return;
-	if (!proc_known(call, r->id, NULL) ||
-	    container_call(call, r->id, AGENT_LIST_PROCESSES, (ProtobufCMessage **)&lresp) < 0)
-		goto out;
+	if (proc_known(r->id, NULL, err) < 0 ||
+	    container_call(r->id, AGENT_LIST_PROCESSES, (ProtobufCMessage **)&lresp, err) < 0)
+		return -1;
 	size_t n = lresp->n_pids < 65536 ? lresp->n_pids : 65536;
 	Containerd__V1__Types__ProcessInfo *infos = calloc(n ? n : 1, sizeof(*infos));
 	Containerd__V1__Types__ProcessInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
 	if (!infos || !ptrs) {
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		rc = cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 	} else {
 		Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
 		for (size_t i = 0; i < n; i++) {
@@ -961,28 +923,27 @@ static void h_pids(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	free(infos);
 	free(ptrs);
 	protobuf_c_message_free_unpacked(&lresp->base, NULL);
-out:
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
 /* Pause and Resume: the guest freezes the container's cgroup. */
-static void pause_resume(struct ttrpc_call *call, const char *id, bool pause)
+static int pause_resume(struct ttrpc_call *call, const char *id, bool pause, struct cc_error *err)
 {
 	struct shim_proc *p;
 
 	pthread_mutex_lock(&shim.lock);
-	p = find_proc(call, id, NULL);
+	p = find_proc(id, NULL, err);
 	if (p && p->status != (pause ? SHIM_RUNNING : SHIM_PAUSED)) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s is not %s", id,
-				pause ? "running" : "paused");
+		cc_error_code(err, TTRPC_FAILED_PRECONDITION, "task %s is not %s", id,
+			      pause ? "running" : "paused");
 		p = NULL;
 	}
 	pthread_mutex_unlock(&shim.lock);
 	if (!p)
-		return;
-	if (container_call(call, id, pause ? AGENT_PAUSE_CONTAINER : AGENT_RESUME_CONTAINER, NULL) <
+		return -1;
+	if (container_call(id, pause ? AGENT_PAUSE_CONTAINER : AGENT_RESUME_CONTAINER, NULL, err) <
 	    0)
-		return;
+		return -1;
 	pthread_mutex_lock(&shim.lock);
 	if (!p->exited)
 		p->status = pause ? SHIM_PAUSED : SHIM_RUNNING;
@@ -997,135 +958,120 @@ static void pause_resume(struct ttrpc_call *call, const char *id, bool pause)
 		shim_publish("/tasks/resumed", "containerd.events.TaskResumed", &ev.base);
 	}
 	ttrpc_call_reply(call, &empty.base);
+	return 0;
 }
 
-static void h_pause(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_pause(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		   struct cc_error *err)
 {
-	Containerd__Task__V2__PauseRequest *r =
-		unpack(call, &containerd__task__v2__pause_request__descriptor, req, len);
+	const Containerd__Task__V2__PauseRequest *r =
+		(const Containerd__Task__V2__PauseRequest *)msg;
 	(void)user;
-	if (!r)
-		return;
-	pause_resume(call, r->id, true);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return pause_resume(call, r->id, true, err);
 }
 
-static void h_resume(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_resume(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		    struct cc_error *err)
 {
-	Containerd__Task__V2__ResumeRequest *r =
-		unpack(call, &containerd__task__v2__resume_request__descriptor, req, len);
+	const Containerd__Task__V2__ResumeRequest *r =
+		(const Containerd__Task__V2__ResumeRequest *)msg;
 	(void)user;
-	if (!r)
-		return;
-	pause_resume(call, r->id, false);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return pause_resume(call, r->id, false, err);
 }
 
-static void h_checkpoint(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_checkpoint(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+			struct cc_error *err)
 {
-	(void)req, (void)len, (void)user;
-	ttrpc_call_fail(
-		call, TTRPC_UNIMPLEMENTED,
+	(void)call, (void)msg, (void)user;
+	return cc_error_code(
+		err, TTRPC_UNIMPLEMENTED,
 		"checkpoint is not supported by cocoon: the container's state lives in its VM");
 }
 
-static void h_resize_pty(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_resize_pty(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+			struct cc_error *err)
 {
-	Containerd__Task__V2__ResizePtyRequest *r =
-		unpack(call, &containerd__task__v2__resize_pty_request__descriptor, req, len);
-	Cocoon__Agent__V1__ResizePtyRequest areq = COCOON__AGENT__V1__RESIZE_PTY_REQUEST__INIT;
-	struct cc_error err = { 0 };
+	const Containerd__Task__V2__ResizePtyRequest *r =
+		(const Containerd__Task__V2__ResizePtyRequest *)msg;
 	(void)user;
 
-	if (!r)
-		return;
 	pthread_mutex_lock(&shim.lock);
-	bool found = find_proc(call, r->id, r->exec_id) != NULL;
+	bool found = find_proc(r->id, r->exec_id, err) != NULL;
 	pthread_mutex_unlock(&shim.lock);
+	if (!found)
+		return -1;
 	/* A client without a terminal size (0x0) asks for nothing. */
-	if (found && (r->width == 0 || r->height == 0)) {
-		ttrpc_call_reply(call, &empty.base);
-	} else if (found) {
-		areq.container_id = r->id;
-		areq.exec_id = r->exec_id;
-		areq.width = r->width;
-		areq.height = r->height;
-		if (agent_call(shim_agent(), AGENT_RESIZE_PTY, &areq.base, NULL,
-			       SHIM_AGENT_TIMEOUT_MS, &err) < 0)
-			fail_err(call, &err, TTRPC_INTERNAL);
-		else
-			ttrpc_call_reply(call, &empty.base);
-	}
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	if (r->width != 0 && r->height != 0 &&
+	    agent_resize(shim_agent(), r->id, r->exec_id, r->width, r->height,
+			 SHIM_AGENT_TIMEOUT_MS, err) < 0)
+		return fail(err, TTRPC_INTERNAL);
+	ttrpc_call_reply(call, &empty.base);
+	return 0;
 }
 
-static void h_close_io(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_close_io(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		      struct cc_error *err)
 {
-	Containerd__Task__V2__CloseIORequest *r =
-		unpack(call, &containerd__task__v2__close_iorequest__descriptor, req, len);
+	const Containerd__Task__V2__CloseIORequest *r =
+		(const Containerd__Task__V2__CloseIORequest *)msg;
 	struct stdio_relay *io = NULL;
 	(void)user;
 
-	if (!r)
-		return;
 	pthread_mutex_lock(&shim.lock);
-	struct shim_proc *p = find_proc(call, r->id, r->exec_id);
+	struct shim_proc *p = find_proc(r->id, r->exec_id, err);
 	if (p)
 		io = p->io;
 	pthread_mutex_unlock(&shim.lock);
-	if (p) {
-		if (io && r->stdin)
-			stdio_relay_close_stdin(io);
-		ttrpc_call_reply(call, &empty.base);
-	}
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	if (!p)
+		return -1;
+	if (io && r->stdin)
+		stdio_relay_close_stdin(io);
+	ttrpc_call_reply(call, &empty.base);
+	return 0;
 }
 
-static void h_update(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_update(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		    struct cc_error *err)
 {
-	Containerd__Task__V2__UpdateTaskRequest *r =
-		unpack(call, &containerd__task__v2__update_task_request__descriptor, req, len);
+	const Containerd__Task__V2__UpdateTaskRequest *r =
+		(const Containerd__Task__V2__UpdateTaskRequest *)msg;
+	int rc = 0;
 	Cocoon__Agent__V1__UpdateContainerRequest ureq =
 		COCOON__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
-	struct cc_error err = { 0 };
 	(void)user;
 
-	if (!r)
-		return;
-	if (!proc_known(call, r->id, NULL))
-		goto out;
+	if (proc_known(r->id, NULL, err) < 0)
+		return -1;
 	/* containerd sends the OCI LinuxResources as JSON inside the Any. */
 	if (!r->resources || r->resources->value.len == 0 ||
 	    r->resources->value.len > MAX_PROCESS_JSON) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT,
-				"update: missing or oversized resources");
-		goto out;
+		return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+				     "update: missing or oversized resources");
 	}
 	ureq.container_id = r->id;
 	ureq.resources_json = r->resources->value;
 	if (agent_call(shim_agent(), AGENT_UPDATE_CONTAINER, &ureq.base, NULL,
-		       SHIM_AGENT_TIMEOUT_MS, &err) < 0)
-		fail_err(call, &err, TTRPC_INTERNAL);
+		       SHIM_AGENT_TIMEOUT_MS, err) < 0)
+		rc = fail(err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &empty.base);
-out:
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
 /* The guest's cgroup v2 numbers in the cgroup v1 Metrics message containerd's CRI
  * decodes for `crictl stats` / `kubectl top`. */
-static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_stats(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		   struct cc_error *err)
 {
-	Containerd__Task__V2__StatsRequest *r =
-		unpack(call, &containerd__task__v2__stats_request__descriptor, req, len);
+	const Containerd__Task__V2__StatsRequest *r =
+		(const Containerd__Task__V2__StatsRequest *)msg;
+	int rc = 0;
 	Cocoon__Agent__V1__StatsResponse *s = NULL;
 	(void)user;
 
-	if (!r)
-		return;
-	if (!proc_known(call, r->id, NULL) ||
-	    container_call(call, r->id, AGENT_STATS_CONTAINER, (ProtobufCMessage **)&s) < 0)
-		goto out;
+	if (proc_known(r->id, NULL, err) < 0 ||
+	    container_call(r->id, AGENT_STATS_CONTAINER, (ProtobufCMessage **)&s, err) < 0)
+		return -1;
 	Io__Containerd__Cgroups__V1__Metrics m = IO__CONTAINERD__CGROUPS__V1__METRICS__INIT;
 	Io__Containerd__Cgroups__V1__PidsStat pids = IO__CONTAINERD__CGROUPS__V1__PIDS_STAT__INIT;
 	Io__Containerd__Cgroups__V1__CPUStat cpu = IO__CONTAINERD__CGROUPS__V1__CPUSTAT__INIT;
@@ -1178,7 +1124,7 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 	size_t plen = protobuf_c_message_get_packed_size(&m.base);
 	uint8_t *buf = malloc(plen ? plen : 1);
 	if (!buf) {
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		rc = cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 	} else {
 		Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
 		Containerd__Task__V2__StatsResponse resp =
@@ -1192,19 +1138,17 @@ static void h_stats(struct ttrpc_call *call, const uint8_t *req, size_t len, voi
 		free(buf);
 	}
 	protobuf_c_message_free_unpacked(&s->base, NULL);
-out:
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
 }
 
-static void h_connect(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_connect(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		     struct cc_error *err)
 {
-	Containerd__Task__V2__ConnectRequest *r =
-		unpack(call, &containerd__task__v2__connect_request__descriptor, req, len);
+	const Containerd__Task__V2__ConnectRequest *r =
+		(const Containerd__Task__V2__ConnectRequest *)msg;
 	Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
-	(void)user;
+	(void)user, (void)err;
 
-	if (!r)
-		return;
 	pthread_mutex_lock(&shim.lock);
 	struct shim_task *t = shim_task_find(r->id);
 	resp.shim_pid = (uint32_t)getpid();
@@ -1212,20 +1156,22 @@ static void h_connect(struct ttrpc_call *call, const uint8_t *req, size_t len, v
 	resp.version = "cocoon";
 	pthread_mutex_unlock(&shim.lock);
 	ttrpc_call_reply(call, &resp.base);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
 }
 
 /* containerd sends Shutdown after each task's Delete; the pod's shim stays while any
  * of its containers remain. */
-static void h_shutdown(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int h_shutdown(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
+		      struct cc_error *err)
 {
-	(void)req, (void)len, (void)user;
+	(void)msg, (void)user, (void)err;
 	pthread_mutex_lock(&shim.lock);
 	size_t left = shim_task_count();
 	pthread_mutex_unlock(&shim.lock);
 	ttrpc_call_reply(call, &empty.base);
 	if (left == 0)
 		shim_request_exit();
+	return 0;
 }
 
 ASYNC(h_pids)
@@ -1237,27 +1183,27 @@ ASYNC(h_close_io)
 ASYNC(h_update)
 ASYNC(h_stats)
 
-#define M(name, fn)                                 \
-	{                                           \
-		"containerd.task.v2.Task", name, fn \
+#define M(name, desc, fn)                                  \
+	{                                                  \
+		"containerd.task.v2.Task", name, &desc, fn \
 	}
 const struct ttrpc_method shim_task_methods[] = {
-	M("State", h_state),
-	M("Create", h_create),
-	M("Start", h_start),
-	M("Delete", h_delete),
-	M("Pids", h_pids_async),
-	M("Pause", h_pause_async),
-	M("Resume", h_resume_async),
-	M("Checkpoint", h_checkpoint),
-	M("Kill", h_kill_async),
-	M("Exec", h_exec),
-	M("ResizePty", h_resize_pty_async),
-	M("CloseIO", h_close_io_async),
-	M("Update", h_update_async),
-	M("Wait", h_wait),
-	M("Stats", h_stats_async),
-	M("Connect", h_connect),
-	M("Shutdown", h_shutdown),
+	M("State", containerd__task__v2__state_request__descriptor, h_state),
+	M("Create", containerd__task__v2__create_task_request__descriptor, h_create),
+	M("Start", containerd__task__v2__start_request__descriptor, h_start),
+	M("Delete", containerd__task__v2__delete_request__descriptor, h_delete),
+	M("Pids", containerd__task__v2__pids_request__descriptor, h_pids_async),
+	M("Pause", containerd__task__v2__pause_request__descriptor, h_pause_async),
+	M("Resume", containerd__task__v2__resume_request__descriptor, h_resume_async),
+	M("Checkpoint", containerd__task__v2__checkpoint_task_request__descriptor, h_checkpoint),
+	M("Kill", containerd__task__v2__kill_request__descriptor, h_kill_async),
+	M("Exec", containerd__task__v2__exec_process_request__descriptor, h_exec),
+	M("ResizePty", containerd__task__v2__resize_pty_request__descriptor, h_resize_pty_async),
+	M("CloseIO", containerd__task__v2__close_iorequest__descriptor, h_close_io_async),
+	M("Update", containerd__task__v2__update_task_request__descriptor, h_update_async),
+	M("Wait", containerd__task__v2__wait_request__descriptor, h_wait),
+	M("Stats", containerd__task__v2__stats_request__descriptor, h_stats_async),
+	M("Connect", containerd__task__v2__connect_request__descriptor, h_connect),
+	M("Shutdown", containerd__task__v2__shutdown_request__descriptor, h_shutdown),
 };
 const size_t shim_n_task_methods = CC_ARRAY_SIZE(shim_task_methods);

@@ -261,16 +261,19 @@ static void test_large_frame(void **state)
 
 /* ---- server alone ---- */
 
-static void must_not_run(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int must_not_run(struct ttrpc_call *call, const ProtobufCMessage *req, void *user,
+			struct cc_error *err)
 {
+	(void)call;
 	(void)req;
-	(void)len;
 	(void)user;
-	ttrpc_call_fail(call, TTRPC_INTERNAL, "handler ran");
 	fail_msg("handler ran");
+	return cc_error_code(err, TTRPC_INTERNAL, "handler ran");
 }
 
-static const struct ttrpc_method noop_methods[] = { { SVC, "Noop", must_not_run } };
+static const struct ttrpc_method noop_methods[] = {
+	{ SVC, "Noop", &ttrpc__key_value__descriptor, must_not_run },
+};
 
 static void expect_server_error(uint32_t id, uint8_t type, const char *msg)
 {
@@ -371,59 +374,64 @@ static void reply_kv(struct ttrpc_call *call, const char *key, const char *value
 }
 
 /* Echo answers KeyValue{key, value = metadata[key] or "-"} with the timeout appended. */
-static void echo(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int echo(struct ttrpc_call *call, const ProtobufCMessage *req, void *user,
+		struct cc_error *err)
 {
 	(void)user;
-	Ttrpc__KeyValue *in = ttrpc__key_value__unpack(NULL, len, req);
-	if (in == NULL) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "bad KeyValue");
-		return;
-	}
+	(void)err;
+	const Ttrpc__KeyValue *in = (const Ttrpc__KeyValue *)req;
 	const char *md = ttrpc_call_metadata(call, in->key);
 	char value[256];
 	snprintf(value, sizeof(value), "%s:%llu", md ? md : "-",
 		 (unsigned long long)ttrpc_call_timeout_ns(call));
 	reply_kv(call, in->key, value);
-	ttrpc__key_value__free_unpacked(in, NULL);
+	return 0;
 }
 
-static void park(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int park(struct ttrpc_call *call, const ProtobufCMessage *req, void *user,
+		struct cc_error *err)
 {
 	(void)req;
-	(void)len;
 	(void)user;
+	(void)err;
 	pthread_mutex_lock(&parked_lock);
 	parked[n_parked++] = call;
 	pthread_cond_broadcast(&parked_cv);
 	pthread_mutex_unlock(&parked_lock);
+	return 0;
 }
 
-static void refuse(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+/* Fails through the error object: the server answers with its code and message. */
+static int refuse(struct ttrpc_call *call, const ProtobufCMessage *req, void *user,
+		  struct cc_error *err)
 {
-	(void)req;
+	(void)call;
 	(void)user;
-	ttrpc_call_fail(call, TTRPC_NOT_FOUND, "container %zu not found", len);
+	return cc_error_code(err, TTRPC_NOT_FOUND, "container %zu not found",
+			     protobuf_c_message_get_packed_size(req));
 }
 
 /* A reply that fits in Response.payload but not, with its envelope, in a frame. */
-static void huge(struct ttrpc_call *call, const uint8_t *req, size_t len, void *user)
+static int huge(struct ttrpc_call *call, const ProtobufCMessage *req, void *user,
+		struct cc_error *err)
 {
 	(void)req;
-	(void)len;
 	(void)user;
+	(void)err;
 	size_t n = TTRPC_MAX_PAYLOAD - 8;
 	char *v = malloc(n + 1);
 	memset(v, 'x', n);
 	v[n] = '\0';
 	reply_kv(call, "", v);
 	free(v);
+	return 0;
 }
 
 static const struct ttrpc_method methods[] = {
-	{ SVC, "Huge", huge },
-	{ SVC, "Echo", echo },
-	{ SVC, "Park", park },
-	{ SVC, "Refuse", refuse },
+	{ SVC, "Huge", &ttrpc__key_value__descriptor, huge },
+	{ SVC, "Echo", &ttrpc__key_value__descriptor, echo },
+	{ SVC, "Park", &ttrpc__key_value__descriptor, park },
+	{ SVC, "Refuse", &ttrpc__key_value__descriptor, refuse },
 };
 
 struct server {
