@@ -24,9 +24,7 @@
 #include "shim/shim.h"
 #include "shim/spec.h"
 
-#include "github.com/containerd/cgroups/stats/v1/metrics.pb-c.h"
 #include "github.com/containerd/containerd/api/events/task.pb-c.h"
-#include "github.com/containerd/containerd/pkg/runtimeoptions/v1/api.pb-c.h"
 
 #define MAX_PROCESS_JSON (1u << 20)
 
@@ -166,235 +164,7 @@ static int container_call(const char *id, enum agent_method method, ProtobufCMes
 	return 0;
 }
 
-/* ---- Create ---- */
-
-static const struct {
-	const char *name;
-	unsigned long set, clear;
-} mount_flags[] = {
-	{ "ro", MS_RDONLY, 0 },	      { "rw", 0, MS_RDONLY },
-	{ "nosuid", MS_NOSUID, 0 },   { "suid", 0, MS_NOSUID },
-	{ "nodev", MS_NODEV, 0 },     { "dev", 0, MS_NODEV },
-	{ "noexec", MS_NOEXEC, 0 },   { "exec", 0, MS_NOEXEC },
-	{ "bind", MS_BIND, 0 },	      { "rbind", MS_BIND | MS_REC, 0 },
-	{ "noatime", MS_NOATIME, 0 }, { "relatime", MS_RELATIME, 0 },
-};
-
-/* containerd's rootfs mounts (overlay from the snapshotter, or a bind of a directory)
- * stacked on target, like containerd's mount.All. */
-static int mount_rootfs(Containerd__Types__Mount **mounts, size_t n, const char *target,
-			struct cc_error *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		const Containerd__Types__Mount *m = mounts[i];
-		unsigned long flags = 0;
-		char data[8192] = "";
-		size_t dlen = 0;
-
-		for (size_t o = 0; o < m->n_options; o++) {
-			size_t f;
-			for (f = 0; f < CC_ARRAY_SIZE(mount_flags); f++)
-				if (strcmp(m->options[o], mount_flags[f].name) == 0)
-					break;
-			if (f < CC_ARRAY_SIZE(mount_flags)) {
-				flags = (flags | mount_flags[f].set) & ~mount_flags[f].clear;
-				continue;
-			}
-			int w = snprintf(data + dlen, sizeof(data) - dlen, "%s%s", dlen ? "," : "",
-					 m->options[o]);
-			if (w < 0 || (size_t)w >= sizeof(data) - dlen)
-				return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
-						     "rootfs mount options too long");
-			dlen += (size_t)w;
-		}
-		const char *type = m->type && *m->type ? m->type : NULL;
-		if (flags & MS_BIND)
-			type = NULL;
-		if (mount(m->source, target, type, flags & ~MS_RDONLY, dlen ? data : NULL) < 0)
-			return cc_error_set(err, errno, "mounting rootfs %s (%s) on %s", m->source,
-					    m->type, target);
-		if ((flags & MS_BIND) && (flags & MS_RDONLY) &&
-		    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
-			return cc_error_set(err, errno, "remounting rootfs %s read-only", target);
-		if (!(flags & MS_BIND) && (flags & MS_RDONLY) &&
-		    mount(NULL, target, NULL, MS_REMOUNT | flags, dlen ? data : NULL) < 0)
-			return cc_error_set(err, errno, "remounting rootfs %s read-only", target);
-	}
-	return 0;
-}
-
-static void umount_rootfs(const char *bundle)
-{
-	cleanup_free char *target = cc_strdup_printf("%s/rootfs", bundle);
-	/* Stacked mounts: peel until nothing is mounted there. */
-	for (int i = 0; target && i < 16 && umount2(target, MNT_DETACH) == 0; i++)
-		;
-}
-
-/* Share names of the spec's bind mounts (CRI's /etc/hosts, resolv.conf, volumes). */
-static int mount_share_prefix(const struct shim_task *t, char *out, size_t len,
-			      struct cc_error *err)
-{
-	int n = snprintf(out, len, "%s-m", t->id);
-	if (n < 0 || (size_t)n >= len)
-		return cc_error_set(err, 0, "container id too long");
-	return 0;
-}
-
-static void unshare_task(struct shim_task *t)
-{
-	struct cc_error err = { 0 };
-
-	if (!shim_vm())
-		return;
-	char prefix[256];
-	if (t->n_mount_shares && mount_share_prefix(t, prefix, sizeof(prefix), &err) == 0)
-		sandbox_unshare_spec_mounts(shim_vm(), prefix, t->n_mount_shares);
-	if (t->share_name && sandbox_unshare(shim_vm(), t->share_name, &err) < 0)
-		cc_warn("%s: unshare rootfs: %s", t->id, err.msg);
-}
-
-void shim_options_config_path(const Google__Protobuf__Any *opts, char *out, size_t len)
-{
-	Runtimeoptions__V1__Options *o;
-
-	out[0] = '\0';
-	if (!opts || !opts->type_url || !strstr(opts->type_url, "runtimeoptions.v1.Options"))
-		return;
-	o = runtimeoptions__v1__options__unpack(NULL, opts->value.len, opts->value.data);
-	if (!o)
-		return;
-	snprintf(out, len, "%s", o->config_path ? o->config_path : "");
-	runtimeoptions__v1__options__free_unpacked(o, NULL);
-}
-
-/* The task options' ConfigPath (ctr --runtime-config-path), else the runtime options'
- * one that `start` got (CRI's runtime handler options), else none. */
-static const char *config_path(const Google__Protobuf__Any *opts)
-{
-	static char path[4096];
-
-	shim_options_config_path(opts, path, sizeof(path));
-	if (path[0])
-		return path;
-	return shim.args->config && shim.args->config[0] ? shim.args->config : NULL;
-}
-
-static int create_task(const Containerd__Task__V2__CreateTaskRequest *r, struct shim_task *t,
-		       bool *booted, struct cc_error *err)
-{
-	struct shim_spec spec = { 0 };
-	struct cc_config cfg;
-	char root[PATH_MAX], guest[4096];
-	cleanup_free char *link = NULL, *target = NULL, *pidns = NULL;
-	const char *type;
-	int rc = -1;
-
-	if (shim_spec_load(r->bundle, &spec, err) < 0) {
-		err->code = TTRPC_INVALID_ARGUMENT;
-		return -1;
-	}
-	type = shim_spec_annotation(&spec, "io.kubernetes.cri.container-type");
-	t->is_sandbox = !(type && strcmp(type, "container") == 0);
-	if (shim_spec_check_pod(&spec, err) < 0) {
-		err->code = TTRPC_INVALID_ARGUMENT;
-		goto out;
-	}
-	if (t->is_sandbox) {
-		if (cc_config_load(&cfg, config_path(r->options), err) < 0) {
-			err->code = TTRPC_INVALID_ARGUMENT;
-			goto out;
-		}
-		if (cfg.log_level >= CC_LOG_DEBUG)
-			cc_log_set_level(CC_LOG_DEBUG);
-		shim_limits.stop_grace_ms = cfg.stop_grace_ms;
-		shim_limits.max_execs = cfg.max_execs;
-		rc = shim_vm_boot(&spec, t->id, &cfg, err);
-		if (rc < 0)
-			goto out;
-		rc = -1;
-		*booted = true;
-	} else if (!shim_vm() || shim_vm_is_lost()) {
-		cc_error_code(err, TTRPC_FAILED_PRECONDITION,
-			      "the VM of pod %s is not running in this shim",
-			      shim_spec_annotation(&spec, "io.kubernetes.cri.sandbox-id"));
-		goto out;
-	}
-
-	if (r->n_rootfs > 0) {
-		target = cc_strdup_printf("%s/rootfs", r->bundle);
-		if (!target || cc_mkdir_p(target, 0711, err) < 0)
-			goto out;
-		t->rootfs_mounted = true;
-		if (mount_rootfs(r->rootfs, r->n_rootfs, target, err) < 0)
-			goto out;
-	}
-	bool root_ro;
-	if (shim_spec_root(&spec, r->bundle, root, sizeof(root), &root_ro, err) < 0) {
-		err->code = TTRPC_INVALID_ARGUMENT;
-		goto out;
-	}
-	if (root_ro && sandbox_make_mountpoints(root, spec.root, err) < 0)
-		goto out;
-	t->share_name = strdup(t->id);
-	if (!t->share_name)
-		goto out;
-	if (sandbox_share(shim_vm(), root, t->share_name, root_ro, guest, sizeof(guest), err) < 0) {
-		free(t->share_name);
-		t->share_name = NULL;
-		cc_error_prefix(err, "sharing the rootfs %s", root);
-		goto out;
-	}
-	if (shim_spec_set_root(&spec, guest, err) < 0)
-		goto out;
-	if (!t->is_sandbox) {
-		/* shareProcessNamespace: the pause container's namespace, pause as PID 1. */
-		const char *sid = shim_spec_annotation(&spec, "io.kubernetes.cri.sandbox-id");
-		pthread_mutex_lock(&shim.lock);
-		struct shim_task *pause = sid ? shim_task_find(sid) : NULL;
-		if (pause && pause->init.guest_pid && pause->init.status != SHIM_STOPPED)
-			pidns = cc_strdup_printf("/proc/%u/ns/pid", pause->init.guest_pid);
-		pthread_mutex_unlock(&shim.lock);
-	}
-	shim_spec_drop_pod_namespaces(&spec, t->is_sandbox ? NULL : shim_vm_hostname(), pidns);
-	char prefix[256];
-	int shared;
-	if (mount_share_prefix(t, prefix, sizeof(prefix), err) < 0 ||
-	    (shared = sandbox_share_spec_mounts(shim_vm(), spec.root, prefix, err)) < 0)
-		goto out;
-	t->n_mount_shares = (size_t)shared;
-
-	/* `delete` finds the pod's state from any of its bundles after a shim crash. */
-	link = cc_strdup_printf("%s/%s", r->bundle, SHIM_STATE_LINK);
-	if (!link || cc_write_file(link, shim_vm()->dir, strlen(shim_vm()->dir), 0644, err) < 0)
-		goto out;
-
-	size_t jlen;
-	const char *json = shim_spec_json(&spec, &jlen);
-	if (agent_create(shim_agent(), t->id, json, jlen, r->stdin && *r->stdin, &t->init.guest_pid,
-			 SHIM_AGENT_TIMEOUT_MS, err) < 0)
-		goto out;
-	t->init.host_pid = shim_vm_pid();
-	rc = 0;
-out:
-	shim_spec_free(&spec);
-	return rc;
-}
-
-/* Undoes what create_task did for a task that never made it into the table. */
-static void abandon_task(struct shim_task *t, bool booted)
-{
-	cleanup_free char *link = cc_strdup_printf("%s/%s", t->bundle, SHIM_STATE_LINK);
-
-	unshare_task(t);
-	if (t->rootfs_mounted)
-		umount_rootfs(t->bundle);
-	if (link)
-		unlink(link);
-	if (booted)
-		shim_vm_destroy();
-	shim_task_free(t);
-}
+/* ---- Create (the work is create.c's) ---- */
 
 static int h_create(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 		    struct cc_error *err)
@@ -433,10 +203,10 @@ static int h_create(struct ttrpc_call *call, const ProtobufCMessage *msg, void *
 	t->init.task = t;
 	t->init.terminal = r->terminal;
 	t->init.status = SHIM_CREATED;
-	if (create_task(r, t, &booted, err) < 0) {
+	if (shim_task_create(r, t, &booted, err) < 0) {
 		cc_err("create %s: %s", r->id, err->msg);
 		fail(err, TTRPC_INTERNAL);
-		abandon_task(t, booted);
+		shim_task_abandon(t, booted);
 		return -1;
 	}
 	t->init.io = shim_io_start(t->id, "", r->stdin, r->stdout, r->stderr, r->terminal);
@@ -863,9 +633,9 @@ static int h_delete(struct ttrpc_call *call, const ProtobufCMessage *msg, void *
 	if (!shim_vm_is_lost() &&
 	    agent_remove_container(shim_agent(), t->id, SHIM_AGENT_TIMEOUT_MS, err) < 0)
 		cc_warn("%s: %s", t->id, err->msg);
-	unshare_task(t);
+	shim_task_unshare(t);
 	if (t->rootfs_mounted)
-		umount_rootfs(t->bundle);
+		shim_rootfs_umount(t->bundle);
 	link = cc_strdup_printf("%s/%s", t->bundle, SHIM_STATE_LINK);
 	if (link)
 		unlink(link);
@@ -1058,8 +828,7 @@ static int h_update(struct ttrpc_call *call, const ProtobufCMessage *msg, void *
 	return rc;
 }
 
-/* The guest's cgroup v2 numbers in the cgroup v1 Metrics message containerd's CRI
- * decodes for `crictl stats` / `kubectl top`. */
+/* The guest's numbers as containerd's cgroup v1 Metrics (metrics.c). */
 static int h_stats(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 		   struct cc_error *err)
 {
@@ -1072,64 +841,14 @@ static int h_stats(struct ttrpc_call *call, const ProtobufCMessage *msg, void *u
 	if (proc_known(r->id, NULL, err) < 0 ||
 	    container_call(r->id, AGENT_STATS_CONTAINER, (ProtobufCMessage **)&s, err) < 0)
 		return -1;
-	Io__Containerd__Cgroups__V1__Metrics m = IO__CONTAINERD__CGROUPS__V1__METRICS__INIT;
-	Io__Containerd__Cgroups__V1__PidsStat pids = IO__CONTAINERD__CGROUPS__V1__PIDS_STAT__INIT;
-	Io__Containerd__Cgroups__V1__CPUStat cpu = IO__CONTAINERD__CGROUPS__V1__CPUSTAT__INIT;
-	Io__Containerd__Cgroups__V1__CPUUsage usage = IO__CONTAINERD__CGROUPS__V1__CPUUSAGE__INIT;
-	Io__Containerd__Cgroups__V1__Throttle thr = IO__CONTAINERD__CGROUPS__V1__THROTTLE__INIT;
-	Io__Containerd__Cgroups__V1__MemoryStat mem =
-		IO__CONTAINERD__CGROUPS__V1__MEMORY_STAT__INIT;
-	Io__Containerd__Cgroups__V1__MemoryEntry mu =
-		IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT;
-	Io__Containerd__Cgroups__V1__MemoryOomControl oom =
-		IO__CONTAINERD__CGROUPS__V1__MEMORY_OOM_CONTROL__INIT;
-	Io__Containerd__Cgroups__V1__BlkIOStat blk = IO__CONTAINERD__CGROUPS__V1__BLK_IOSTAT__INIT;
-	Io__Containerd__Cgroups__V1__BlkIOEntry rd = IO__CONTAINERD__CGROUPS__V1__BLK_IOENTRY__INIT;
-	Io__Containerd__Cgroups__V1__BlkIOEntry wr = IO__CONTAINERD__CGROUPS__V1__BLK_IOENTRY__INIT;
-	Io__Containerd__Cgroups__V1__BlkIOEntry *ios[2] = { &rd, &wr };
-
-	pids.current = s->pids_current;
-	pids.limit = s->pids_limit;
-	usage.total = s->cpu_usage_ns;
-	usage.user = s->cpu_user_ns;
-	usage.kernel = s->cpu_system_ns;
-	thr.throttled_periods = s->cpu_throttled_periods;
-	thr.throttled_time = s->cpu_throttled_ns;
-	cpu.usage = &usage;
-	cpu.throttling = &thr;
-	mu.usage = s->memory_usage;
-	mu.limit = s->memory_limit;
-	mem.usage = &mu;
-	mem.rss = mem.total_rss = s->memory_rss;
-	mem.cache = mem.total_cache = s->memory_cache;
-	/* CRI's working set = usage - total_inactive_file. */
-	mem.total_inactive_file = mem.inactive_file =
-		s->memory_usage > s->memory_working_set ? s->memory_usage - s->memory_working_set
-							: 0;
-	oom.oom_kill = s->memory_oom_kills;
-	rd.op = "Read";
-	rd.device = "";
-	rd.value = s->io_read_bytes;
-	wr.op = "Write";
-	wr.device = "";
-	wr.value = s->io_write_bytes;
-	blk.n_io_service_bytes_recursive = 2;
-	blk.io_service_bytes_recursive = ios;
-	m.pids = &pids;
-	m.cpu = &cpu;
-	m.memory = &mem;
-	m.memory_oom_control = &oom;
-	m.blkio = &blk;
-
-	size_t plen = protobuf_c_message_get_packed_size(&m.base);
-	uint8_t *buf = malloc(plen ? plen : 1);
+	size_t plen;
+	uint8_t *buf = shim_metrics_pack(s, &plen);
 	if (!buf) {
 		rc = cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 	} else {
 		Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
 		Containerd__Task__V2__StatsResponse resp =
 			CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
-		protobuf_c_message_pack(&m.base, buf);
 		any.type_url = "io.containerd.cgroups.v1.Metrics";
 		any.value.data = buf;
 		any.value.len = plen;

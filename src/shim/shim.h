@@ -154,6 +154,27 @@ struct shim_limits {
 };
 extern struct shim_limits shim_limits;
 
+/* ---- create orchestration (create.c), the rootfs (rootfs.c), metrics (metrics.c) ---- */
+
+/* Everything a new task needs before it exists in the guest, and the agent's
+ * CreateContainer: boots the pod VM for the sandbox container (*booted), mounts and
+ * shares the rootfs and the spec's bind mounts, rewrites the spec for the guest. */
+int shim_task_create(const Containerd__Task__V2__CreateTaskRequest *r, struct shim_task *t,
+		     bool *booted, struct cc_error *err);
+/* Undoes shim_task_create for a task that never made it into the table; frees t. */
+void shim_task_abandon(struct shim_task *t, bool booted);
+/* Stops sharing the task's rootfs and bind mounts with the guest. */
+void shim_task_unshare(struct shim_task *t);
+/* containerd's rootfs mounts stacked on target, like containerd's mount.All. */
+int shim_rootfs_mount(Containerd__Types__Mount **mounts, size_t n, const char *target,
+		      struct cc_error *err);
+/* Unmounts whatever is stacked on <bundle>/rootfs. */
+void shim_rootfs_umount(const char *bundle);
+/* The agent's StatsResponse as a packed cgroup v1 Metrics message (malloc'd; NULL when
+ * out of memory). */
+struct Cocoon__Agent__V1__StatsResponse;
+uint8_t *shim_metrics_pack(const struct Cocoon__Agent__V1__StatsResponse *s, size_t *len);
+
 /* ---- events (events.c) ---- */
 
 int shim_events_init(const char *ttrpc_address, const char *ns, struct cc_error *err);
