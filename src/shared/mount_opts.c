@@ -75,4 +75,3 @@ int mount_opts_parse(char *const *opts, size_t n, unsigned long *flags, unsigned
 	}
 	return 0;
 }
-

@@ -70,7 +70,7 @@ static const char *config_path(const Google__Protobuf__Any *opts)
 }
 
 int shim_task_create(const Containerd__Task__V2__CreateTaskRequest *r, struct shim_task *t,
-		       bool *booted, struct cc_error *err)
+		     bool *booted, struct cc_error *err)
 {
 	struct shim_spec spec = { 0 };
 	struct cc_config cfg;
@@ -184,4 +184,3 @@ void shim_task_abandon(struct shim_task *t, bool booted)
 		shim_vm_destroy();
 	shim_task_free(t);
 }
-

@@ -1,11 +1,10 @@
 /* containerd-shim-cocoon-v2 entry point. containerd runs it as
  *   -namespace NS -address ADDR -publish-binary BIN -id ID [-bundle DIR] [-debug] start|delete
  * and `start` re-executes it without a subcommand as the long-lived daemon. Flags are
- * Go-style: one or two dashes, "-flag value" or "-flag=value". */
+ * Go-style (args.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,61 +22,6 @@ static void usage(void)
 			"This binary is run by containerd (runtime " SHIM_RUNTIME_NAME ").\n");
 }
 
-static int parse_args(int argc, char **argv, struct shim_args *a, struct cc_error *err)
-{
-	static const struct {
-		const char *name;
-		size_t off;
-	} flags[] = {
-		{ "namespace", offsetof(struct shim_args, ns) },
-		{ "address", offsetof(struct shim_args, address) },
-		{ "publish-binary", offsetof(struct shim_args, publish_binary) },
-		{ "id", offsetof(struct shim_args, id) },
-		{ "bundle", offsetof(struct shim_args, bundle) },
-		{ "config", offsetof(struct shim_args, config) },
-	};
-	int i;
-
-	memset(a, 0, sizeof(*a));
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		const char *name = argv[i] + (argv[i][1] == '-' ? 2 : 1);
-		const char *eq = strchr(name, '=');
-		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-		size_t f;
-
-		if (nlen == 5 && strncmp(name, "debug", 5) == 0) {
-			a->debug = !eq || strcmp(eq + 1, "true") == 0;
-			continue;
-		}
-		for (f = 0; f < CC_ARRAY_SIZE(flags); f++)
-			if (strlen(flags[f].name) == nlen &&
-			    strncmp(name, flags[f].name, nlen) == 0)
-				break;
-		if (f == CC_ARRAY_SIZE(flags))
-			return cc_error_set(err, 0, "unknown flag %s", argv[i]);
-		const char **dst = (const char **)((char *)a + flags[f].off);
-		if (eq)
-			*dst = eq + 1;
-		else if (i + 1 < argc)
-			*dst = argv[++i];
-		else
-			return cc_error_set(err, 0, "flag %s needs a value", argv[i]);
-	}
-	if (i < argc)
-		a->action = argv[i++];
-	if (i < argc)
-		return cc_error_set(err, 0, "unexpected argument %s", argv[i]);
-	if (a->action && strcmp(a->action, "start") != 0 && strcmp(a->action, "delete") != 0)
-		return cc_error_set(err, 0, "unknown action %s (want start or delete)", a->action);
-	if (!a->ns || !*a->ns)
-		return cc_error_set(err, 0, "-namespace is required");
-	if (!a->id || !*a->id)
-		return cc_error_set(err, 0, "-id is required");
-	if (!a->address || !*a->address)
-		return cc_error_set(err, 0, "-address is required");
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct shim_args args;
@@ -89,7 +33,7 @@ int main(int argc, char **argv)
 		printf("containerd-shim-cocoon-v2 (runtime " SHIM_RUNTIME_NAME ")\n");
 		return 0;
 	}
-	if (parse_args(argc, argv, &args, &err) < 0) {
+	if (shim_parse_args(argc, argv, &args, &err) < 0) {
 		fprintf(stderr, "containerd-shim-cocoon-v2: %s\n", err.msg);
 		usage();
 		return 2;

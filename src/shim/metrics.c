@@ -58,7 +58,6 @@ uint8_t *shim_metrics_pack(const struct Cocoon__Agent__V1__StatsResponse *s, siz
 	m.memory_oom_control = &oom;
 	m.blkio = &blk;
 
-
 	*len = protobuf_c_message_get_packed_size(&m.base);
 	uint8_t *buf = malloc(*len ? *len : 1);
 	if (buf)

@@ -13,7 +13,7 @@
 /* containerd's rootfs mounts (overlay from the snapshotter, or a bind of a directory)
  * stacked on target, like containerd's mount.All. */
 int shim_rootfs_mount(Containerd__Types__Mount **mounts, size_t n, const char *target,
-			struct cc_error *err)
+		      struct cc_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		const Containerd__Types__Mount *m = mounts[i];
@@ -49,4 +49,3 @@ void shim_rootfs_umount(const char *bundle)
 	for (int i = 0; target && i < 16 && umount2(target, MNT_DETACH) == 0; i++)
 		;
 }
-

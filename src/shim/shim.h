@@ -42,6 +42,9 @@ struct shim_args {
 	const char *action; /* "start", "delete" or NULL to serve */
 };
 
+/* Parses the command line (args.c); err names a bad or missing flag. */
+int shim_parse_args(int argc, char **argv, struct shim_args *a, struct cc_error *err);
+
 /* ---- stdio relay (host/stdio_relay.h) ---- */
 
 /* Starts the relays between containerd's FIFOs (paths may be "") and the agent's
