@@ -20,10 +20,10 @@ initrd=build/share/cocoon/initrd.img
 for f in "$vmm" "$kernel" "$initrd"; do
 	[ -e "$f" ] || { echo "bench/boot.sh: $f missing (make)" >&2; exit 1; }
 done
-# The command line src/lib/hv_cocoon_vmm.c gives the guest.
-base=$(grep -A1 "^#define VMM_BASE_CMDLINE" src/lib/hv_cocoon_vmm.c | sed -n '2s/^[[:space:]]*"\(.*\)"$/\1/p')
+# The command line src/host/hv_cocoon_vmm.c gives the guest.
+base=$(grep -A1 "^#define VMM_BASE_CMDLINE" src/host/hv_cocoon_vmm.c | sed -n '2s/^[[:space:]]*"\(.*\)"$/\1/p')
 [ -n "$base" ] || { echo "bench/boot.sh: VMM_BASE_CMDLINE not found" >&2; exit 1; }
-cuts=$(sed -n 's/^#define HV_GUEST_BOOT_CUTS "\(.*\)"$/\1/p' src/lib/hypervisor.h)
+cuts=$(sed -n 's/^#define HV_GUEST_BOOT_CUTS "\(.*\)"$/\1/p' src/host/hypervisor.h)
 [ -n "$cuts" ] || { echo "bench/boot.sh: HV_GUEST_BOOT_CUTS not found" >&2; exit 1; }
 if [ $# -eq 0 ]; then
 	set -- "uncut=" "shipped=$cuts"
