@@ -60,18 +60,5 @@ int channel_listen_vsock(unsigned port, struct cc_error *err)
 
 int channel_listen_unix(const char *path, struct cc_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return cc_error_set(err, ENAMETOOLONG, "unix socket %s", path);
-	strcpy(sa.sun_path, path);
-	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return cc_error_set(err, errno, "unix socket");
-	if (unlink(path) < 0 && errno != ENOENT)
-		return cc_error_set(err, errno, "remove stale %s", path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return cc_error_set(err, errno, "bind %s", path);
-	if (listen(fd, 4) < 0)
-		return cc_error_set(err, errno, "listen %s", path);
-	return cc_steal_fd(&fd);
+	return cc_unix_listen(path, 4, SOCK_NONBLOCK | SOCK_CLOEXEC, err);
 }

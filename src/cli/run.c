@@ -507,36 +507,28 @@ int cmd_run(int argc, char **argv)
 			cfg.source[0] ? cfg.source : "/etc/cocoon/cocoon.conf");
 		goto out;
 	}
-	const char *vmm_binary = strcmp(hv->name, "qemu") == 0 ? cfg.qemu : NULL;
-	struct vm_config probe_cfg = { .vmm_binary = vmm_binary, .kernel = cfg.kernel };
+	struct sandbox_config sc;
+	sandbox_config_from_settings(&sc, &cfg, hv);
+	struct vm_config probe_cfg = { .vmm_binary = sc.vmm_binary, .kernel = cfg.kernel };
 	if (hv->probe(&probe_cfg, &err) < 0) {
 		fprintf(stderr, "cocoon: %s\n", err.msg);
 		goto out;
 	}
 
+	/* The options on top of the configured settings. */
 	uint64_t limit_mib = (o.memory + (1u << 20) - 1) >> 20;
-	unsigned vcpus = cfg.default_vcpus;
 	if (o.cpus > 0) {
-		vcpus = (unsigned)o.cpus;
-		if ((double)vcpus < o.cpus)
-			vcpus++;
+		sc.cpus = (unsigned)o.cpus;
+		if ((double)sc.cpus < o.cpus)
+			sc.cpus++;
 	}
+	if (o.memory)
+		sc.memory_mib = limit_mib + GUEST_OVERHEAD_MIB;
 	char id[32];
 	new_id(id, sizeof(id));
-	struct sandbox_config sc = {
-		.id = id,
-		.state_root = cfg.state_dir,
-		.hv = hv,
-		.vmm_binary = vmm_binary,
-		.virtiofsd = cfg.virtiofsd,
-		.kernel = cfg.kernel,
-		.initrd = cfg.initrd,
-		.cpus = vcpus,
-		.memory_mib = o.memory ? limit_mib + GUEST_OVERHEAD_MIB : cfg.default_memory_mib,
-		.netns = o.netns,
-		.debug = o.debug,
-		.boot_timeout_ms = cfg.boot_timeout_ms,
-	};
+	sc.id = id;
+	sc.netns = o.netns;
+	sc.debug = o.debug;
 
 	/* Before any thread exists: the mount namespace, and signals left to the signal
 	 * thread (every thread inherits this mask; the VMM and virtiofsd reset it). */

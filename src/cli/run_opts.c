@@ -164,4 +164,3 @@ int cli_run_parse_args(int argc, char **argv, struct run_opts *o)
 		return bad("%s", "run --rootfs needs a command to run");
 	return 0;
 }
-

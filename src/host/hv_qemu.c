@@ -188,17 +188,8 @@ static void free_argv(struct argv_buf *a)
  * never needs to create anything by path. */
 static int listen_agent(struct qemu *q, struct cc_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(q->agent_sock) >= sizeof(sa.sun_path))
-		return cc_error_set(err, ENAMETOOLONG, "agent socket %s", q->agent_sock);
-	strcpy(sa.sun_path, q->agent_sock);
-	q->agent_listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (q->agent_listen_fd < 0)
-		return cc_error_set(err, errno, "socket");
-	if (bind(q->agent_listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(q->agent_listen_fd, 1) < 0)
-		return cc_error_set(err, errno, "listen on %s", q->agent_sock);
-	return 0;
+	q->agent_listen_fd = cc_unix_listen(q->agent_sock, 1, SOCK_CLOEXEC, err);
+	return q->agent_listen_fd < 0 ? cc_error_prefix(err, "agent socket") : 0;
 }
 
 /* virtiofsd's socket file appears at bind(), a moment before it listens; it serves one

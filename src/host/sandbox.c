@@ -15,6 +15,7 @@
 
 #include "shared/agent_proto.h"
 #include "host/child.h"
+#include "host/config.h"
 #include "shared/log.h"
 #include "shared/ttrpc.h"
 #include "shared/util.h"
@@ -136,6 +137,24 @@ static struct ttrpc_client *agent_conn(void *ctx, struct cc_error *err)
 	if (sb->agent == NULL)
 		cc_error_code(err, TTRPC_UNAVAILABLE, "no connection to the agent");
 	return sb->agent;
+}
+
+void sandbox_config_from_settings(struct sandbox_config *sc, const struct cc_config *cfg,
+				  const struct hypervisor_ops *hv)
+{
+	*sc = (struct sandbox_config){
+		.state_root = cfg->state_dir,
+		.hv = hv,
+		/* An empty qemu= leaves the backend its default. */
+		.vmm_binary = strcmp(hv->name, "qemu") == 0 && cfg->qemu[0] ? cfg->qemu : NULL,
+		.virtiofsd = cfg->virtiofsd,
+		.kernel = cfg->kernel,
+		.initrd = cfg->initrd,
+		.cpus = cfg->default_vcpus,
+		.memory_mib = cfg->default_memory_mib,
+		.debug = cfg->log_level >= CC_LOG_DEBUG,
+		.boot_timeout_ms = cfg->boot_timeout_ms,
+	};
 }
 
 static int hello(struct sandbox *sb, int timeout_ms, struct cc_error *err)

@@ -75,6 +75,13 @@ struct sandbox {
 	struct sandbox_timings t;
 };
 
+/* What the configuration says of every sandbox (cocoon run's and the shim's alike): the
+ * backend and its binary, virtiofsd, guest kernel and initrd, default size, debug, boot
+ * timeout, state root. The caller adds the id, the netns and what it sizes itself. */
+struct cc_config;
+void sandbox_config_from_settings(struct sandbox_config *sc, const struct cc_config *cfg,
+				  const struct hypervisor_ops *hv);
+
 int sandbox_enter_mount_ns(struct cc_error *err);
 /* Boots the VM and returns once the agent answered Hello and, with a netns, configured
  * the guest's interfaces. On failure everything

@@ -130,6 +130,25 @@ int cc_unix_connect(const char *path, struct cc_error *err)
 	return fd;
 }
 
+int cc_unix_listen(const char *path, int backlog, int flags, struct cc_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = strlen(path);
+	if (n >= sizeof(sa.sun_path))
+		return cc_error_set(err, ENAMETOOLONG, "unix socket %s", path);
+	memcpy(sa.sun_path, path, n + 1);
+	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | flags, 0);
+	if (fd < 0)
+		return cc_error_set(err, errno, "unix socket");
+	if (unlink(path) < 0 && errno != ENOENT)
+		return cc_error_set(err, errno, "remove stale %s", path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return cc_error_set(err, errno, "bind %s", path);
+	if (listen(fd, backlog) < 0)
+		return cc_error_set(err, errno, "listen %s", path);
+	return cc_steal_fd(&fd);
+}
+
 int cc_mkdir_p(const char *path, int mode, struct cc_error *err)
 {
 	char buf[4096];

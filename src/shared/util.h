@@ -47,6 +47,10 @@ int cc_mkdir_p(const char *path, int mode, struct cc_error *err);
 /* A close-on-exec stream socket connected to the unix socket at path. On failure
  * err->err_no tells a missing socket file (ENOENT) from one nobody listens on. */
 int cc_unix_connect(const char *path, struct cc_error *err);
+/* A stream socket listening at path (a stale file there is removed first). flags:
+ * SOCK_CLOEXEC, SOCK_NONBLOCK as for socket(2). Fails naming a path too long for a
+ * unix socket (ENAMETOOLONG), or the bind or listen that failed. */
+int cc_unix_listen(const char *path, int backlog, int flags, struct cc_error *err);
 /* Removes a tree without crossing mount points; missing is not an error. */
 int cc_rm_rf(const char *path, struct cc_error *err);
 

@@ -163,16 +163,11 @@ int shim_start(const struct shim_args *args, struct cc_error *err)
 	} else {
 		if (cc_mkdir_p(SHIM_SOCKET_DIR, 0711, err) < 0)
 			return -1;
-		unlink(sa.sun_path);
-		fd = socket(AF_UNIX, SOCK_STREAM, 0); /* inherited by the daemon as fd 3 */
+		fd = cc_unix_listen(sa.sun_path, 64, 0, err); /* the daemon's fd 3 */
 		if (fd < 0)
-			return cc_error_set(err, errno, "socket");
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			return cc_error_set(err, errno, "bind %s", sa.sun_path);
+			return -1;
 		read_config_path(config, sizeof(config));
-		if (listen(fd, 64) < 0 || spawn_daemon(args, config, fd, err) < 0) {
-			if (!err->msg[0])
-				cc_error_set(err, errno, "listen %s", sa.sun_path);
+		if (spawn_daemon(args, config, fd, err) < 0) {
 			unlink(sa.sun_path);
 			return -1;
 		}

@@ -132,15 +132,9 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
 				     "guest initrd %s: %s (set initrd= in %s)", cfg->initrd,
 				     strerror(errno), file);
+	sandbox_config_from_settings(&sc, cfg, sc.hv);
 	sc.id = group;
-	sc.state_root = cfg->state_dir;
-	sc.vmm_binary = strcmp(sc.hv->name, "qemu") == 0 && cfg->qemu[0] ? cfg->qemu : NULL;
-	sc.virtiofsd = cfg->virtiofsd;
-	sc.kernel = cfg->kernel;
-	sc.initrd = cfg->initrd;
 	sc.netns = shim_spec_netns(spec);
-	sc.debug = cfg->log_level >= CC_LOG_DEBUG;
-	sc.boot_timeout_ms = cfg->boot_timeout_ms;
 	size_vm(spec, cfg, &sc.cpus, &sc.memory_mib);
 	const char *quota = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-quota");
 	const char *period = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-period");

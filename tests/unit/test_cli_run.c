@@ -65,10 +65,10 @@ static void test_refused(void **state)
 	(void)state;
 	struct run_opts o;
 	FILE *saved = stderr;
-	stderr = fopen("/dev/null", "w"); /* the refusals print their reason */
-	assert_int_equal(PARSE(&o, "--rootfs", "/r"), -1);		      /* no command */
+	stderr = fopen("/dev/null", "w");		   /* the refusals print their reason */
+	assert_int_equal(PARSE(&o, "--rootfs", "/r"), -1); /* no command */
 	assert_int_equal(PARSE(&o, "--rootfs", "/r", "--bundle", "/b", "x"), -1); /* both */
-	assert_int_equal(PARSE(&o, "true"), -1);			      /* neither */
+	assert_int_equal(PARSE(&o, "true"), -1);				  /* neither */
 	assert_int_equal(PARSE(&o, "--cpus", "0", "--rootfs", "/r", "x"), -1);
 	assert_int_equal(PARSE(&o, "--cpus", "65", "--rootfs", "/r", "x"), -1);
 	assert_int_equal(PARSE(&o, "--cpus", "1x", "--rootfs", "/r", "x"), -1);

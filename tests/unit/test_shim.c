@@ -54,8 +54,7 @@ static void test_args_go_forms(void **state)
 	assert_string_equal(a.config, "/etc/c.conf");
 	assert_false(a.debug);
 	assert_null(a.action);
-	assert_int_equal(PARSE(&a, &err, "-namespace", "n", "-address", "a", "-id", "i",
-			       "delete"),
+	assert_int_equal(PARSE(&a, &err, "-namespace", "n", "-address", "a", "-id", "i", "delete"),
 			 0);
 	assert_string_equal(a.action, "delete");
 }
@@ -75,17 +74,14 @@ static void test_args_errors(void **state)
 		     "unknown flag -bogus");
 	expect_error(PARSE(&a, &err, "-namespace", "n", "-address", "a", "-id"), &err,
 		     "flag -id needs a value");
-	expect_error(PARSE(&a, &err, "-namespace", "n", "-address", "a", "-id", "i", "start",
-			   "extra"),
-		     &err, "unexpected argument extra");
-	expect_error(PARSE(&a, &err, "-namespace", "n", "-address", "a", "-id", "i", "stop"),
-		     &err, "unknown action stop (want start or delete)");
-	expect_error(PARSE(&a, &err, "-address", "a", "-id", "i"), &err,
-		     "-namespace is required");
-	expect_error(PARSE(&a, &err, "-namespace", "n", "-address", "a"), &err,
-		     "-id is required");
-	expect_error(PARSE(&a, &err, "-namespace", "n", "-id", "i"), &err,
-		     "-address is required");
+	expect_error(
+		PARSE(&a, &err, "-namespace", "n", "-address", "a", "-id", "i", "start", "extra"),
+		&err, "unexpected argument extra");
+	expect_error(PARSE(&a, &err, "-namespace", "n", "-address", "a", "-id", "i", "stop"), &err,
+		     "unknown action stop (want start or delete)");
+	expect_error(PARSE(&a, &err, "-address", "a", "-id", "i"), &err, "-namespace is required");
+	expect_error(PARSE(&a, &err, "-namespace", "n", "-address", "a"), &err, "-id is required");
+	expect_error(PARSE(&a, &err, "-namespace", "n", "-id", "i"), &err, "-address is required");
 }
 
 /* CRI's working set is usage - total_inactive_file: the guest's working set survives
