@@ -26,6 +26,7 @@
 #include "host/child.h"
 #include "shared/log.h"
 #include "shared/oci_spec.h"
+#include "host/oci_edit.h"
 #include "host/sandbox.h"
 #include "host/stdio_relay.h"
 #include "shared/ttrpc.h"
@@ -126,35 +127,6 @@ static void free_env(char **env)
 		free(env[i]);
 }
 
-static void set_limits(json_object *spec, const struct run_opts *o)
-{
-	if (o->memory == 0 && o->cpus == 0)
-		return;
-	json_object *linux_, *res;
-	if (!json_object_object_get_ex(spec, "linux", &linux_) ||
-	    !json_object_is_type(linux_, json_type_object)) {
-		linux_ = json_object_new_object();
-		json_object_object_add(spec, "linux", linux_);
-	}
-	if (!json_object_object_get_ex(linux_, "resources", &res) ||
-	    !json_object_is_type(res, json_type_object)) {
-		res = json_object_new_object();
-		json_object_object_add(linux_, "resources", res);
-	}
-	if (o->memory != 0) {
-		json_object *mem = json_object_new_object();
-		json_object_object_add(mem, "limit", json_object_new_int64((int64_t)o->memory));
-		json_object_object_add(res, "memory", mem);
-	}
-	if (o->cpus != 0) {
-		json_object *cpu = json_object_new_object();
-		json_object_object_add(cpu, "quota",
-				       json_object_new_int64((int64_t)(o->cpus * CPU_PERIOD_US)));
-		json_object_object_add(cpu, "period", json_object_new_int64(CPU_PERIOD_US));
-		json_object_object_add(res, "cpu", cpu);
-	}
-}
-
 /* The bundle's config.json with our flags applied on top. */
 static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, struct sandbox *sb,
 			 const char *guest_root, char **env, struct cc_error *err)
@@ -168,45 +140,19 @@ static char *edit_bundle(const struct run_opts *o, const struct spec_in *in, str
 		json_object_put(spec);
 		return NULL;
 	}
-	json_object *root, *proc;
-	if (!json_object_object_get_ex(spec, "root", &root)) {
-		root = json_object_new_object();
-		json_object_object_add(spec, "root", root);
-	}
-	json_object_object_add(root, "path", json_object_new_string(guest_root));
-	if (o->readonly)
-		json_object_object_add(root, "readonly", json_object_new_boolean(1));
-	if (!json_object_object_get_ex(spec, "process", &proc)) {
-		proc = json_object_new_object();
-		json_object_object_add(spec, "process", proc);
-	}
-	if (o->cmd[0] != NULL) {
-		json_object *args = json_object_new_array();
-		for (size_t i = 0; o->cmd[i] != NULL; i++)
-			json_object_array_add(args, json_object_new_string(o->cmd[i]));
-		json_object_object_add(proc, "args", args);
-	}
-	if (env[0] != NULL) {
-		json_object *e;
-		if (!json_object_object_get_ex(proc, "env", &e) ||
-		    !json_object_is_type(e, json_type_array)) {
-			e = json_object_new_array();
-			json_object_object_add(proc, "env", e);
-		}
-		for (size_t i = 0; env[i] != NULL; i++)
-			json_object_array_add(e, json_object_new_string(env[i]));
-	}
-	if (o->workdir != NULL)
-		json_object_object_add(proc, "cwd", json_object_new_string(o->workdir));
-	if (o->has_user) {
-		json_object *u = json_object_new_object();
-		json_object_object_add(u, "uid", json_object_new_int64(o->uid));
-		json_object_object_add(u, "gid", json_object_new_int64(o->gid));
-		json_object_object_add(proc, "user", u);
-	}
-	if (o->tty)
-		json_object_object_add(proc, "terminal", json_object_new_boolean(1));
-	set_limits(spec, o);
+	oci_edit_root(spec, guest_root, o->readonly);
+	struct oci_edit_process p = {
+		.args = o->cmd,
+		.env = env,
+		.cwd = o->workdir,
+		.has_user = o->has_user,
+		.uid = o->uid,
+		.gid = o->gid,
+		.terminal = o->tty,
+	};
+	oci_edit_process(spec, &p);
+	oci_edit_limits(spec, o->memory, o->cpus ? (int64_t)(o->cpus * CPU_PERIOD_US) : 0,
+			o->cpus ? CPU_PERIOD_US : 0);
 	char *out = strdup(json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN));
 	json_object_put(spec);
 	if (out == NULL)

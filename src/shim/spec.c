@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/oci_edit.h"
 #include "shared/oci_spec.h"
 #include "shared/util.h"
 
@@ -109,10 +110,9 @@ int shim_spec_root(const struct shim_spec *s, const char *bundle, char *out, siz
 
 int shim_spec_set_root(struct shim_spec *s, const char *guest_path, struct cc_error *err)
 {
-	struct json_object *root = get(s->root, "root", json_type_object);
-	if (!root)
+	if (!get(s->root, "root", json_type_object))
 		return cc_error_set(err, 0, "config.json: root is missing");
-	json_object_object_add(root, "path", json_object_new_string(guest_path));
+	oci_edit_root(s->root, guest_path, false);
 	return 0;
 }
 
