@@ -204,6 +204,13 @@ void shim_request_exit(void);
 /* Waits until the handlers running on their own threads returned; if the guest keeps
  * them waiting past timeout_ms, kills the VM so they fail at once. */
 void shim_async_drain(int timeout_ms);
+/* Runs a handler on a thread of its own (at most 32 at once); the call is the thread's
+ * from then on (async.c). */
+int shim_run_async(ttrpc_handler_fn fn, struct ttrpc_call *call, const ProtobufCMessage *req,
+		   struct cc_error *err);
+/* After a SIGKILL to id/exec_id ("" for the task): stops the pod VM if the process has
+ * not exited within stop_grace_ms (async.c). */
+void shim_watch_kill(const char *id, const char *exec_id);
 extern const struct ttrpc_method shim_task_methods[];
 extern const size_t shim_n_task_methods;
 
