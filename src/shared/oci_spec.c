@@ -15,9 +15,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "shared/oci_json.h"
 #include "shared/util.h"
-
-#define PATH_MAX_LEN 192
 
 struct name_value {
 	const char *name;
@@ -121,253 +120,13 @@ int oci_seccomp_arch(const char *name, uint32_t *arch)
 	return 0;
 }
 
-/* ---- typed accessors; `path` names the value being read ---- */
-
-static int expected(struct cc_error *err, const char *path, const char *what)
-{
-	return cc_error_set(err, 0, "%s: expected %s", path, what);
-}
-
-/* JSON paths for messages; a path longer than PATH_MAX_LEN is cut, which only shortens
- * a message. */
-static void path_fmt(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void path_fmt(char *buf, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, PATH_MAX_LEN, fmt, ap);
-	va_end(ap);
-}
-
-static void join(char *buf, const char *parent, const char *key)
-{
-	path_fmt(buf, "%s%s%s", parent, parent[0] != '\0' ? "." : "", key);
-}
-
-static void index_path(char *buf, const char *parent, size_t i)
-{
-	path_fmt(buf, "%s[%zu]", parent, i);
-}
-
-/* Member `key` of `obj`: NULL when absent or null, an error when of another type. */
-static int member(json_object *obj, const char *key, json_type type, const char *parent,
-		  json_object **out, struct cc_error *err)
-{
-	static const char *const names[] = {
-		[json_type_boolean] = "a boolean", [json_type_double] = "a number",
-		[json_type_int] = "an integer",	   [json_type_object] = "an object",
-		[json_type_array] = "an array",	   [json_type_string] = "a string",
-	};
-	json_object *v = NULL;
-	*out = NULL;
-	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, type)) {
-		char path[PATH_MAX_LEN];
-		join(path, parent, key);
-		return expected(err, path, names[type]);
-	}
-	*out = v;
-	return 0;
-}
-
-static int required(const json_object *v, const char *parent, const char *key, struct cc_error *err)
-{
-	if (v != NULL)
-		return 0;
-	char path[PATH_MAX_LEN];
-	join(path, parent, key);
-	return cc_error_set(err, 0, "%s: required", path);
-}
-
-static int dup_string(json_object *v, const char *path, char **out, struct cc_error *err)
-{
-	if (!json_object_is_type(v, json_type_string))
-		return expected(err, path, "a string");
-	const char *s = json_object_get_string(v);
-	if ((size_t)json_object_get_string_len(v) != strlen(s))
-		return cc_error_set(err, 0, "%s: string contains a NUL byte", path);
-	*out = strdup(s);
-	if (*out == NULL)
-		return cc_error_set(err, ENOMEM, "%s", path);
-	return 0;
-}
-
-static int get_string(json_object *obj, const char *key, const char *parent, char **out,
-		      struct cc_error *err)
-{
-	json_object *v;
-	char path[PATH_MAX_LEN];
-	if (member(obj, key, json_type_string, parent, &v, err) < 0)
-		return -1;
-	if (v == NULL)
-		return 0;
-	join(path, parent, key);
-	return dup_string(v, path, out, err);
-}
-
-static int get_bool(json_object *obj, const char *key, const char *parent, bool *out,
-		    struct cc_error *err)
-{
-	json_object *v;
-	if (member(obj, key, json_type_boolean, parent, &v, err) < 0)
-		return -1;
-	if (v != NULL)
-		*out = json_object_get_boolean(v);
-	return 0;
-}
-
-static int check_int(json_object *v, const char *path, struct cc_error *err)
-{
-	if (!json_object_is_type(v, json_type_int))
-		return expected(err, path, "an integer");
-	return 0;
-}
-
-/* Integer in [min, max]; `*found` tells whether the member was present. */
-static int get_int_range(json_object *obj, const char *key, const char *parent, int64_t min,
-			 int64_t max, int64_t *out, bool *found, struct cc_error *err)
-{
-	json_object *v;
-	char path[PATH_MAX_LEN];
-	join(path, parent, key);
-	if (found != NULL)
-		*found = false;
-	if (member(obj, key, json_type_int, parent, &v, err) < 0)
-		return -1;
-	if (v == NULL)
-		return 0;
-	int64_t x = json_object_get_int64(v);
-	if (x < min || x > max || (x == INT64_MAX && json_object_get_uint64(v) > INT64_MAX))
-		return cc_error_set(err, 0, "%s: %s out of range [%lld, %lld]", path,
-				    json_object_get_string(v), (long long)min, (long long)max);
-	*out = x;
-	if (found != NULL)
-		*found = true;
-	return 0;
-}
-
-static int to_uint64(json_object *v, const char *path, uint64_t *out, struct cc_error *err)
-{
-	if (check_int(v, path, err) < 0)
-		return -1;
-	if (json_object_get_int64(v) < 0)
-		return expected(err, path, "a non-negative integer");
-	*out = json_object_get_uint64(v);
-	return 0;
-}
-
-static int get_uint64(json_object *obj, const char *key, const char *parent, uint64_t *out,
-		      struct cc_error *err)
-{
-	json_object *v;
-	char path[PATH_MAX_LEN];
-	if (member(obj, key, json_type_int, parent, &v, err) < 0)
-		return -1;
-	if (v == NULL)
-		return 0;
-	join(path, parent, key);
-	return to_uint64(v, path, out, err);
-}
-
-static int check_count(size_t n, const char *path, struct cc_error *err)
-{
-	if (n > OCI_MAX_ITEMS)
-		return cc_error_set(err, 0, "%s: more than %d entries", path, OCI_MAX_ITEMS);
-	return 0;
-}
-
-static void free_strv(char **v)
-{
-	if (v == NULL)
-		return;
-	for (char **p = v; *p != NULL; p++)
-		free(*p);
-	free(v);
-}
-
-/* A NULL-terminated copy of an array of strings (an empty array gives { NULL }). */
-static int strv_from(json_object *arr, const char *path, char ***out, struct cc_error *err)
-{
-	if (!json_object_is_type(arr, json_type_array))
-		return expected(err, path, "an array of strings");
-	size_t n = json_object_array_length(arr);
-	if (check_count(n, path, err) < 0)
-		return -1;
-	char **v = calloc(n + 1, sizeof(*v));
-	if (v == NULL)
-		return cc_error_set(err, ENOMEM, "%s", path);
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(arr, i);
-		char p[PATH_MAX_LEN];
-		index_path(p, path, i);
-		if (e == NULL || !json_object_is_type(e, json_type_string)) {
-			free_strv(v);
-			return cc_error_set(err, 0, "%s: expected an array of strings", path);
-		}
-		if (dup_string(e, p, &v[i], err) < 0) {
-			free_strv(v);
-			return -1;
-		}
-	}
-	*out = v;
-	return 0;
-}
-
-static int get_strv(json_object *obj, const char *key, const char *parent, char ***out,
-		    struct cc_error *err)
-{
-	json_object *v;
-	char path[PATH_MAX_LEN];
-	join(path, parent, key);
-	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
-		return 0;
-	return strv_from(v, path, out, err);
-}
-
-/* A string->string object as two parallel NULL-terminated arrays. */
-static int get_map(json_object *obj, const char *key, const char *parent, char ***keys,
-		   char ***values, struct cc_error *err)
-{
-	json_object *m;
-	char path[PATH_MAX_LEN];
-	join(path, parent, key);
-	if (member(obj, key, json_type_object, parent, &m, err) < 0)
-		return -1;
-	if (m == NULL)
-		return 0;
-	size_t n = (size_t)json_object_object_length(m), i = 0;
-	if (check_count(n, path, err) < 0)
-		return -1;
-	*keys = calloc(n + 1, sizeof(char *));
-	*values = calloc(n + 1, sizeof(char *));
-	if (*keys == NULL || *values == NULL)
-		return cc_error_set(err, ENOMEM, "%s", path);
-	json_object_object_foreach(m, k, v)
-	{
-		char p[PATH_MAX_LEN];
-		join(p, path, k);
-		if (v == NULL || !json_object_is_type(v, json_type_string))
-			return expected(err, p, "a string");
-		(*keys)[i] = strdup(k);
-		if ((*keys)[i] == NULL)
-			return cc_error_set(err, ENOMEM, "%s", p);
-		if (dup_string(v, p, &(*values)[i], err) < 0)
-			return -1;
-		i++;
-	}
-	return 0;
-}
-
-/* ---- process ---- */
-
 static int parse_caps(json_object *arr, const char *path, int **out, size_t *n,
 		      struct cc_error *err)
 {
 	if (!json_object_is_type(arr, json_type_array))
-		return expected(err, path, "an array of strings");
+		return oj_expected(err, path, "an array of strings");
 	size_t len = json_object_array_length(arr);
-	if (check_count(len, path, err) < 0)
+	if (oj_check_count(len, path, err) < 0)
 		return -1;
 	*out = calloc(len + 1, sizeof(int));
 	if (*out == NULL)
@@ -377,9 +136,9 @@ static int parse_caps(json_object *arr, const char *path, int **out, size_t *n,
 		json_object *e = json_object_array_get_idx(arr, i);
 		char p[PATH_MAX_LEN];
 		long cap;
-		index_path(p, path, i);
+		oj_index_path(p, path, i);
 		if (e == NULL || !json_object_is_type(e, json_type_string))
-			return expected(err, p, "a string");
+			return oj_expected(err, p, "a string");
 		const char *name = json_object_get_string(e);
 		if (lookup(capabilities, CC_ARRAY_SIZE(capabilities), name, &cap) < 0)
 			return cc_error_set(err, 0, "%s: unknown capability \"%.64s\"", p, name);
@@ -405,7 +164,7 @@ static int parse_capabilities(json_object *caps, const char *parent, struct oci_
 	for (size_t i = 0; i < CC_ARRAY_SIZE(sets); i++) {
 		json_object *v;
 		char path[PATH_MAX_LEN];
-		join(path, parent, sets[i].key);
+		oj_join(path, parent, sets[i].key);
 		if (!json_object_object_get_ex(caps, sets[i].key, &v) || v == NULL)
 			continue;
 		if (parse_caps(v, path, sets[i].set, sets[i].n, err) < 0)
@@ -418,7 +177,7 @@ static int parse_rlimits(json_object *arr, const char *path, struct oci_process 
 			 struct cc_error *err)
 {
 	size_t n = json_object_array_length(arr);
-	if (check_count(n, path, err) < 0)
+	if (oj_check_count(n, path, err) < 0)
 		return -1;
 	p->rlimits = calloc(n + 1, sizeof(*p->rlimits));
 	if (p->rlimits == NULL)
@@ -428,15 +187,15 @@ static int parse_rlimits(json_object *arr, const char *path, struct oci_process 
 		struct oci_rlimit *r = &p->rlimits[i];
 		char ep[PATH_MAX_LEN], vp[PATH_MAX_LEN];
 		long res;
-		index_path(ep, path, i);
+		oj_index_path(ep, path, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
-			return expected(err, ep, "an object");
-		if (member(e, "type", json_type_string, ep, &type, err) < 0 ||
-		    required(type, ep, "type", err) < 0)
+			return oj_expected(err, ep, "an object");
+		if (oj_member(e, "type", json_type_string, ep, &type, err) < 0 ||
+		    oj_required(type, ep, "type", err) < 0)
 			return -1;
 		const char *name = json_object_get_string(type);
 		if (lookup(rlimits, CC_ARRAY_SIZE(rlimits), name, &res) < 0) {
-			join(vp, ep, "type");
+			oj_join(vp, ep, "type");
 			return cc_error_set(err, 0, "%s: unknown rlimit \"%.64s\"", vp, name);
 		}
 		for (size_t j = 0; j < i; j++) {
@@ -447,11 +206,11 @@ static int parse_rlimits(json_object *arr, const char *path, struct oci_process 
 		const char *keys[] = { "soft", "hard" };
 		uint64_t *vals[] = { &r->soft, &r->hard };
 		for (size_t k = 0; k < 2; k++) {
-			if (member(e, keys[k], json_type_int, ep, &v, err) < 0 ||
-			    required(v, ep, keys[k], err) < 0)
+			if (oj_member(e, keys[k], json_type_int, ep, &v, err) < 0 ||
+			    oj_required(v, ep, keys[k], err) < 0)
 				return -1;
-			join(vp, ep, keys[k]);
-			if (to_uint64(v, vp, vals[k], err) < 0)
+			oj_join(vp, ep, keys[k]);
+			if (oj_to_uint64(v, vp, vals[k], err) < 0)
 				return -1;
 		}
 		if (r->soft > r->hard)
@@ -467,16 +226,16 @@ static int parse_user(json_object *user, const char *path, struct oci_process *p
 	int64_t v;
 	bool found;
 	const int64_t id_max = (int64_t)UINT32_MAX - 1; /* (uid_t)-1 means "unchanged" */
-	if (get_int_range(user, "uid", path, 0, id_max, &v, &found, err) < 0)
+	if (oj_get_int_range(user, "uid", path, 0, id_max, &v, &found, err) < 0)
 		return -1;
 	p->uid = found ? (uid_t)v : 0;
-	if (get_int_range(user, "gid", path, 0, id_max, &v, &found, err) < 0)
+	if (oj_get_int_range(user, "gid", path, 0, id_max, &v, &found, err) < 0)
 		return -1;
 	p->gid = found ? (gid_t)v : 0;
 	json_object *arr;
 	char ap[PATH_MAX_LEN];
-	join(ap, path, "additionalGids");
-	if (member(user, "additionalGids", json_type_array, path, &arr, err) < 0)
+	oj_join(ap, path, "additionalGids");
+	if (oj_member(user, "additionalGids", json_type_array, path, &arr, err) < 0)
 		return -1;
 	if (arr == NULL)
 		return 0;
@@ -489,9 +248,9 @@ static int parse_user(json_object *user, const char *path, struct oci_process *p
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(arr, i);
 		char ep[PATH_MAX_LEN];
-		index_path(ep, ap, i);
-		if (e == NULL || check_int(e, ep, err) < 0)
-			return e == NULL ? expected(err, ep, "an integer") : -1;
+		oj_index_path(ep, ap, i);
+		if (e == NULL || oj_check_int(e, ep, err) < 0)
+			return e == NULL ? oj_expected(err, ep, "an integer") : -1;
 		int64_t g = json_object_get_int64(e);
 		if (g < 0 || g > id_max)
 			return cc_error_set(err, 0, "%s: %lld out of range", ep, (long long)g);
@@ -509,62 +268,63 @@ static int parse_process(json_object *o, const char *path, struct oci_process *p
 
 	memset(p, 0, sizeof(*p));
 	if (!json_object_is_type(o, json_type_object))
-		return expected(err, path, "an object");
-	if (get_bool(o, "terminal", path, &p->terminal, err) < 0)
+		return oj_expected(err, path, "an object");
+	if (oj_get_bool(o, "terminal", path, &p->terminal, err) < 0)
 		return -1;
-	if (member(o, "consoleSize", json_type_object, path, &v, err) < 0)
+	if (oj_member(o, "consoleSize", json_type_object, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "consoleSize");
+		oj_join(sub, path, "consoleSize");
 		int64_t w = 0, h = 0;
-		if (get_int_range(v, "width", sub, 0, UINT16_MAX, &w, NULL, err) < 0 ||
-		    get_int_range(v, "height", sub, 0, UINT16_MAX, &h, NULL, err) < 0)
+		if (oj_get_int_range(v, "width", sub, 0, UINT16_MAX, &w, NULL, err) < 0 ||
+		    oj_get_int_range(v, "height", sub, 0, UINT16_MAX, &h, NULL, err) < 0)
 			return -1;
 		p->console_width = (unsigned)w;
 		p->console_height = (unsigned)h;
 	}
-	join(sub, path, "args");
+	oj_join(sub, path, "args");
 	if (!json_object_object_get_ex(o, "args", &v) || v == NULL)
 		return cc_error_set(err, 0, "%s: required", sub);
-	if (strv_from(v, sub, &p->args, err) < 0)
+	if (oj_strv_from(v, sub, &p->args, err) < 0)
 		return -1;
 	if (p->args[0] == NULL || p->args[0][0] == '\0')
 		return cc_error_set(err, 0, "%s: needs a non-empty first element", sub);
-	if (get_strv(o, "env", path, &p->env, err) < 0)
+	if (oj_get_strv(o, "env", path, &p->env, err) < 0)
 		return -1;
 	if (p->env == NULL && (p->env = calloc(1, sizeof(char *))) == NULL)
 		return cc_error_set(err, ENOMEM, "%s.env", path);
-	join(sub, path, "cwd");
-	if (get_string(o, "cwd", path, &p->cwd, err) < 0)
+	oj_join(sub, path, "cwd");
+	if (oj_get_string(o, "cwd", path, &p->cwd, err) < 0)
 		return -1;
 	if (p->cwd == NULL)
 		return cc_error_set(err, 0, "%s: required", sub);
 	if (p->cwd[0] != '/')
 		return cc_error_set(err, 0, "%s: must be an absolute path", sub);
-	if (member(o, "user", json_type_object, path, &v, err) < 0)
+	if (oj_member(o, "user", json_type_object, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "user");
+		oj_join(sub, path, "user");
 		if (parse_user(v, sub, p, err) < 0)
 			return -1;
 	}
-	if (member(o, "capabilities", json_type_object, path, &v, err) < 0)
+	if (oj_member(o, "capabilities", json_type_object, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "capabilities");
+		oj_join(sub, path, "capabilities");
 		if (parse_capabilities(v, sub, p, err) < 0)
 			return -1;
 	}
-	if (member(o, "rlimits", json_type_array, path, &v, err) < 0)
+	if (oj_member(o, "rlimits", json_type_array, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "rlimits");
+		oj_join(sub, path, "rlimits");
 		if (parse_rlimits(v, sub, p, err) < 0)
 			return -1;
 	}
-	if (get_bool(o, "noNewPrivileges", path, &p->no_new_privileges, err) < 0)
+	if (oj_get_bool(o, "noNewPrivileges", path, &p->no_new_privileges, err) < 0)
 		return -1;
-	if (get_int_range(o, "oomScoreAdj", path, -1000, 1000, &x, &p->has_oom_score_adj, err) < 0)
+	if (oj_get_int_range(o, "oomScoreAdj", path, -1000, 1000, &x, &p->has_oom_score_adj, err) <
+	    0)
 		return -1;
 	if (p->has_oom_score_adj)
 		p->oom_score_adj = (int)x;
@@ -586,13 +346,13 @@ static int parse_namespaces(json_object *arr, const char *path, struct oci_spec 
 		json_object *e = json_object_array_get_idx(arr, i), *type;
 		char ep[PATH_MAX_LEN], tp[PATH_MAX_LEN];
 		long t;
-		index_path(ep, path, i);
+		oj_index_path(ep, path, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
-			return expected(err, ep, "an object");
-		if (member(e, "type", json_type_string, ep, &type, err) < 0 ||
-		    required(type, ep, "type", err) < 0)
+			return oj_expected(err, ep, "an object");
+		if (oj_member(e, "type", json_type_string, ep, &type, err) < 0 ||
+		    oj_required(type, ep, "type", err) < 0)
 			return -1;
-		join(tp, ep, "type");
+		oj_join(tp, ep, "type");
 		const char *name = json_object_get_string(type);
 		if (lookup(namespaces, CC_ARRAY_SIZE(namespaces), name, &t) < 0)
 			return cc_error_set(err, 0, "%s: unknown namespace \"%.64s\"", tp, name);
@@ -601,7 +361,7 @@ static int parse_namespaces(json_object *arr, const char *path, struct oci_spec 
 				return cc_error_set(err, 0, "%s: duplicate namespace %s", tp, name);
 		}
 		s->namespaces[i].type = (enum oci_ns_type)t;
-		if (get_string(e, "path", ep, &s->namespaces[i].path, err) < 0)
+		if (oj_get_string(e, "path", ep, &s->namespaces[i].path, err) < 0)
 			return -1;
 		s->n_namespaces++;
 	}
@@ -619,16 +379,16 @@ static int devices_from(json_object *arr, const char *path, struct oci_resources
 		cleanup_free char *type = NULL, *access = NULL;
 		bool allow = false;
 		int64_t major = -1, minor = -1;
-		index_path(ep, path, i);
+		oj_index_path(ep, path, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
-			return expected(err, ep, "an object");
-		if (member(e, "allow", json_type_boolean, ep, &v, err) < 0 ||
-		    required(v, ep, "allow", err) < 0 ||
-		    get_bool(e, "allow", ep, &allow, err) < 0 ||
-		    get_string(e, "type", ep, &type, err) < 0 ||
-		    get_string(e, "access", ep, &access, err) < 0 ||
-		    get_int_range(e, "major", ep, -1, INT64_MAX, &major, NULL, err) < 0 ||
-		    get_int_range(e, "minor", ep, -1, INT64_MAX, &minor, NULL, err) < 0)
+			return oj_expected(err, ep, "an object");
+		if (oj_member(e, "allow", json_type_boolean, ep, &v, err) < 0 ||
+		    oj_required(v, ep, "allow", err) < 0 ||
+		    oj_get_bool(e, "allow", ep, &allow, err) < 0 ||
+		    oj_get_string(e, "type", ep, &type, err) < 0 ||
+		    oj_get_string(e, "access", ep, &access, err) < 0 ||
+		    oj_get_int_range(e, "major", ep, -1, INT64_MAX, &major, NULL, err) < 0 ||
+		    oj_get_int_range(e, "minor", ep, -1, INT64_MAX, &minor, NULL, err) < 0)
 			return -1;
 		/* -1 is the wildcard, as an absent number. */
 		if ((type && strcmp(type, "a") != 0) || major != -1 || minor != -1)
@@ -647,40 +407,41 @@ static int resources_from(json_object *o, const char *path, struct oci_resources
 	memset(r, 0, sizeof(*r));
 	r->memory_limit = r->memory_swap = r->cpu_quota = r->pids_limit = -1;
 	if (!json_object_is_type(o, json_type_object))
-		return expected(err, path, "an object");
-	if (member(o, "memory", json_type_object, path, &v, err) < 0)
+		return oj_expected(err, path, "an object");
+	if (oj_member(o, "memory", json_type_object, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "memory");
-		if (get_int_range(v, "limit", sub, -1, INT64_MAX, &r->memory_limit, NULL, err) <
+		oj_join(sub, path, "memory");
+		if (oj_get_int_range(v, "limit", sub, -1, INT64_MAX, &r->memory_limit, NULL, err) <
 			    0 ||
-		    get_int_range(v, "swap", sub, -1, INT64_MAX, &r->memory_swap, NULL, err) < 0)
+		    oj_get_int_range(v, "swap", sub, -1, INT64_MAX, &r->memory_swap, NULL, err) < 0)
 			return -1;
 	}
-	if (member(o, "cpu", json_type_object, path, &v, err) < 0)
+	if (oj_member(o, "cpu", json_type_object, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "cpu");
-		if (get_int_range(v, "quota", sub, -1, INT64_MAX, &r->cpu_quota, NULL, err) < 0 ||
-		    get_uint64(v, "period", sub, &r->cpu_period, err) < 0 ||
-		    get_uint64(v, "shares", sub, &r->cpu_shares, err) < 0 ||
-		    get_string(v, "cpus", sub, &r->cpuset_cpus, err) < 0 ||
-		    get_string(v, "mems", sub, &r->cpuset_mems, err) < 0)
+		oj_join(sub, path, "cpu");
+		if (oj_get_int_range(v, "quota", sub, -1, INT64_MAX, &r->cpu_quota, NULL, err) <
+			    0 ||
+		    oj_get_uint64(v, "period", sub, &r->cpu_period, err) < 0 ||
+		    oj_get_uint64(v, "shares", sub, &r->cpu_shares, err) < 0 ||
+		    oj_get_string(v, "cpus", sub, &r->cpuset_cpus, err) < 0 ||
+		    oj_get_string(v, "mems", sub, &r->cpuset_mems, err) < 0)
 			return -1;
 	}
-	if (member(o, "devices", json_type_array, path, &v, err) < 0)
+	if (oj_member(o, "devices", json_type_array, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "devices");
+		oj_join(sub, path, "devices");
 		if (devices_from(v, sub, r, err) < 0)
 			return -1;
 	}
-	if (member(o, "pids", json_type_object, path, &v, err) < 0)
+	if (oj_member(o, "pids", json_type_object, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "pids");
-		if (get_int_range(v, "limit", sub, INT64_MIN, INT64_MAX, &r->pids_limit, NULL,
-				  err) < 0)
+		oj_join(sub, path, "pids");
+		if (oj_get_int_range(v, "limit", sub, INT64_MIN, INT64_MAX, &r->pids_limit, NULL,
+				     err) < 0)
 			return -1;
 	}
 	return 0;
@@ -692,10 +453,11 @@ static int parse_action(json_object *o, const char *key, const char *errno_key, 
 	json_object *v;
 	char ap[PATH_MAX_LEN];
 	int64_t ret = EPERM;
-	join(ap, path, key);
-	if (member(o, key, json_type_string, path, &v, err) < 0 || required(v, path, key, err) < 0)
+	oj_join(ap, path, key);
+	if (oj_member(o, key, json_type_string, path, &v, err) < 0 ||
+	    oj_required(v, path, key, err) < 0)
 		return -1;
-	if (get_int_range(o, errno_key, path, 0, 4095, &ret, NULL, err) < 0)
+	if (oj_get_int_range(o, errno_key, path, 0, 4095, &ret, NULL, err) < 0)
 		return -1;
 	const char *a = json_object_get_string(v);
 	if (strcmp(a, "SCMP_ACT_KILL") == 0 || strcmp(a, "SCMP_ACT_KILL_THREAD") == 0)
@@ -733,21 +495,21 @@ static int parse_seccomp_args(json_object *arr, const char *path, struct oci_sec
 		int64_t idx = 0;
 		long opv;
 		bool found;
-		index_path(ep, path, i);
+		oj_index_path(ep, path, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
-			return expected(err, ep, "an object");
-		if (get_int_range(e, "index", ep, 0, 5, &idx, &found, err) < 0)
+			return oj_expected(err, ep, "an object");
+		if (oj_get_int_range(e, "index", ep, 0, 5, &idx, &found, err) < 0)
 			return -1;
 		if (!found)
-			return required(NULL, ep, "index", err);
+			return oj_required(NULL, ep, "index", err);
 		a->index = (unsigned)idx;
-		if (get_uint64(e, "value", ep, &a->value, err) < 0 ||
-		    get_uint64(e, "valueTwo", ep, &a->value_two, err) < 0)
+		if (oj_get_uint64(e, "value", ep, &a->value, err) < 0 ||
+		    oj_get_uint64(e, "valueTwo", ep, &a->value_two, err) < 0)
 			return -1;
-		if (member(e, "op", json_type_string, ep, &op, err) < 0 ||
-		    required(op, ep, "op", err) < 0)
+		if (oj_member(e, "op", json_type_string, ep, &op, err) < 0 ||
+		    oj_required(op, ep, "op", err) < 0)
 			return -1;
-		join(op_path, ep, "op");
+		oj_join(op_path, ep, "op");
 		const char *name = json_object_get_string(op);
 		if (lookup(seccomp_ops, CC_ARRAY_SIZE(seccomp_ops), name, &opv) < 0)
 			return cc_error_set(err, 0, "%s: unknown operator \"%.64s\"", op_path,
@@ -769,30 +531,30 @@ static int parse_seccomp(json_object *o, const char *path, struct oci_seccomp **
 	*out = sc;
 	if (parse_action(o, "defaultAction", "defaultErrnoRet", path, &sc->default_action, err) <
 		    0 ||
-	    get_strv(o, "architectures", path, &sc->architectures, err) < 0)
+	    oj_get_strv(o, "architectures", path, &sc->architectures, err) < 0)
 		return -1;
 	for (size_t i = 0; sc->architectures != NULL && sc->architectures[i] != NULL; i++) {
 		uint32_t arch;
 		if (oci_seccomp_arch(sc->architectures[i], &arch) < 0) {
-			join(sub, path, "architectures");
+			oj_join(sub, path, "architectures");
 			return cc_error_set(err, 0, "%s[%zu]: unknown architecture \"%.64s\"", sub,
 					    i, sc->architectures[i]);
 		}
 	}
 	json_object *flags;
-	if (member(o, "flags", json_type_array, path, &flags, err) < 0)
+	if (oj_member(o, "flags", json_type_array, path, &flags, err) < 0)
 		return -1;
 	if (flags != NULL && json_object_array_length(flags) > 0) {
-		join(sub, path, "flags");
+		oj_join(sub, path, "flags");
 		return cc_error_set(err, 0, "%s: seccomp flags are not supported", sub);
 	}
-	if (member(o, "syscalls", json_type_array, path, &arr, err) < 0)
+	if (oj_member(o, "syscalls", json_type_array, path, &arr, err) < 0)
 		return -1;
 	if (arr == NULL)
 		return 0;
-	join(sub, path, "syscalls");
+	oj_join(sub, path, "syscalls");
 	size_t n = json_object_array_length(arr);
-	if (check_count(n, sub, err) < 0)
+	if (oj_check_count(n, sub, err) < 0)
 		return -1;
 	sc->rules = calloc(n + 1, sizeof(*sc->rules));
 	if (sc->rules == NULL)
@@ -801,21 +563,21 @@ static int parse_seccomp(json_object *o, const char *path, struct oci_seccomp **
 		json_object *e = json_object_array_get_idx(arr, i), *v;
 		struct oci_seccomp_rule *r = &sc->rules[i];
 		char ep[PATH_MAX_LEN], np[PATH_MAX_LEN];
-		index_path(ep, sub, i);
+		oj_index_path(ep, sub, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
-			return expected(err, ep, "an object");
+			return oj_expected(err, ep, "an object");
 		sc->n_rules++;
-		join(np, ep, "names");
-		if (get_strv(e, "names", ep, &r->names, err) < 0)
+		oj_join(np, ep, "names");
+		if (oj_get_strv(e, "names", ep, &r->names, err) < 0)
 			return -1;
 		if (r->names == NULL || r->names[0] == NULL)
 			return cc_error_set(err, 0, "%s: required (a non-empty array)", np);
 		if (parse_action(e, "action", "errnoRet", ep, &r->action, err) < 0)
 			return -1;
-		if (member(e, "args", json_type_array, ep, &v, err) < 0)
+		if (oj_member(e, "args", json_type_array, ep, &v, err) < 0)
 			return -1;
 		if (v != NULL) {
-			join(np, ep, "args");
+			oj_join(np, ep, "args");
 			if (parse_seccomp_args(v, np, r, err) < 0)
 				return -1;
 		}
@@ -827,7 +589,7 @@ static int parse_mounts(json_object *arr, const char *path, struct oci_spec *s,
 			struct cc_error *err)
 {
 	size_t n = json_object_array_length(arr);
-	if (check_count(n, path, err) < 0)
+	if (oj_check_count(n, path, err) < 0)
 		return -1;
 	s->mounts = calloc(n + 1, sizeof(*s->mounts));
 	if (s->mounts == NULL)
@@ -836,15 +598,15 @@ static int parse_mounts(json_object *arr, const char *path, struct oci_spec *s,
 		json_object *e = json_object_array_get_idx(arr, i);
 		struct oci_mount *m = &s->mounts[i];
 		char ep[PATH_MAX_LEN], dp[PATH_MAX_LEN];
-		index_path(ep, path, i);
+		oj_index_path(ep, path, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
-			return expected(err, ep, "an object");
+			return oj_expected(err, ep, "an object");
 		s->n_mounts++;
-		join(dp, ep, "destination");
-		if (get_string(e, "destination", ep, &m->destination, err) < 0 ||
-		    get_string(e, "type", ep, &m->type, err) < 0 ||
-		    get_string(e, "source", ep, &m->source, err) < 0 ||
-		    get_strv(e, "options", ep, &m->options, err) < 0)
+		oj_join(dp, ep, "destination");
+		if (oj_get_string(e, "destination", ep, &m->destination, err) < 0 ||
+		    oj_get_string(e, "type", ep, &m->type, err) < 0 ||
+		    oj_get_string(e, "source", ep, &m->source, err) < 0 ||
+		    oj_get_strv(e, "options", ep, &m->options, err) < 0)
 			return -1;
 		if (m->destination == NULL)
 			return cc_error_set(err, 0, "%s: required", dp);
@@ -858,29 +620,29 @@ static int parse_linux(json_object *o, const char *path, struct oci_spec *s, str
 {
 	json_object *v;
 	char sub[PATH_MAX_LEN];
-	if (member(o, "namespaces", json_type_array, path, &v, err) < 0)
+	if (oj_member(o, "namespaces", json_type_array, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "namespaces");
+		oj_join(sub, path, "namespaces");
 		if (parse_namespaces(v, sub, s, err) < 0)
 			return -1;
 	}
-	if (member(o, "resources", json_type_object, path, &v, err) < 0)
+	if (oj_member(o, "resources", json_type_object, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "resources");
+		oj_join(sub, path, "resources");
 		if (resources_from(v, sub, &s->resources, err) < 0)
 			return -1;
 	}
-	if (get_string(o, "cgroupsPath", path, &s->cgroups_path, err) < 0 ||
-	    get_strv(o, "maskedPaths", path, &s->masked_paths, err) < 0 ||
-	    get_strv(o, "readonlyPaths", path, &s->readonly_paths, err) < 0 ||
-	    get_map(o, "sysctl", path, &s->sysctl_keys, &s->sysctl_values, err) < 0)
+	if (oj_get_string(o, "cgroupsPath", path, &s->cgroups_path, err) < 0 ||
+	    oj_get_strv(o, "maskedPaths", path, &s->masked_paths, err) < 0 ||
+	    oj_get_strv(o, "readonlyPaths", path, &s->readonly_paths, err) < 0 ||
+	    oj_get_map(o, "sysctl", path, &s->sysctl_keys, &s->sysctl_values, err) < 0)
 		return -1;
-	if (member(o, "seccomp", json_type_object, path, &v, err) < 0)
+	if (oj_member(o, "seccomp", json_type_object, path, &v, err) < 0)
 		return -1;
 	if (v != NULL) {
-		join(sub, path, "seccomp");
+		oj_join(sub, path, "seccomp");
 		if (parse_seccomp(v, sub, &s->seccomp, err) < 0)
 			return -1;
 	}
@@ -926,29 +688,29 @@ static int parse_spec(json_object *o, struct oci_spec *s, struct cc_error *err)
 {
 	json_object *v;
 	if (!json_object_is_type(o, json_type_object))
-		return expected(err, "(root)", "an object");
-	if (member(o, "root", json_type_object, "", &v, err) < 0 ||
-	    required(v, "", "root", err) < 0)
+		return oj_expected(err, "(root)", "an object");
+	if (oj_member(o, "root", json_type_object, "", &v, err) < 0 ||
+	    oj_required(v, "", "root", err) < 0)
 		return -1;
-	if (get_string(v, "path", "root", &s->root_path, err) < 0 ||
-	    get_bool(v, "readonly", "root", &s->root_readonly, err) < 0)
+	if (oj_get_string(v, "path", "root", &s->root_path, err) < 0 ||
+	    oj_get_bool(v, "readonly", "root", &s->root_readonly, err) < 0)
 		return -1;
 	if (s->root_path == NULL || s->root_path[0] == '\0')
 		return cc_error_set(err, 0, "root.path: required");
-	if (get_string(o, "hostname", "", &s->hostname, err) < 0)
+	if (oj_get_string(o, "hostname", "", &s->hostname, err) < 0)
 		return -1;
 	if (s->hostname != NULL && strlen(s->hostname) > 64)
 		return cc_error_set(err, 0, "hostname: longer than 64 bytes");
-	if (member(o, "process", json_type_object, "", &v, err) < 0 ||
-	    required(v, "", "process", err) < 0 ||
+	if (oj_member(o, "process", json_type_object, "", &v, err) < 0 ||
+	    oj_required(v, "", "process", err) < 0 ||
 	    parse_process(v, "process", &s->process, err) < 0)
 		return -1;
-	if (member(o, "mounts", json_type_array, "", &v, err) < 0 ||
+	if (oj_member(o, "mounts", json_type_array, "", &v, err) < 0 ||
 	    (v != NULL && parse_mounts(v, "mounts", s, err) < 0))
 		return -1;
-	if (get_map(o, "annotations", "", &s->annotation_keys, &s->annotation_values, err) < 0)
+	if (oj_get_map(o, "annotations", "", &s->annotation_keys, &s->annotation_values, err) < 0)
 		return -1;
-	if (member(o, "linux", json_type_object, "", &v, err) < 0 ||
+	if (oj_member(o, "linux", json_type_object, "", &v, err) < 0 ||
 	    (v != NULL && parse_linux(v, "linux", s, err) < 0))
 		return -1;
 	return 0;
@@ -1006,8 +768,8 @@ int oci_resources_parse(const char *json, size_t len, struct oci_resources *out,
 
 void oci_process_free(struct oci_process *p)
 {
-	free_strv(p->args);
-	free_strv(p->env);
+	oj_free_strv(p->args);
+	oj_free_strv(p->env);
 	free(p->cwd);
 	free(p->additional_gids);
 	free(p->cap_bounding);
@@ -1023,9 +785,9 @@ static void seccomp_free(struct oci_seccomp *sc)
 {
 	if (sc == NULL)
 		return;
-	free_strv(sc->architectures);
+	oj_free_strv(sc->architectures);
 	for (size_t i = 0; i < sc->n_rules; i++) {
-		free_strv(sc->rules[i].names);
+		oj_free_strv(sc->rules[i].names);
 		free(sc->rules[i].args);
 	}
 	free(sc->rules);
@@ -1043,22 +805,22 @@ void oci_spec_free(struct oci_spec *s)
 		free(s->mounts[i].destination);
 		free(s->mounts[i].type);
 		free(s->mounts[i].source);
-		free_strv(s->mounts[i].options);
+		oj_free_strv(s->mounts[i].options);
 	}
 	free(s->mounts);
 	for (size_t i = 0; i < s->n_namespaces; i++)
 		free(s->namespaces[i].path);
 	free(s->namespaces);
-	free_strv(s->masked_paths);
-	free_strv(s->readonly_paths);
+	oj_free_strv(s->masked_paths);
+	oj_free_strv(s->readonly_paths);
 	free(s->resources.cpuset_cpus);
 	free(s->resources.cpuset_mems);
 	free(s->cgroups_path);
 	seccomp_free(s->seccomp);
-	free_strv(s->sysctl_keys);
-	free_strv(s->sysctl_values);
-	free_strv(s->annotation_keys);
-	free_strv(s->annotation_values);
+	oj_free_strv(s->sysctl_keys);
+	oj_free_strv(s->sysctl_values);
+	oj_free_strv(s->annotation_keys);
+	oj_free_strv(s->annotation_values);
 	free(s);
 }
 

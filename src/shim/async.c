@@ -36,7 +36,7 @@ static void *async_main(void *arg)
 
 /* Runs fn in a thread of its own; the call is the thread's from then on. */
 int shim_run_async(ttrpc_handler_fn fn, struct ttrpc_call *call, const ProtobufCMessage *req,
-		     struct cc_error *err)
+		   struct cc_error *err)
 {
 	struct async_call *a = malloc(sizeof(*a));
 	pthread_attr_t attr;
@@ -158,4 +158,3 @@ void shim_watch_kill(const char *id, const char *exec_id)
 	}
 	free(w);
 }
-

@@ -37,7 +37,7 @@ struct shim_limits shim_limits = { .stop_grace_ms = 10000, .max_execs = 128 };
 			      struct cc_error *err)                                             \
 	{                                                                                       \
 		(void)user;                                                                     \
-		return shim_run_async(fn, call, req, err);                                           \
+		return shim_run_async(fn, call, req, err);                                      \
 	}
 
 /* A failure whose code the callee did not choose gets dflt. Returns -1. */

@@ -1,0 +1,41 @@
+/* Typed, bounded reads of a JSON document for the OCI spec parser (oci_spec.c): each
+ * names the JSON path of a value it refuses. Internal to the parser. */
+#ifndef COCOON_OCI_JSON_H
+#define COCOON_OCI_JSON_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shared/error.h"
+
+#define PATH_MAX_LEN 192
+
+int oj_expected(struct cc_error *err, const char *path, const char *what);
+void oj_path_fmt(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void oj_join(char *buf, const char *parent, const char *key);
+void oj_index_path(char *buf, const char *parent, size_t i);
+int oj_member(json_object *obj, const char *key, json_type type, const char *parent,
+	      json_object **out, struct cc_error *err);
+int oj_required(const json_object *v, const char *parent, const char *key, struct cc_error *err);
+int oj_dup_string(json_object *v, const char *path, char **out, struct cc_error *err);
+int oj_get_string(json_object *obj, const char *key, const char *parent, char **out,
+		  struct cc_error *err);
+int oj_get_bool(json_object *obj, const char *key, const char *parent, bool *out,
+		struct cc_error *err);
+int oj_check_int(json_object *v, const char *path, struct cc_error *err);
+int oj_get_int_range(json_object *obj, const char *key, const char *parent, int64_t min,
+		     int64_t max, int64_t *out, bool *found, struct cc_error *err);
+int oj_to_uint64(json_object *v, const char *path, uint64_t *out, struct cc_error *err);
+int oj_get_uint64(json_object *obj, const char *key, const char *parent, uint64_t *out,
+		  struct cc_error *err);
+int oj_check_count(size_t n, const char *path, struct cc_error *err);
+void oj_free_strv(char **v);
+int oj_strv_from(json_object *arr, const char *path, char ***out, struct cc_error *err);
+int oj_get_strv(json_object *obj, const char *key, const char *parent, char ***out,
+		struct cc_error *err);
+int oj_get_map(json_object *obj, const char *key, const char *parent, char ***keys, char ***values,
+	       struct cc_error *err);
+
+#endif
