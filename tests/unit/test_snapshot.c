@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "lib/util.h"
-#include "vmm/devices.h"
-#include "vmm/snapshot.h"
+#include "vmm/core/devices.h"
+#include "vmm/core/snapshot.h"
 
 /* Fills a state with bytes that differ per block and per vCPU, then makes the fields
  * the decoder checks valid. */

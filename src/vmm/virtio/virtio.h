@@ -1,0 +1,100 @@
+/* virtio device core, independent of the transport: feature and status state, the
+ * queues, interrupts and the error state. Devices implement virtio_dev_ops; the
+ * virtio-mmio transport (virtio_mmio.c) maps registers onto this. */
+#ifndef COCOON_VMM_VIRTIO_H
+#define COCOON_VMM_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/error.h"
+#include "vmm/core/memory.h"
+#include "vmm/virtio/virtqueue.h"
+
+#define VIRTIO_MAX_QUEUES 8
+#define VIRTIO_F_VERSION_1 (1ull << 32)
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+#define VIRTIO_ISR_VRING 1
+#define VIRTIO_ISR_CONFIG 2
+
+struct virtio_dev;
+
+struct virtio_dev_ops {
+	const char *name;
+	uint32_t device_id;
+	unsigned num_queues;
+	uint32_t config_size;
+	/* Reads device config; the transport has checked off+len <= config_size. */
+	void (*config_read)(struct virtio_dev *d, uint32_t off, void *data, uint32_t len);
+	/* Queue q has new buffers (lock held). <0: the guest broke the protocol. */
+	int (*notify)(struct virtio_dev *d, unsigned q);
+	/* Optional: DRIVER_OK was set (lock held). */
+	int (*activate)(struct virtio_dev *d, struct cc_error *err);
+	/* Optional: the driver reset the device (lock held). */
+	void (*reset)(struct virtio_dev *d);
+	/* Optional, snapshots (lock held): keeps device-private bytes in state; a vhost-user
+	 * device also stops its backend's queues, so RAM is quiet while it is copied. */
+	void (*save)(struct virtio_dev *d, uint8_t state[16]);
+	/* Optional: the transport and queue state were restored from a snapshot (lock held). */
+	int (*restore)(struct virtio_dev *d, const uint8_t state[16], struct cc_error *err);
+};
+
+struct virtio_dev {
+	const struct virtio_dev_ops *ops;
+	void *priv;
+	const struct guest_mem *mem;
+	pthread_mutex_t lock;
+	uint64_t features; /* offered, VIRTIO_F_VERSION_1 included */
+	uint64_t driver_features;
+	uint32_t status;
+	uint32_t isr;
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+	int irq_fd;			/* irqfd eventfd of the device's line; -1: none */
+	int kick_fd[VIRTIO_MAX_QUEUES]; /* ioeventfd per queue; -1: none */
+	bool backend_queues;		/* queues served by a vhost-user backend */
+	unsigned interrupts;		/* interrupts raised, for tests */
+	char error[160];		/* why the device entered NEEDS_RESET */
+};
+
+void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, void *priv,
+		     uint64_t features);
+bool virtio_dev_running(const struct virtio_dev *d);
+/* Runs ops->notify for queue q under the lock, unless stopped or broken. */
+void virtio_dev_kick(struct virtio_dev *d, unsigned q);
+/* Used buffers were added to q: interrupt the driver unless it opted out. */
+void virtio_dev_signal_used(struct virtio_dev *d, unsigned q);
+void virtio_dev_interrupt(struct virtio_dev *d, uint32_t isr_bits);
+/* The guest broke the protocol: NEEDS_RESET, config interrupt, queues stop. */
+void virtio_dev_fail(struct virtio_dev *d, const char *why);
+/* Status register write from the driver (lock held). */
+void virtio_dev_set_status(struct virtio_dev *d, uint32_t status);
+/* QueueReady write (lock held). */
+void virtio_dev_queue_ready(struct virtio_dev *d, unsigned q, bool ready);
+
+struct vmm;
+struct bus_dev_ops;
+/* The register window of one device: virtio_mmio_ops over the opaque that
+ * virtio_mmio_new() returns (NULL when out of memory). Exposed for fuzzing. */
+extern const struct bus_dev_ops virtio_mmio_ops;
+void *virtio_mmio_new(struct virtio_dev *d);
+/* Places the device in the next virtio-mmio window with its own interrupt line,
+ * wires ioeventfd/irqfd and announces it on the kernel command line. */
+int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err);
+/* Snapshots: the state of the device behind a virtio_mmio_ops window, and putting it back
+ * (refused when the window holds another kind of device than the snapshot says). After
+ * a save, virtio_mmio_saved() gives stopped vhost-user queues back to their backend. */
+struct snap_device;
+void virtio_mmio_save(void *opaque, struct snap_device *s);
+int virtio_mmio_restore(void *opaque, unsigned index, const struct snap_device *s,
+			struct cc_error *err);
+int virtio_mmio_saved(void *opaque, struct cc_error *err);
+
+#endif
