@@ -1,4 +1,4 @@
-# cocoon-vmm drops its capabilities with libcap once set up (src/vmm/privs.c).
+# cocoon-vmm drops its capabilities with libcap once set up (src/vmm/core/privs.c).
 VMM_LIBS += -lcap
 
 # cocoon-vmm test guests: freestanding 32-bit PVH ELF programs booted by the real binary.

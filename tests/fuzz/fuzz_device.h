@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "vmm/core/devices.h"
+#include "vmm/devices/blk.h"
 #include "vmm/virtio/virtio.h"
 
 /* A virtio-blk device on a 64 KiB scratch disk that is unlinked at once. */

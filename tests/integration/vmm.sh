@@ -230,7 +230,7 @@ test_vmm_boot_profile_at_exit() {
 	assert_not_contains "$err" "agent_ms" "no agent in this guest"
 }
 
-# Snapshot and restore (src/vmm/snapshot.c): the spin guest counts on the serial line; a
+# Snapshot and restore (src/vmm/core/snapshot.c): the spin guest counts on the serial line; a
 # restored copy goes on counting from where the saved one stopped, in a new process.
 last_tick() { grep -aoE '^tick [0-9a-f]{8}$' "$1" | tail -1 | cut -c6-; }
 first_tick() { grep -aoE '^tick [0-9a-f]{8}$' "$1" | head -1 | cut -c6-; }

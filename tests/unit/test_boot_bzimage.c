@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/x86/boot.h"
+#include "vmm/x86/bzimage.h"
 #include "vmm/core/vmm.h"
 
 #define RAM (20ull << 20)

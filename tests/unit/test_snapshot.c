@@ -1,4 +1,4 @@
-/* Snapshot format (src/vmm/snapshot_format.c) and guest RAM files (snapshot.c) without
+/* Snapshot format (src/vmm/core/snapshot_format.c) and guest RAM files (snapshot.c) without
  * KVM: every saved state block survives encode → decode unchanged, and the decoder
  * refuses truncated, corrupt and foreign files and every malformed record with an error
  * naming what is wrong (never reading outside the buffer: ASan). RAM goes through a real
@@ -18,7 +18,10 @@
 #include <unistd.h>
 
 #include "lib/util.h"
-#include "vmm/core/devices.h"
+#include "vmm/devices/blk.h"
+#include "vmm/devices/rng.h"
+#include "vmm/virtio/mmio.h"
+#include "vmm/x86/serial.h"
 #include "vmm/core/snapshot.h"
 
 /* Fills a state with bytes that differ per block and per vCPU, then makes the fields

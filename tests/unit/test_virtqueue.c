@@ -14,7 +14,7 @@
 #include <sys/uio.h>
 
 #include "lib/log.h"
-#include "vmm/core/devices.h"
+#include "vmm/devices/rng.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/devices/blk.h"
 #include "vmm/devices/net.h"

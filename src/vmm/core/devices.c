@@ -1,7 +1,15 @@
 #include "vmm/core/devices.h"
 
-#include "vmm/virtio/virtio.h"
 #include "vmm/core/vmm.h"
+#include "vmm/devices/blk.h"
+#include "vmm/devices/console.h"
+#include "vmm/devices/fs.h"
+#include "vmm/devices/net.h"
+#include "vmm/devices/rng.h"
+#include "vmm/devices/vsock.h"
+#include "vmm/virtio/mmio.h"
+#include "vmm/x86/i8042.h"
+#include "vmm/x86/serial.h"
 
 static int attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err)
 {

@@ -16,7 +16,8 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
-#include "vmm/core/devices.h"
+#include "vmm/virtio/mmio.h"
+#include "vmm/x86/serial.h"
 #include "vmm/core/snapshot.h"
 #include "vmm/core/vcpu.h"
 

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "lib/util.h"
-#include "vmm/core/devices.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/devices/blk.h"
 

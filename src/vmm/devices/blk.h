@@ -2,8 +2,10 @@
 #ifndef COCOON_VMM_VIRTIO_BLK_H
 #define COCOON_VMM_VIRTIO_BLK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/error.h"
 #include "vmm/virtio/virtqueue.h"
 
 #define BLK_SECTOR_SIZE 512
@@ -26,5 +28,8 @@ struct blk_request {
 
 /* Splits a chain into header, data and status; -1 when the layout is malformed. */
 int blk_parse_request(const struct vq_chain *c, uint64_t capacity, struct blk_request *r);
+
+struct virtio_dev;
+struct virtio_dev *virtio_blk_create(const char *path, bool ro, struct cc_error *err);
 
 #endif

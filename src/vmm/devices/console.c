@@ -17,7 +17,6 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
-#include "vmm/core/devices.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/devices/console.h"
 #include "vmm/core/vmm.h"

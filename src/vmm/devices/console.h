@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "lib/error.h"
 #include "vmm/virtio/virtqueue.h"
 
 enum console_event {
@@ -24,5 +25,9 @@ struct console_ctrl {
 
 /* Reads a control message from a driver chain; -1 when the chain cannot hold one. */
 int console_parse_ctrl(const struct vq_chain *c, struct console_ctrl *m);
+
+struct vmm;
+struct virtio_dev;
+struct virtio_dev *virtio_console_create(struct vmm *v, const char *socket, struct cc_error *err);
 
 #endif

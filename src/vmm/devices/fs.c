@@ -3,7 +3,7 @@
  * virtiofsd directly from guest memory. On DRIVER_OK the rings go to the backend; on
  * reset the backend stops them. The VMM never parses FUSE traffic.
  * Interrupt status: the backend interrupts the guest through the irqfd without telling
- * us, so the ISR register always shows "used buffer" for this device (see virtio_mmio.c);
+ * us, so the ISR register always shows "used buffer" for this device (see virtio/mmio.c);
  * a spurious check of the rings costs the guest driver nothing. */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "vmm/core/devices.h"
+#include "vmm/devices/fs.h"
 #include "vmm/virtio/vhost_user.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/core/vmm.h"

@@ -20,7 +20,6 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
-#include "vmm/core/devices.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/devices/net.h"
 #include "vmm/core/vmm.h"

@@ -2,6 +2,9 @@
 #ifndef COCOON_VMM_VIRTIO_NET_H
 #define COCOON_VMM_VIRTIO_NET_H
 
+#include <stdint.h>
+
+#include "lib/error.h"
 #include "vmm/virtio/virtqueue.h"
 
 #define NET_HDR_LEN 12	    /* struct virtio_net_hdr_v1: the tap uses the same header */
@@ -15,5 +18,10 @@ int net_check_tx(const struct vq_chain *c);
  * memory. iov holds VQ_MAX_SEGS + 1 entries; returns how many were filled. */
 struct iovec;
 unsigned net_tx_iov(const struct vq_chain *c, struct iovec *iov);
+
+struct vmm;
+struct virtio_dev;
+struct virtio_dev *virtio_net_create(struct vmm *v, const char *tap, const uint8_t mac[6],
+				     struct cc_error *err);
 
 #endif

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-#include "vmm/core/devices.h"
+#include "vmm/devices/rng.h"
 #include "vmm/virtio/virtio.h"
 
 #define VIRTIO_ID_RNG 4

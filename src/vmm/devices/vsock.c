@@ -23,7 +23,6 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
-#include "vmm/core/devices.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/devices/vsock.h"
 #include "vmm/core/vmm.h"

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "lib/error.h"
 #include "vmm/virtio/virtqueue.h"
 
 #define VSOCK_HOST_CID 2
@@ -33,5 +34,10 @@ struct vsock_hdr {
  * payload longer than the chain, device-writable parts): a protocol break. 0: parsed;
  * whether the packet is acceptable (addresses, type, op) is the device's decision. */
 int vsock_parse_hdr(const struct vq_chain *c, struct vsock_hdr *h);
+
+struct vmm;
+struct virtio_dev;
+struct virtio_dev *virtio_vsock_create(struct vmm *v, uint64_t cid, const char *uds,
+				       struct cc_error *err);
 
 #endif

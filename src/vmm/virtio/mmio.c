@@ -14,6 +14,7 @@
 #include <linux/kvm.h>
 
 #include "vmm/core/snapshot.h"
+#include "vmm/virtio/mmio.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/core/vmm.h"
 

@@ -21,7 +21,6 @@ struct e820_entry {
 
 /* Fills the guest memory map; returns the number of entries. */
 unsigned e820_build(uint64_t ram_size, struct e820_entry out[], unsigned max);
-int mptable_write(struct vmm *v, unsigned cpus, struct cc_error *err);
 
 /* The kernel image, read into memory once. */
 struct kernel_image {
@@ -31,10 +30,6 @@ struct kernel_image {
 
 /* 1 when the image is an ELF (then it must carry the PVH note), 0 when it is not. */
 int boot_is_elf(const struct kernel_image *k);
-int boot_pvh(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
-	     struct cc_error *err);
-int boot_bzimage(struct vmm *v, const struct kernel_image *k, struct boot_entry *e,
-		 struct cc_error *err);
 /* Loads the initrd at the top of RAM below max_end and not below min_start (the end of
  * the kernel); returns its gpa and size. */
 int boot_load_initrd(struct vmm *v, const char *path, uint64_t min_start, uint64_t max_end,

@@ -4,7 +4,7 @@
  * at the 64-bit entry (load address + 0x200). */
 #include <string.h>
 
-#include "vmm/x86/boot.h"
+#include "vmm/x86/bzimage.h"
 #include "vmm/core/vmm.h"
 
 /* Offsets in boot_params / the setup header (Documentation/arch/x86/boot.rst). */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/core/devices.h"
+#include "vmm/x86/i8042.h"
 #include "vmm/core/vmm.h"
 
 #define I8042_DATA 0x60

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "vmm/x86/boot.h"
+#include "vmm/x86/mptable.h"
 #include "vmm/core/vmm.h"
 
 #define APIC_VERSION 0x14

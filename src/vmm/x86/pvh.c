@@ -4,7 +4,7 @@
 #include <elf.h>
 #include <string.h>
 
-#include "vmm/x86/boot.h"
+#include "vmm/x86/pvh.h"
 #include "vmm/core/vmm.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "lib/util.h"
-#include "vmm/core/devices.h"
+#include "vmm/x86/serial.h"
 #include "vmm/core/snapshot.h"
 #include "vmm/core/vmm.h"
 
