@@ -134,21 +134,15 @@ static uint32_t handle(struct blk *b, const struct vq_chain *c, struct blk_reque
 static int blk_notify(struct virtio_dev *d, unsigned qi)
 {
 	struct blk *b = d->priv;
-	struct virtq *q = &d->vq[qi];
 	struct vq_chain c;
-	int rc = 0, used = 0;
-
-	for (unsigned popped = 0; popped < q->size && (rc = virtq_pop(q, d->mem, &c)) > 0;
-	     popped++) {
+	struct virtio_pass p = virtio_pass_begin(d, qi);
+	while (virtio_pass_next(&p, &c)) {
 		struct blk_request r;
 		if (blk_parse_request(&c, b->sectors, &r) < 0)
 			return -1;
-		virtq_push(q, d->mem, c.head, handle(b, &c, &r));
-		used = 1;
+		virtio_pass_push(&p, c.head, handle(b, &c, &r));
 	}
-	if (used)
-		virtio_dev_signal_used(d, qi);
-	return rc;
+	return virtio_pass_end(&p);
 }
 
 static void blk_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)

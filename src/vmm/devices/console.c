@@ -171,10 +171,8 @@ static int from_guest(struct console *cs)
 {
 	struct virtio_dev *d = &cs->dev;
 	struct vq_chain c;
-	int rc = 0, used = 0;
-	for (unsigned popped = 0; popped < d->vq[PORT_TXQ].size && cs->tx_len == 0 &&
-				  (rc = virtq_pop(&d->vq[PORT_TXQ], d->mem, &c)) > 0;
-	     popped++) {
+	struct virtio_pass p = virtio_pass_begin(d, PORT_TXQ);
+	while (cs->tx_len == 0 && virtio_pass_next(&p, &c)) {
 		if (c.n_in != 0 || c.out_len > CONSOLE_TX_MAX)
 			return -1;
 		size_t done = 0;
@@ -197,11 +195,9 @@ static int from_guest(struct console *cs)
 			cs->tx_len = vq_read(&c, done, cs->txbuf, c.out_len - done);
 			client_events(cs, EPOLLIN | EPOLLOUT);
 		}
-		virtq_push(&d->vq[PORT_TXQ], d->mem, c.head, 0);
-		used = 1;
+		virtio_pass_push(&p, c.head, 0);
 	}
-	if (used)
-		virtio_dev_signal_used(d, PORT_TXQ);
+	int rc = virtio_pass_end(&p);
 	return cs->tx_len == 0 ? rc : 0;
 }
 
@@ -235,7 +231,6 @@ static int console_notify(struct virtio_dev *d, unsigned qi)
 {
 	struct console *cs = d->priv;
 	struct vq_chain c;
-	int rc = 0, used = 0;
 	switch (qi) {
 	case PORT_RXQ:
 		if (cs->fd >= 0)
@@ -244,18 +239,14 @@ static int console_notify(struct virtio_dev *d, unsigned qi)
 	case PORT_TXQ: return from_guest(cs);
 	case CTRL_RXQ: ctrl_flush(cs); return 0;
 	}
-	for (unsigned popped = 0;
-	     popped < d->vq[CTRL_TXQ].size && (rc = virtq_pop(&d->vq[CTRL_TXQ], d->mem, &c)) > 0;
-	     popped++) {
+	struct virtio_pass p = virtio_pass_begin(d, CTRL_TXQ);
+	while (virtio_pass_next(&p, &c)) {
 		struct console_ctrl m;
 		if (console_parse_ctrl(&c, &m) < 0 || handle_ctrl(cs, &m) < 0)
 			return -1;
-		virtq_push(&d->vq[CTRL_TXQ], d->mem, c.head, 0);
-		used = 1;
+		virtio_pass_push(&p, c.head, 0);
 	}
-	if (used)
-		virtio_dev_signal_used(d, CTRL_TXQ);
-	return rc;
+	return virtio_pass_end(&p);
 }
 
 static void on_client(void *opaque, uint32_t events)

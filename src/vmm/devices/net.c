@@ -93,25 +93,21 @@ static int net_notify(struct virtio_dev *d, unsigned qi)
 {
 	struct net *n = d->priv;
 	struct vq_chain c;
-	int rc = 0, used = 0;
 	if (qi == RXQ) {
 		rx_enable(n, true); /* buffers came: read the tap again */
 		return 0;
 	}
-	for (unsigned popped = 0;
-	     popped < d->vq[TXQ].size && (rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0; popped++) {
+	struct virtio_pass p = virtio_pass_begin(d, TXQ);
+	while (virtio_pass_next(&p, &c)) {
 		if (net_check_tx(&c) < 0)
 			return -1;
 		struct iovec iov[VQ_MAX_SEGS + 1];
 		unsigned k = net_tx_iov(&c, iov);
 		if (writev(n->tap, iov, (int)k) < 0 && errno != EAGAIN)
 			cc_debug("virtio-net: tx frame dropped: %s", strerror(errno));
-		virtq_push(&d->vq[TXQ], d->mem, c.head, 0);
-		used = 1;
+		virtio_pass_push(&p, c.head, 0);
 	}
-	if (used)
-		virtio_dev_signal_used(d, TXQ);
-	return rc;
+	return virtio_pass_end(&p);
 }
 
 static void on_tap(void *opaque, uint32_t events)

@@ -11,12 +11,9 @@
 
 static int rng_notify(struct virtio_dev *d, unsigned qi)
 {
-	struct virtq *q = &d->vq[qi];
 	struct vq_chain c;
-	int rc = 0, used = 0;
-
-	for (unsigned popped = 0; popped < q->size && (rc = virtq_pop(q, d->mem, &c)) > 0;
-	     popped++) {
+	struct virtio_pass p = virtio_pass_begin(d, qi);
+	while (virtio_pass_next(&p, &c)) {
 		if (c.n_out > 0 || c.n_in == 0)
 			return -1;
 		uint32_t written = 0;
@@ -32,12 +29,9 @@ static int rng_notify(struct virtio_dev *d, unsigned qi)
 			if ((size_t)n < want)
 				break;
 		}
-		virtq_push(q, d->mem, c.head, written);
-		used = 1;
+		virtio_pass_push(&p, c.head, written);
 	}
-	if (used)
-		virtio_dev_signal_used(d, qi);
-	return rc;
+	return virtio_pass_end(&p);
 }
 
 static const struct virtio_dev_ops rng_ops = {

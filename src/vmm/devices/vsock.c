@@ -428,7 +428,7 @@ static int vsock_notify(struct virtio_dev *d, unsigned qi)
 {
 	struct vsock *vs = d->priv;
 	struct vq_chain c;
-	int rc = 0, used = 0;
+	int rc = 0;
 	drop_all(vs);
 	if (qi == EVQ && vs->hold_connects) {
 		/* The driver refills the event queue (a kick) once it handled the transport
@@ -439,18 +439,15 @@ static int vsock_notify(struct virtio_dev *d, unsigned qi)
 				conn_request(vs->conns[i]);
 	}
 	if (qi == TXQ) {
-		for (unsigned popped = 0;
-		     popped < d->vq[TXQ].size && (rc = virtq_pop(&d->vq[TXQ], d->mem, &c)) > 0;
-		     popped++) {
+		struct virtio_pass p = virtio_pass_begin(d, TXQ);
+		while (virtio_pass_next(&p, &c)) {
 			struct vsock_hdr h;
 			if (vsock_parse_hdr(&c, &h) < 0)
 				return -1;
 			handle_tx(vs, &c, &h);
-			virtq_push(&d->vq[TXQ], d->mem, c.head, 0);
-			used = 1;
+			virtio_pass_push(&p, c.head, 0);
 		}
-		if (used)
-			virtio_dev_signal_used(d, TXQ);
+		rc = virtio_pass_end(&p);
 	}
 	/* Any packet may carry credit, and rx kicks bring buffers. */
 	unblock_all(vs);

@@ -1,4 +1,5 @@
-/* The virtio-mmio transport (version 2): a device's register window, its interrupt line and queue notifications. */
+/* The virtio-mmio transport (version 2): a device's register window, its interrupt line and queue
+ * notifications. */
 #ifndef COCOON_VMM_VIRTIO_MMIO_H
 #define COCOON_VMM_VIRTIO_MMIO_H
 

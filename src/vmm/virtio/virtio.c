@@ -42,6 +42,36 @@ void virtio_dev_signal_used(struct virtio_dev *d, unsigned q)
 		virtio_dev_interrupt(d, VIRTIO_ISR_VRING);
 }
 
+struct virtio_pass virtio_pass_begin(struct virtio_dev *d, unsigned q)
+{
+	return (struct virtio_pass){ .d = d, .q = q };
+}
+
+bool virtio_pass_next(struct virtio_pass *p, struct vq_chain *c)
+{
+	struct virtq *q = &p->d->vq[p->q];
+	if (p->popped >= q->size)
+		return false;
+	p->rc = virtq_pop(q, p->d->mem, c);
+	if (p->rc <= 0)
+		return false;
+	p->popped++;
+	return true;
+}
+
+void virtio_pass_push(struct virtio_pass *p, uint16_t head, uint32_t written)
+{
+	virtq_push(&p->d->vq[p->q], p->d->mem, head, written);
+	p->used = true;
+}
+
+int virtio_pass_end(struct virtio_pass *p)
+{
+	if (p->used)
+		virtio_dev_signal_used(p->d, p->q);
+	return p->rc;
+}
+
 void virtio_dev_fail(struct virtio_dev *d, const char *why)
 {
 	if (d->status & VIRTIO_STATUS_NEEDS_RESET)

@@ -71,6 +71,29 @@ bool virtio_dev_running(const struct virtio_dev *d);
 void virtio_dev_kick(struct virtio_dev *d, unsigned q);
 /* Used buffers were added to q: interrupt the driver unless it opted out. */
 void virtio_dev_signal_used(struct virtio_dev *d, unsigned q);
+
+/* One notify's pass over a queue, for every device loop: it owns the per-kick limit of
+ * at most the queue's size in chains (virtq_pop() says why), and interrupts the driver
+ * at the end if any chain was used.
+ *	struct virtio_pass p = virtio_pass_begin(d, q);
+ *	while (virtio_pass_next(&p, &c)) { ...; virtio_pass_push(&p, c.head, written); }
+ *	return virtio_pass_end(&p);
+ */
+struct virtio_pass {
+	struct virtio_dev *d;
+	unsigned q, popped;
+	bool used;
+	int rc; /* the last virtq_pop(): 0 drained, 1 stopped at the limit, -1 malformed */
+};
+struct virtio_pass virtio_pass_begin(struct virtio_dev *d, unsigned q);
+/* Pops the next chain into c; false when the queue is drained or broken, or the limit
+ * is reached. */
+bool virtio_pass_next(struct virtio_pass *p, struct vq_chain *c);
+/* Returns a chain to the driver with the number of bytes written into it. */
+void virtio_pass_push(struct virtio_pass *p, uint16_t head, uint32_t written);
+/* Interrupts the driver if chains were used; returns what notify returns (<0: a
+ * malformed chain). */
+int virtio_pass_end(struct virtio_pass *p);
 void virtio_dev_interrupt(struct virtio_dev *d, uint32_t isr_bits);
 /* The guest broke the protocol: NEEDS_RESET, config interrupt, queues stop. */
 void virtio_dev_fail(struct virtio_dev *d, const char *why);

@@ -46,10 +46,10 @@ void virtq_reset(struct virtq *q);
 /* Checks size and ring placement when the driver sets QueueReady. */
 int virtq_validate(const struct virtq *q, const struct guest_mem *m);
 /* 1: a chain was popped into c; 0: nothing available; -1: malformed.
- * A device's notify handles at most q->size chains: a driver never has more
- * outstanding, and a guest that lays the used ring or a buffer over the avail index
- * would otherwise keep it moving with the device's own writes, forever (found by
- * fuzz_rng). A driver that adds more meanwhile kicks again. */
+ * A device's notify handles at most q->size chains (virtio_pass in virtio.h owns the
+ * limit): a driver never has more outstanding, and a guest that lays the used ring or
+ * a buffer over the avail index would otherwise keep it moving with the device's own
+ * writes, forever (found by fuzz_rng). A driver that adds more meanwhile kicks again. */
 int virtq_pop(struct virtq *q, const struct guest_mem *m, struct vq_chain *c);
 /* Gives back the chain popped last, unused (the device found nothing to put in it). */
 void virtq_unpop(struct virtq *q);
