@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <linux/kvm.h>
 
 #include "lib/error.h"
@@ -34,6 +35,15 @@
  * openat with exactly these, so it can create new files but not read or overwrite one. */
 #define SNAP_OPEN_DIR (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
 #define SNAP_OPEN_CREATE (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW)
+
+/* A device model saves and restores with one function that lists its fields once, each
+ * through SNAP_COPY, so the two directions cannot drift apart; a restore then clamps
+ * what the device needs bounded. */
+enum snap_dir { SNAP_SAVE, SNAP_LOAD };
+#define SNAP_COPY(dir, live, snap) \
+	((dir) == SNAP_SAVE ? (void)((snap) = (live)) : (void)((live) = (snap)))
+#define SNAP_COPY_BYTES(dir, live, snap, n) \
+	((dir) == SNAP_SAVE ? (void)memcpy(snap, live, n) : (void)memcpy(live, snap, n))
 
 /* Record types of vm.state; the numbers are part of the format. */
 enum snap_record {

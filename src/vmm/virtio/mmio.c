@@ -240,6 +240,31 @@ int virtio_mmio_attach(struct vmm *v, struct virtio_dev *d, struct cc_error *err
 	return vmm_cmdline_append(v, arg, err);
 }
 
+/* Both directions of a snapshot: the transport's and the queues' state (lock held). The
+ * machine's shape (type, window, line, queues, offered features) is saved, and on a
+ * restore checked, by the callers. */
+static void mmio_snap(struct virtio_mmio *t, struct snap_device *s, enum snap_dir dir)
+{
+	struct virtio_dev *d = t->dev;
+	SNAP_COPY(dir, t->dev_features_sel, s->dev_features_sel);
+	SNAP_COPY(dir, t->drv_features_sel, s->drv_features_sel);
+	SNAP_COPY(dir, t->queue_sel, s->queue_sel);
+	SNAP_COPY(dir, d->driver_features, s->driver_features);
+	SNAP_COPY(dir, d->status, s->status);
+	SNAP_COPY(dir, d->isr, s->isr);
+	for (unsigned q = 0; q < d->ops->num_queues && q < VIRTIO_MAX_QUEUES; q++) {
+		struct virtq *v = &d->vq[q];
+		struct snap_virtq *sv = &s->vq[q];
+		SNAP_COPY(dir, v->desc_gpa, sv->desc);
+		SNAP_COPY(dir, v->avail_gpa, sv->avail);
+		SNAP_COPY(dir, v->used_gpa, sv->used);
+		SNAP_COPY(dir, v->size, sv->size);
+		SNAP_COPY(dir, v->last_avail, sv->last_avail);
+		SNAP_COPY(dir, v->used_idx, sv->used_idx);
+		SNAP_COPY(dir, v->ready, sv->ready);
+	}
+}
+
 void virtio_mmio_save(void *opaque, struct snap_device *s)
 {
 	struct virtio_mmio *t = opaque;
@@ -252,23 +277,8 @@ void virtio_mmio_save(void *opaque, struct snap_device *s)
 	s->irq = t->irq;
 	s->mmio_base = t->base;
 	s->features = d->features;
-	s->driver_features = d->driver_features;
-	s->status = d->status;
-	s->isr = d->isr;
-	s->dev_features_sel = t->dev_features_sel;
-	s->drv_features_sel = t->drv_features_sel;
-	s->queue_sel = t->queue_sel;
 	s->num_queues = d->ops->num_queues;
-	for (unsigned q = 0; q < d->ops->num_queues && q < VIRTIO_MAX_QUEUES; q++) {
-		const struct virtq *v = &d->vq[q];
-		s->vq[q] = (struct snap_virtq){ .desc = v->desc_gpa,
-						.avail = v->avail_gpa,
-						.used = v->used_gpa,
-						.size = v->size,
-						.last_avail = v->last_avail,
-						.used_idx = v->used_idx,
-						.ready = v->ready };
-	}
+	mmio_snap(t, s, SNAP_SAVE);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -293,23 +303,9 @@ int virtio_mmio_restore(void *opaque, unsigned index, const struct snap_device *
 			"this VM offers %u and 0x%llx",
 			index, d->ops->name, s->num_queues, (unsigned long long)s->features,
 			d->ops->num_queues, (unsigned long long)d->features);
+	struct snap_device in = *s;
 	pthread_mutex_lock(&d->lock);
-	t->dev_features_sel = s->dev_features_sel;
-	t->drv_features_sel = s->drv_features_sel;
-	t->queue_sel = s->queue_sel;
-	d->driver_features = s->driver_features;
-	d->status = s->status;
-	d->isr = s->isr;
-	for (unsigned q = 0; q < d->ops->num_queues; q++) {
-		const struct snap_virtq *v = &s->vq[q];
-		d->vq[q] = (struct virtq){ .size = v->size,
-					   .ready = v->ready,
-					   .desc_gpa = v->desc,
-					   .avail_gpa = v->avail,
-					   .used_gpa = v->used,
-					   .last_avail = v->last_avail,
-					   .used_idx = v->used_idx };
-	}
+	mmio_snap(t, &in, SNAP_LOAD);
 	int rc = d->ops->restore != NULL ? d->ops->restore(d, s->dev_state, err) : 0;
 	pthread_mutex_unlock(&d->lock);
 	return rc < 0 ? cc_error_prefix(err, "device %u (%s)", index, d->ops->name) : 0;

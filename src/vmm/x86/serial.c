@@ -200,6 +200,23 @@ static struct serial *find_serial(struct vmm *v)
 	return NULL;
 }
 
+/* Both directions of a snapshot (lock held). */
+static void serial_snap(struct serial *s, struct snap_serial *p, enum snap_dir dir)
+{
+	SNAP_COPY(dir, s->ier, p->ier);
+	SNAP_COPY(dir, s->lcr, p->lcr);
+	SNAP_COPY(dir, s->mcr, p->mcr);
+	SNAP_COPY(dir, s->scr, p->scr);
+	SNAP_COPY(dir, s->dll, p->dll);
+	SNAP_COPY(dir, s->dlm, p->dlm);
+	SNAP_COPY(dir, s->fcr, p->fcr);
+	SNAP_COPY(dir, s->thri_pending, p->thri_pending);
+	SNAP_COPY(dir, s->irq_level, p->irq_level);
+	SNAP_COPY(dir, s->rx_head, p->rx_head);
+	SNAP_COPY(dir, s->rx_len, p->rx_len);
+	SNAP_COPY_BYTES(dir, s->rx, p->rx, RX_FIFO);
+}
+
 void serial_save(struct vmm *v, struct snap_serial *out)
 {
 	struct serial *s = find_serial(v);
@@ -207,18 +224,7 @@ void serial_save(struct vmm *v, struct snap_serial *out)
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->lock);
-	*out = (struct snap_serial){ .ier = s->ier,
-				     .lcr = s->lcr,
-				     .mcr = s->mcr,
-				     .scr = s->scr,
-				     .dll = s->dll,
-				     .dlm = s->dlm,
-				     .fcr = s->fcr,
-				     .thri_pending = s->thri_pending,
-				     .irq_level = (uint8_t)s->irq_level,
-				     .rx_head = (uint8_t)s->rx_head,
-				     .rx_len = (uint8_t)s->rx_len };
-	memcpy(out->rx, s->rx, RX_FIFO);
+	serial_snap(s, out, SNAP_SAVE);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -229,18 +235,11 @@ void serial_restore(struct vmm *v, const struct snap_serial *in)
 	struct serial *s = find_serial(v);
 	if (s == NULL)
 		return;
+	struct snap_serial p = *in;
 	pthread_mutex_lock(&s->lock);
-	s->ier = in->ier;
-	s->lcr = in->lcr;
-	s->mcr = in->mcr;
-	s->scr = in->scr;
-	s->dll = in->dll;
-	s->dlm = in->dlm;
-	s->fcr = in->fcr;
-	s->thri_pending = in->thri_pending != 0;
-	s->irq_level = in->irq_level != 0;
-	s->rx_head = in->rx_head % RX_FIFO;
-	s->rx_len = in->rx_len <= RX_FIFO ? in->rx_len : RX_FIFO;
-	memcpy(s->rx, in->rx, RX_FIFO);
+	serial_snap(s, &p, SNAP_LOAD);
+	s->irq_level = s->irq_level != 0;
+	s->rx_head %= RX_FIFO;
+	s->rx_len = s->rx_len <= RX_FIFO ? s->rx_len : RX_FIFO;
 	pthread_mutex_unlock(&s->lock);
 }
