@@ -278,6 +278,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	/* virtiofsd's start counts against boot_timeout_ms like the rest of the boot: with
 	 * ten sandboxes starting at once in the nested-KVM lab, a fixed 5 s failed eight. */
 	if (host_cgroup_create(sb->dir, &lim, &sb->cgroup, err) < 0 ||
+	    (cfg->join_cgroup && host_cgroup_join_self(&sb->cgroup, err) < 0) ||
 	    mount_shared_dir(sb, err) < 0 ||
 	    virtiofsd_start(cfg->virtiofsd, sb->shared_dir, fs_sock, fs_log, sb->cgroup.procs_list,
 			    remaining_ms(deadline), &sb->virtiofsd_pid, err) < 0)

@@ -46,6 +46,8 @@ struct sandbox_config {
 	/* The pod's CPU limit (CFS quota/period), 0: none. The host cgroup of the VMM and
 	 * virtiofsd gets it plus an overhead, and memory_mib plus an overhead. */
 	uint64_t cpu_quota_us, cpu_period_us;
+	/* The caller (the pod's shim) joins that cgroup too, until sandbox_destroy. */
+	bool join_cgroup;
 	int boot_timeout_ms;
 };
 

@@ -123,6 +123,7 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 	sc.netns = shim_spec_netns(spec);
 	sc.debug = cfg->log_level >= CC_LOG_DEBUG;
 	sc.boot_timeout_ms = cfg->boot_timeout_ms;
+	sc.join_cgroup = true;
 	size_vm(spec, cfg, &sc.cpus, &sc.memory_mib);
 	const char *quota = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-quota");
 	const char *period = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-period");

@@ -7,12 +7,6 @@ ctr_run() { # ARGS... (ctr run with the cocoon runtime; bounded)
 	timeout --foreground 120 ctr --address "$CTD_SOCK" -n "$CTD_NS" run --runtime "$RUNTIME" "$@"
 }
 
-wait_gone() { # PATH
-	local i
-	for i in $(seq 50); do [ -e "$1" ] || return 0; sleep 0.1; done
-	return 1
-}
-
 wait_state_empty() {
 	local i
 	for i in $(seq 50); do [ -z "$(ls -A "$COCOON_STATE_DIR")" ] && return 0; sleep 0.2; done
