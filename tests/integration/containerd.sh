@@ -280,6 +280,31 @@ test_ctr_silent_guest() {
 	ctd_stop
 }
 
+# Deleting the task of a guest that stopped answering (its VMM frozen with SIGSTOP after
+# the task exited): Delete's call to the guest (RemoveContainer) gives up after
+# stop_grace_ms, not the 30 s other calls wait, and the pod's teardown leaves nothing.
+test_ctr_silent_guest_delete() {
+	ctd_start
+	printf 'stop_grace_ms = 2000\n' >"$T/cocoon.conf"
+	ctr_run --runtime-config-path "$T/cocoon.conf" -d "$IMG" c16 true >/dev/null || fail "ctr run -d"
+	wait_task_status c16 STOPPED || fail "not STOPPED"
+	local vmm out t0 ms
+	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	[ -n "$vmm" ] || fail "no VMM process"
+	kill -STOP $vmm
+	t0=$(date +%s%N)
+	out=$(timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks rm c16 2>&1) || fail "tasks rm: $out"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "Delete with a silent guest took $ms ms (stop_grace_ms 2000)"
+	[ "$ms" -lt 6000 ] || fail "Delete waited $ms ms for a silent guest, over stop_grace_ms (2000)"
+	ctr_ containers rm c16 || fail "containers rm"
+	wait_gone "$(shim_socket c16)" || fail "shim socket left behind"
+	for i in $(seq 50); do kill -0 $vmm 2>/dev/null || break; sleep 0.2; done
+	kill -0 $vmm 2>/dev/null && fail "the frozen VMM outlived the pod"
+	wait_state_empty || fail "sandbox state left: $(ls "$COCOON_STATE_DIR")"
+	ctd_stop
+}
+
 # The jail of the pod's host processes, seen from inside (docs/security.md): QEMU runs
 # as its own unprivileged uid with no capabilities, no_new_privs and seccomp, PID 1 of
 # its own pid namespace, and its root holds neither containerd's socket nor the host's
