@@ -3,6 +3,11 @@
 # returning; the harness then checks that no process, mount or state names $T.
 source tests/containerd_lib.sh
 
+# The VMM of a ctr container (either backend): it names the sandbox's state dir.
+vmm_of() { # ID
+	pgrep -f -- "(qemu-system|cocoon-vmm).*$COCOON_STATE_DIR/$1([ /]|\$)" | head -1
+}
+
 ctr_run() { # ARGS... (ctr run with the cocoon runtime; bounded)
 	timeout --foreground 120 ctr --address "$CTD_SOCK" -n "$CTD_NS" run --runtime "$RUNTIME" "$@"
 }
@@ -250,7 +255,7 @@ test_ctr_silent_guest() {
 	assert_contains "$out" "max_execs" "the refused exec names the limit"
 
 	local vmm
-	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	vmm=$(vmm_of c13)
 	[ -n "$vmm" ] || fail "no VMM process"
 	kill -STOP $vmm
 	# SIGTERM needs the guest: this call waits (on its own).
@@ -289,7 +294,7 @@ test_ctr_silent_guest_delete() {
 	ctr_run --runtime-config-path "$T/cocoon.conf" -d "$IMG" c16 true >/dev/null || fail "ctr run -d"
 	wait_task_status c16 STOPPED || fail "not STOPPED"
 	local vmm out t0 ms
-	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	vmm=$(vmm_of c16)
 	[ -n "$vmm" ] || fail "no VMM process"
 	kill -STOP $vmm
 	t0=$(date +%s%N)
@@ -316,7 +321,7 @@ test_ctr_vmm_jail() {
 	ctr_run -d "$IMG" c14 sleep 1000 >/dev/null || fail "ctr run -d"
 	wait_task_status c14 RUNNING || fail "not RUNNING"
 	local vmm vfs uid st
-	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	vmm=$(vmm_of c14)
 	[ -n "$vmm" ] || fail "no VMM process"
 	st=$(cat /proc/$vmm/status)
 	uid=$(awk '/^Uid:/ {print $2}' <<<"$st")
@@ -356,6 +361,59 @@ test_ctr_vmm_jail() {
 	ctd_stop
 }
 
+# A guest that took over its VMM, played from the VMM's own view (either backend): with
+# the VMM's uid and gid, in its mount, pid and network namespaces, connecting to
+# containerd's socket, reading a host file and signalling the VMM of another sandbox
+# all fail. Each of the two VMMs has its own uid, no capabilities, no_new_privs and a
+# seccomp filter. (Un-jailed, the VMM was root in the host's namespaces: all three
+# succeeded.)
+test_ctr_vmm_jail_escape() {
+	ctd_start
+	echo host-secret >"$T/secret"
+	chmod 644 "$T/secret"
+	ctr_run -d "$IMG" c17 sleep 1000 >/dev/null || fail "ctr run -d c17"
+	ctr_run -d "$IMG" c18 sleep 1000 >/dev/null || fail "ctr run -d c18"
+	wait_task_status c17 RUNNING || fail "c17 not RUNNING"
+	wait_task_status c18 RUNNING || fail "c18 not RUNNING"
+	local a b st uid gid ns out
+	a=$(vmm_of c17) b=$(vmm_of c18)
+	[ -n "$a" ] && [ -n "$b" ] || fail "no VMM processes ($a, $b): $(pgrep -af -- "$COCOON_STATE_DIR")"
+	for pid in $a $b; do
+		st=$(cat /proc/$pid/status)
+		grep -q "^CapEff:	0000000000000000" <<<"$st" || fail "VMM $pid has capabilities"
+		grep -q "^NoNewPrivs:	1" <<<"$st" || fail "VMM $pid lacks no_new_privs"
+		grep -q "^Seccomp:	2" <<<"$st" || fail "VMM $pid has no seccomp filter"
+		for ns in mnt pid; do
+			[ "$(readlink /proc/$pid/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ] ||
+				fail "VMM $pid is in the host's $ns namespace"
+		done
+	done
+	uid=$(awk '/^Uid:/ {print $2}' /proc/$a/status)
+	gid=$(awk '/^Gid:/ {print $2}' /proc/$a/status)
+	[ "$uid" -ne 0 ] || fail "the VMM runs as root"
+	[ "$uid" != "$(awk '/^Uid:/ {print $2}' /proc/$b/status)" ] || fail "two sandboxes' VMMs share uid $uid"
+	[ "$(readlink /proc/$a/ns/pid)" != "$(readlink /proc/$b/ns/pid)" ] || fail "two VMMs share a pid namespace"
+	# perl is in the jail's /usr (QEMU's and cocoon-vmm's jails hold /usr read-only).
+	out=$(nsenter -t "$a" -m -p -n -r -w -S "$uid" -G "$gid" /usr/bin/perl -MIO::Socket::UNIX -e '
+		print IO::Socket::UNIX->new(Peer => $ARGV[0]) ? "CONNECTED\n" : "connect: $!\n";
+		my $f;
+		print open($f, "<", $ARGV[1]) ? "READ " . <$f> : "open: $!\n";
+		print kill(0, $ARGV[2]) ? "SIGNALLED\n" : "kill: $!\n";' "$CTD_SOCK" "$T/secret" "$b" 2>&1)
+	echo "as the VMM of c17: $out"
+	assert_contains "$out" "connect: " "connecting to containerd's socket from the VMM's view"
+	assert_contains "$out" "open: " "opening a host file from the VMM's view"
+	assert_contains "$out" "kill: " "signalling another sandbox's VMM from the VMM's view"
+	assert_not_contains "$out" "CONNECTED" "containerd's socket"
+	assert_not_contains "$out" "host-secret" "host file"
+	assert_not_contains "$out" "SIGNALLED" "the other VMM"
+	kill -0 "$b" || fail "the other VMM died"
+	ctr_ tasks kill -s SIGKILL c17 && ctr_ tasks kill -s SIGKILL c18 || fail "kill"
+	wait_task_status c17 STOPPED && wait_task_status c18 STOPPED || fail "not STOPPED"
+	ctr_ tasks rm c17 >/dev/null && ctr_ tasks rm c18 >/dev/null || fail "tasks rm"
+	ctr_ containers rm c17 c18 || fail "containers rm"
+	ctd_stop
+}
+
 # The pod's host cgroup (docs/security.md): QEMU and virtiofsd are charged to
 # <hierarchy>/cocoon/<pod>-<hash of its state dir>, sized from the pod's limits plus an overhead, so a guest
 # spinning on both its vCPUs gets at most the pod's CPU limit + 0.5 CPU of host time,
@@ -371,7 +429,7 @@ test_ctr_host_cgroup() {
 		"$IMG" c15 sh -c 'while :; do :; done & while :; do :; done' >/dev/null || fail "ctr run -d"
 	wait_task_status c15 RUNNING || fail "not RUNNING"
 	local vmm vfs cpu_dir mem_dir
-	vmm=$(pgrep -f -- "qemu-system.*$COCOON_STATE_DIR")
+	vmm=$(vmm_of c15)
 	vfs=$(pgrep -f -- "virtiofsd.*$COCOON_STATE_DIR" | head -1)
 	if [ -f $cg/cgroup.controllers ]; then
 		cpu_dir=$(echo $cg/cocoon/c15-*) mem_dir=$cpu_dir
