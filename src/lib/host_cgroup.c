@@ -131,8 +131,10 @@ static int own_cgroup(const char *dir, char *out, size_t len, struct cc_error *e
 			continue;
 		*path++ = '\0';
 		list++;
-		bool match = ctrl[0] == '\0' && *list == '\0' && strcmp(line, "0") == 0;
-		for (char *save = NULL, *c = strtok_r(list, ",", &save); c && ctrl[0] != '\0';
+		bool v2 = ctrl[0] == '\0';
+		bool match = v2 && *list == '\0' && strcmp(line, "0") == 0;
+		char *save = NULL;
+		for (char *c = strtok_r(list, ",", &save); c != NULL && !v2;
 		     c = strtok_r(NULL, ",", &save))
 			match |= strcmp(c, ctrl) == 0;
 		if (!match)
