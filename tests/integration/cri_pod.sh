@@ -84,7 +84,10 @@ test_cri_pod_mount_propagation() {
 }
 
 # A setuid-root binary (from a volume, as sudo/su/ping in an image) run by user 1000:
-# euid 0 unless allowPrivilegeEscalation is false (no_new_privs), as under runc.
+# euid 0 unless allowPrivilegeEscalation is false (no_new_privs), as under runc. The
+# volume is writable: its guest bind then keeps the share's own mount flags, as an
+# image's rootfs does (a read-only one is remounted, which cleared a share's nosuid and
+# hid the bug).
 test_cri_pod_setuid() {
 	mkdir -p "$T/suid"
 	printf '#include <stdio.h>\n#include <unistd.h>\nint main(void) { printf("uid=%%d euid=%%d\\n", (int)getuid(), (int)geteuid()); return 0; }\n' >"$T/euid.c"
@@ -92,7 +95,7 @@ test_cri_pod_setuid() {
 	chown 0:0 "$T/suid/euid" && chmod 4755 "$T/suid/euid"
 	cri_start
 	local h pod a b out m
-	m="[{\"container_path\": \"/suid\", \"host_path\": \"$T/suid\", \"readonly\": true}]"
+	m="[{\"container_path\": \"/suid\", \"host_path\": \"$T/suid\"}]"
 	for h in runc cocoon; do
 		pod=$(HANDLER=$h cri_pod "su-$h") || { ctd_log_tail; fail "RunPodSandbox ($h)"; }
 		a=$(CTR="{\"mounts\": $m, \"security_context\": {\"run_as_user\": {\"value\": 1000}}}" \
