@@ -114,17 +114,26 @@ run_one() {
 	local log=$results/$(basename "$file" .sh)-${name//\//_}.log
 	local start=$SECONDS
 	[ "$conf" = - ] || export COCOON_CONFIG=$conf
-	bash -c 'set -u; source tests/lib.sh; source "$1"; cc_run_test "$2"' _ "$file" "$t" >"$log" 2>&1
+	# SIGTERM to the test's shell (tests/lib.sh shows what still runs, then kills it);
+	# SIGKILL if that shell does not end.
+	timeout --foreground -k 30 "$TEST_TIMEOUT" \
+		bash -c 'set -u; source tests/lib.sh; source "$1"; cc_run_test "$2"' _ "$file" "$t" >"$log" 2>&1
 	local rc=$?
-	local dur=$((SECONDS - start))
+	local dur=$((SECONDS - start)) why=
+	[ $rc -eq 124 ] || [ $rc -eq 137 ] && why=", timed out after ${TEST_TIMEOUT}s"
 	case $rc in
 	0) echo "pass $name" >>"$results/summary"; echo "PASS: $name (${dur}s)" ;;
 	77) echo "skip $name" >>"$results/summary"; echo "SKIP: $name: $(grep -m1 '^SKIP: ' "$log" | cut -c7-)" ;;
-	*) echo "fail $name" >>"$results/summary"; echo "FAIL: $name (${dur}s)"; sed 's/^/    /' "$log" ;;
+	*) echo "fail $name" >>"$results/summary"; echo "FAIL: $name (${dur}s$why)"; sed 's/^/    /' "$log" ;;
 	esac
 }
 export -f run_one
 export RESULTS=$results
+# Each integration test is stopped after COCOON_TEST_TIMEOUT seconds and fails by name,
+# so that one stalled test cannot hold up the rest of the run (nor the lab's L1).
+TEST_TIMEOUT=${COCOON_TEST_TIMEOUT:-900}
+[ -n "$kvm_only" ] && TEST_TIMEOUT=${COCOON_TEST_TIMEOUT:-${COCOON_LAB_TEST_TIMEOUT:-300}}
+export TEST_TIMEOUT
 run_list() { [ -s "$list" ] && xargs -P "$jobs" -L 1 bash -c 'run_one "$1" "$2" "$3" "$4"' _ <"$list"; }
 
 if [ -z "$kvm_only" ]; then
