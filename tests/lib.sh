@@ -57,13 +57,30 @@ leftovers() {
 	return $found
 }
 
+cc_timed_out() { # PGID
+	echo "TIMEOUT: the test ran out of time (COCOON_TEST_TIMEOUT); still running:"
+	ps -o pid,etimes,args --forest -p "$(pgrep -d, -g "$1")" 2>/dev/null | sed "s/^/    /"
+	kill -TERM -- "-$1" 2>/dev/null
+	sleep 2
+	kill -KILL -- "-$1" 2>/dev/null
+}
+
 cc_run_test() { # NAME
 	T=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-test.XXXXXX")
 	export T
 	export COCOON_STATE_DIR=$T/state
 	mkdir -p "$COCOON_STATE_DIR"
-	(cd "$T" && "$1")
+	# The test in a process group of its own (job control), so that a test stopped by
+	# tests/run.sh's per-test timeout (SIGTERM to this shell) is shown — what was
+	# still running names the stalled step — and killed, group and all.
+	set -m
+	(cd "$T" && "$1") &
+	local pid=$!
+	set +m
+	trap 'cc_timed_out "$pid"' TERM
+	wait "$pid"
 	local rc=$?
+	trap - TERM
 	if [ $rc -ne 77 ]; then
 		# Give exiting processes a moment to be reaped before judging.
 		local i

@@ -111,13 +111,14 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 	if (mkdir(m->own_dir, 0700) < 0 || chown(m->own_dir, uid, gid) < 0 ||
 	    mkdir(m->root, 0700) < 0)
 		return cc_error_set(err, errno, "jail directories in %s", c->dir);
+	/* The default log before the pump opens it (as the QEMU backend does). */
+	if (vm->console_log[0] == '\0')
+		snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", c->dir);
 	if (cc_log_pump_start(&m->console, vm->console_log, CONSOLE_LOG_MAX, err) < 0)
 		return -1;
 	/* virtiofsd made its socket as root: the VMM connects to it as uid. */
 	if (c->fs_socket != NULL && chown(c->fs_socket, uid, gid) < 0)
 		return cc_error_set(err, errno, "chown %s", c->fs_socket);
-	if (vm->console_log[0] == '\0')
-		snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", c->dir);
 
 	char *argv[VMM_MAX_ARGS];
 	size_t n = 0;
