@@ -328,6 +328,41 @@ static unsigned virtio_windows(struct vmm *v, void *opaque[SNAP_MAX_DEVICES + 1]
 	return n;
 }
 
+/* Whether vector is pending or in service in any saved LAPIC (IRR at 0x200, ISR at 0x100:
+ * eight 32-bit words 16 bytes apart). */
+static bool lapic_holds(const struct vm_state *s, unsigned vector)
+{
+	for (unsigned i = 0; i < s->n_vcpus; i++) {
+		const char *r = s->vcpu[i].lapic.regs;
+		size_t word = (vector / 32) * 16, bit = vector % 32;
+		uint32_t isr, irr;
+		memcpy(&isr, r + 0x100 + word, 4);
+		memcpy(&irr, r + 0x200 + word, 4);
+		if (((isr | irr) >> bit) & 1)
+			return true;
+	}
+	return false;
+}
+
+/* A device's interrupt goes through its irqfd, which KVM injects from a work item: one
+ * raised just before the pause can reach the IOAPIC after the LAPICs were read. Its
+ * level-triggered line is then saved as in service (remote IRR) with no LAPIC holding
+ * the vector: restored, it would wait forever for an EOI that never comes, and the
+ * device would never interrupt again. Such a line is saved as idle; the device's ISR is
+ * kept, and the restore raises its interrupt again (virtio_mmio_restore). */
+void snap_settle_ioapic(struct vm_state *s)
+{
+	struct kvm_ioapic_state *io = &s->irqchip[KVM_IRQCHIP_IOAPIC].chip.ioapic;
+	for (unsigned pin = 0; pin < KVM_IOAPIC_NUM_PINS; pin++) {
+		if (!io->redirtbl[pin].fields.remote_irr ||
+		    lapic_holds(s, io->redirtbl[pin].fields.vector))
+			continue;
+		cc_debug("snapshot: IOAPIC pin %u (vector %u) was in flight: saved as idle", pin,
+			 io->redirtbl[pin].fields.vector);
+		io->redirtbl[pin].fields.remote_irr = 0;
+	}
+}
+
 static int capture(struct vmm *v, struct vm_state *s, struct cc_error *err)
 {
 	void *win[SNAP_MAX_DEVICES + 1];
@@ -345,7 +380,10 @@ static int capture(struct vmm *v, struct vm_state *s, struct cc_error *err)
 	for (unsigned i = 0; i < v->n_vcpus; i++)
 		if (get_vcpu(&v->vcpus[i], idx, n, &s->vcpu[i], err) < 0)
 			return -1;
-	return get_vm(v, s, err);
+	if (get_vm(v, s, err) < 0)
+		return -1;
+	snap_settle_ioapic(s);
+	return 0;
 }
 
 static int write_state(int dirfd, const struct vm_state *s, uint64_t *bytes, struct cc_error *err)
