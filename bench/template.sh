@@ -52,9 +52,10 @@ echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/.*: /,""); print; exit}'
 echo "kvm: $(grep -qw svm /proc/cpuinfo && echo svm || echo vmx)$([ "$(hostname)" = cocoon-lab ] && echo ' (lab, nested emulation: L1 under QEMU TCG)')"
 echo "runs: $n each, cold and template alternated"
 
-# The template: the first run of its shape boots cold and has it made beside it.
+# The template: the first run of its shape boots cold and has it made beside it. Every
+# run here uses --debug (for the timing lines), which is part of a template's key.
 t0=$(now_ms)
-cocoon_m template run --rootfs "$work/rootfs" -- true
+cocoon_m template run --debug --rootfs "$work/rootfs" -- true 2>/dev/null
 for i in $(seq 1 1200); do
 	pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR" >/dev/null || break
 	sleep 0.5
@@ -123,11 +124,13 @@ wait_for() { # FILE TEXT
 idle_cmd="trap 'exit 0' TERM; echo idle-ready; while :; do sleep 1; done"
 declare -A pss
 for m in "${modes[@]}"; do
-	cocoon_m "$m" run --rootfs "$work/rootfs" -- sh -c "$idle_cmd" >"$work/idle.out" 2>&1 &
+	cocoon_m "$m" run --debug --rootfs "$work/rootfs" -- sh -c "$idle_cmd" >"$work/idle.out" 2>"$work/idle.err" &
 	pids=($!)
 	wait_for "$work/idle.out" idle-ready
 	sleep 3 # let the guest settle
 	pss[$m]=$(pss_kb "${pids[0]}")
+	[ "$m" = cold ] || grep -q "restored from template" "$work/idle.err" ||
+		{ echo "bench: the idle template sandbox was not restored" >&2; exit 1; }
 	kill "${pids[0]}"
 	wait "${pids[0]}" 2>/dev/null || true
 	pids=()
