@@ -388,6 +388,9 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		goto fail;
 	}
 	unsigned n_nics = sb->vm.cfg.n_nets;
+	/* The maker starts once this sandbox's agent answered: it never competes with the
+	 * cold boot it is meant to spare the next sandboxes. */
+	bool want_maker = false;
 	struct template_key tk;
 	cleanup_close int tstate = -1;
 	cleanup_close int tmem = -1;
@@ -414,7 +417,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 					"beside it",
 					sb->id, tk.name);
 			}
-			template_spawn_maker(cfg, n_nics);
+			want_maker = true;
 		}
 	}
 	if (cfg->hv->probe(&sb->vm.cfg, err) < 0)
@@ -437,7 +440,7 @@ start_vm:
 			"one is made)",
 			sb->id, sb->template_name, why);
 		template_discard(cfg->state_root, &tk);
-		template_spawn_maker(cfg, n_nics);
+		want_maker = true;
 		sb->template_name[0] = '\0';
 		sb->vm.cfg.restore = false;
 		char path[4200];
@@ -472,6 +475,8 @@ start_vm:
 	if (!cfg->make_template && sb->net != NULL && sb->net->n_ifs > 0 &&
 	    configure_network(sb, remaining_ms(deadline), err) < 0)
 		goto fail_console;
+	if (want_maker)
+		template_spawn_maker(cfg, n_nics);
 	if (sb->template_name[0] != '\0')
 		cc_info("sandbox %s: restored from template %s in %.0f ms", sb->id,
 			sb->template_name, (double)(cc_now_ns() - sb->t.start) / 1e6);
