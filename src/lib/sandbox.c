@@ -279,6 +279,11 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	sb->t.start = cc_now_ns();
 	uint64_t deadline = sb->t.start + (uint64_t)cfg->boot_timeout_ms * 1000000ull;
 	struct cc_error ignored;
+	/* Declared before the first goto: a cleanup attribute runs even for a variable whose
+	 * declaration a goto jumped over. */
+	cleanup_free char *cmdline = NULL;
+	cleanup_close int tstate = -1;
+	cleanup_close int tmem = -1;
 
 	if (strlen(cfg->id) >= sizeof(sb->id) || strchr(cfg->id, '/') != NULL ||
 	    cfg->id[0] == '.' || cfg->id[0] == '\0') {
@@ -357,13 +362,12 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		cc_info("sandbox %s: no network namespace, the guest has loopback only", sb->id);
 	}
 
-	cleanup_free char *cmdline =
-		cc_strdup_printf("%s%s%s%s", cfg->debug ? "loglevel=7 cocoon.debug=1" : "",
-				 cfg->debug && cfg->extra_cmdline ? " " : "",
-				 cfg->extra_cmdline ? cfg->extra_cmdline : "",
-				 !cfg->make_template		    ? ""
-				 : cfg->debug || cfg->extra_cmdline ? " cocoon.template=1"
-								    : "cocoon.template=1");
+	cmdline = cc_strdup_printf("%s%s%s%s", cfg->debug ? "loglevel=7 cocoon.debug=1" : "",
+				   cfg->debug && cfg->extra_cmdline ? " " : "",
+				   cfg->extra_cmdline ? cfg->extra_cmdline : "",
+				   !cfg->make_template		      ? ""
+				   : cfg->debug || cfg->extra_cmdline ? " cocoon.template=1"
+								      : "cocoon.template=1");
 	sb->vm.ops = cfg->hv;
 	sb->vm.cfg = (struct vm_config){
 		.id = sb->id,
@@ -392,8 +396,6 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	 * cold boot it is meant to spare the next sandboxes. */
 	bool want_maker = false;
 	struct template_key tk;
-	cleanup_close int tstate = -1;
-	cleanup_close int tmem = -1;
 	if (cfg->use_template && cfg->hv->snapshot != NULL) {
 		struct cc_error te;
 		int r = template_key(cfg, n_nics, &tk, &te) < 0
