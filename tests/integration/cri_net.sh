@@ -181,7 +181,8 @@ test_cri_net_template_pod() {
 	assert_eq "from restored pod b" "$(cn_fetch "$wa" "http://$ib:8080/")" "pod a fetched from restored pod b ($ib)"
 	# The pod's MAC, not the template's (the bridge learnt it from the veth CNI made).
 	local mac
-	mac=$(nsenter --net="$nb" cat /sys/class/net/eth0/address)
+	mac=$(nsenter --net="$nb" ip -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	[ -n "$mac" ] || fail "no MAC for eth0 in the pod netns $nb"
 	assert_contains "$(cri_exec "$wb" cat /sys/class/net/eth0/address | jq -r .stdout)" "$mac" "restored pod's guest MAC is the pod's"
 	assert_eq "host-tb" "$(cri_exec "$wb" hostname | jq -r .stdout)" "hostname of the restored pod"
 	out=$(cri_exec "$wb" sh -c 'echo via-virtiofs >/vol/f; exit 3')
@@ -191,7 +192,7 @@ test_cri_net_template_pod() {
 		fail "the two pods made the same uuid"
 	c=$(cn_ctr "$b" tb quits '["sh", "-c", "echo bye; exit 7"]') || fail "container quits"
 	wait_exited "$c"
-	assert_eq 7 "$(cri_status "$c" | jq -r .status.exit_code)" "exit code of a container in the restored pod"
+	assert_eq 7 "$(cri_status "$c" | jq -r .exit_code)" "exit code of a container in the restored pod"
 	cn_pod_gone "$a" "$na"
 	cn_pod_gone "$b" "$nb"
 	cri_cleanup
