@@ -34,6 +34,29 @@ make_rootfs() { # DIR
 	"$ROOT/tests/busybox-rootfs.sh" "$1"
 }
 
+# Sandbox templates (lib/template.h), made by a detached maker: waits until no maker
+# runs and the template of a shape is in place; prints its directory.
+wait_template() { # SHAPE
+	local i d
+	for i in $(seq 600); do
+		if ! pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR" >/dev/null; then
+			d=$(ls -d "$COCOON_STATE_DIR"/templates/"$1"* 2>/dev/null | head -1)
+			[ -n "$d" ] && { echo "$d"; return 0; }
+		fi
+		sleep 0.5
+	done
+	fail "no template $1 after 300 s: $(cat "$COCOON_STATE_DIR/templates/maker.log" 2>/dev/null | tail -5)"
+}
+# At a template test's end, whatever happened: no maker running, no template left.
+templates_cleanup() {
+	local i
+	for i in $(seq 600); do
+		pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR" >/dev/null || break
+		sleep 0.5
+	done
+	rm -rf "$COCOON_STATE_DIR/templates"
+}
+
 # Everything a test may have started or created carries $T in its paths.
 leftovers() {
 	local found=0

@@ -102,6 +102,10 @@ list_kvm_tests() {
 		printf 'hypervisor = %s\n' "$b" >"$results/$b.conf"
 		# In the lab an L2 guest boots under emulated SVM, with other L1s on the same cores.
 		[ -n "$kvm_only" ] && printf 'boot_timeout_ms = 300000\n' >>"$results/$b.conf"
+		# A template is made by a detached process that outlives the sandbox which
+		# asked for it; the suites check one sandbox at a time, cold. Templates have
+		# their own tests (vmm.sh test_vmm_linux_template_*).
+		printf 'template = off\n' >>"$results/$b.conf"
 		[ "$b" = cocoon-vmm ] && [ -n "$kvm_only" ] && list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/vmm.sh
 		# The lab's quick set: cocoon-vmm's own tests and `cocoon check` (which backend
 		# a KVM host gets, and why) for each backend.

@@ -54,6 +54,13 @@ struct sandbox_config {
 	/* The caller (the pod's shim) joins that cgroup too, until sandbox_destroy. */
 	bool join_cgroup;
 	int boot_timeout_ms;
+	/* Restore from a template of this shape when there is one, else boot cold and have
+	 * one made in the background (lib/template.h); the caller decides (config
+	 * `template`, a backend that can save). */
+	bool use_template;
+	/* This sandbox is the template being made: booted with cocoon.template=1 (the
+	 * agent mounts nothing, the host configures no network). */
+	bool make_template;
 };
 
 /* Timestamps (cc_now_ns) for the benchmark breakdown. */
@@ -79,6 +86,7 @@ struct sandbox {
 	char guest_kernel[128]; /* uname -r reported by the agent */
 	char boot_id[64];
 	struct sandbox_timings t;
+	char template_name[96]; /* restored from this template; "" after a cold boot */
 };
 
 int sandbox_enter_mount_ns(struct cc_error *err);
