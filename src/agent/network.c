@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
@@ -49,6 +50,10 @@ int guest_net_validate(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, stru
 		if (ni->mac.len != 6)
 			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
 					     "interface %s: mac must be 6 bytes", ni->name);
+		if (ni->guest_mac.len != 0 && ni->guest_mac.len != 6)
+			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+					     "interface %s: guest_mac must be empty or 6 bytes",
+					     ni->name);
 		if (ni->mtu < 68 || ni->mtu > 65535)
 			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
 					     "interface %s: mtu %u out of 68..65535", ni->name,
@@ -187,7 +192,8 @@ static int configure(struct cc_nl *nl, int io, const Cocoon__Agent__V1__Configur
 	/* Two passes of renames: the host's names may be a permutation of the guest's. */
 	for (size_t i = 0; i < r->n_interfaces; i++) {
 		const Cocoon__Agent__V1__NetInterface *ni = r->interfaces[i];
-		idx[i] = ifindex_by_mac(io, ni->mac.data);
+		bool remac = ni->guest_mac.len == 6;
+		idx[i] = ifindex_by_mac(io, remac ? ni->guest_mac.data : ni->mac.data);
 		if (idx[i] == 0)
 			return cc_error_set(err, ENODEV, "no guest NIC has the MAC of %s",
 					    ni->name);
@@ -196,6 +202,14 @@ static int configure(struct cc_nl *nl, int io, const Cocoon__Agent__V1__Configur
 		int rc = cc_nl_link_set(nl, idx[i], tmp, 0, false);
 		if (rc < 0)
 			return cc_error_set(err, errno, "rename guest NIC for %s", ni->name);
+		if (remac) {
+			struct ifreq ifr = { 0 };
+			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", tmp);
+			ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+			memcpy(ifr.ifr_hwaddr.sa_data, ni->mac.data, 6);
+			if (ioctl(io, SIOCSIFHWADDR, &ifr) < 0)
+				return cc_error_set(err, errno, "set the MAC of %s", ni->name);
+		}
 	}
 	for (size_t i = 0; i < r->n_interfaces; i++) {
 		const Cocoon__Agent__V1__NetInterface *ni = r->interfaces[i];

@@ -23,6 +23,11 @@
 #include "lib/pod_net.h"
 
 #define SANDBOX_GUEST_SHARED "/run/cocoon/shared"
+/* Memory-backed emptyDir volumes live in the guest: a tmpfs per volume at
+ * SANDBOX_GUEST_MEMORY/<volume name>, mounted by the agent on first use and shared by the
+ * pod's containers; its size comes in the bind mount's option SANDBOX_TMPFS_SIZE_OPT<bytes>. */
+#define SANDBOX_GUEST_MEMORY "/run/cocoon/memory"
+#define SANDBOX_TMPFS_SIZE_OPT "x-cocoon.tmpfs-size="
 #define SANDBOX_FS_TAG "cocoon"
 /* File in the state dir holding the sandbox id (what `shim delete` checks). */
 #define SANDBOX_ID_FILE "sandbox-id"
@@ -46,7 +51,16 @@ struct sandbox_config {
 	/* The pod's CPU limit (CFS quota/period), 0: none. The host cgroup of the VMM and
 	 * virtiofsd gets it plus an overhead, and memory_mib plus an overhead. */
 	uint64_t cpu_quota_us, cpu_period_us;
+	/* The caller (the pod's shim) joins that cgroup too, until sandbox_destroy. */
+	bool join_cgroup;
 	int boot_timeout_ms;
+	/* Restore from a template of this shape when there is one, else boot cold and have
+	 * one made in the background (lib/template.h); the caller decides (config
+	 * `template`, a backend that can save). */
+	bool use_template;
+	/* This sandbox is the template being made: booted with cocoon.template=1 (the
+	 * agent mounts nothing, the host configures no network). */
+	bool make_template;
 };
 
 /* Timestamps (cc_now_ns) for the benchmark breakdown. */
@@ -72,6 +86,7 @@ struct sandbox {
 	char guest_kernel[128]; /* uname -r reported by the agent */
 	char boot_id[64];
 	struct sandbox_timings t;
+	char template_name[96]; /* restored from this template; "" after a cold boot */
 };
 
 int sandbox_enter_mount_ns(struct cc_error *err);
@@ -86,8 +101,9 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
 		  char *guest_path, size_t guest_path_len, struct cc_error *err);
 /* Shares the source of every bind mount in an OCI spec (a json-c object: the document
- * root) as "<prefix>0", "<prefix>1", ... and rewrites the source to the guest path.
- * Returns how many it shared; on failure it has undone its own shares. */
+ * root) as "<prefix>0", "<prefix>1", ... and rewrites the source to the guest path;
+ * a memory-backed emptyDir is not shared but becomes the guest's SANDBOX_GUEST_MEMORY
+ * tmpfs of the same size. Returns how many it shared; on failure it has undone its own shares. */
 struct json_object;
 int sandbox_share_spec_mounts(struct sandbox *sb, struct json_object *spec, const char *prefix,
 			      struct cc_error *err);

@@ -37,6 +37,14 @@ static const Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
 
 struct shim_limits shim_limits = { .stop_grace_ms = 10000, .max_execs = 128 };
 
+/* How long a call that stops or removes something (Kill, Delete) waits for the guest: a
+ * silent guest must not hold up the pod's teardown longer than the host's own grace. */
+static int stop_wait_ms(void)
+{
+	return shim_limits.stop_grace_ms < SHIM_AGENT_TIMEOUT_MS ? shim_limits.stop_grace_ms
+								 : SHIM_AGENT_TIMEOUT_MS;
+}
+
 struct async_call {
 	ttrpc_handler_fn fn;
 	struct ttrpc_call *call;
@@ -819,9 +827,15 @@ static void h_kill(struct ttrpc_call *call, const uint8_t *req, size_t len, void
 	if (r->signal == SIGKILL)
 		watch_kill(r->id, r->all ? "" : r->exec_id);
 	/* A SIGKILL is carried out by the host if the guest does not: not an error. */
-	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
-		    0 &&
-	    !(r->signal == SIGKILL && shim_vm_is_lost()))
+	int rc = shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, stop_wait_ms(), &err);
+	/* A guest silent for the whole grace: the host does what the watchdog would. */
+	if (rc < 0 && r->signal == SIGKILL && err.code == TTRPC_DEADLINE_EXCEEDED) {
+		pthread_mutex_lock(&shim.lock);
+		if (!shim_vm_is_lost())
+			shim_vm_kill("the guest did not answer SIGKILL within stop_grace_ms");
+		pthread_mutex_unlock(&shim.lock);
+	}
+	if (rc < 0 && !(r->signal == SIGKILL && shim_vm_is_lost()))
 		fail_err(call, &err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &empty.base);
@@ -880,8 +894,7 @@ static bool kill_created(struct shim_task *t)
 	sreq.signal = SIGKILL;
 	sreq.all = true;
 	watch_kill(t->id, "");
-	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, SHIM_AGENT_TIMEOUT_MS, &err) <
-	    0)
+	if (shim_agent_call("SignalProcess", &sreq.base, NULL, NULL, stop_wait_ms(), &err) < 0)
 		cc_warn("%s: kill before delete: %s", t->id, err.msg);
 	/* The watchdog stops the VM after the grace; its exit reaches the watcher soon after. */
 	for (int i = 0; i < shim_limits.stop_grace_ms / 50 + 100; i++) {
@@ -930,8 +943,8 @@ static void h_delete(struct ttrpc_call *call, const uint8_t *req, size_t len, vo
 
 	Cocoon__Agent__V1__ContainerRequest creq = COCOON__AGENT__V1__CONTAINER_REQUEST__INIT;
 	creq.container_id = t->id;
-	if (!shim_vm_is_lost() && shim_agent_call("RemoveContainer", &creq.base, NULL, NULL,
-						  SHIM_AGENT_TIMEOUT_MS, &err) < 0)
+	if (!shim_vm_is_lost() &&
+	    shim_agent_call("RemoveContainer", &creq.base, NULL, NULL, stop_wait_ms(), &err) < 0)
 		cc_warn("%s: %s", t->id, err.msg);
 	unshare_task(t);
 	if (t->rootfs_mounted)

@@ -18,6 +18,7 @@ static const char usage[] =
 	"                  [--console socket=PATH] [--rng] [--api-socket PATH]\n"
 	"                  [--log-level LEVEL] [--profile]\n"
 	"       cocoon-vmm --restore DIR [device and socket options as above]\n"
+	"       cocoon-vmm --restore-fd STATE,MEMORY [options]: DIR's two files as open fds\n"
 	"Boots a PVH ELF or a bzImage, or resumes the VM saved in DIR by the API's\n"
 	"snapshot command; the serial console is on stdout.\n"
 	"Exit status: 0 guest reset/poweroff, 1 VMM error, 2 guest crash.\n"
@@ -81,7 +82,8 @@ static int restore_config(struct vmm_config *c, bool cpus_given, bool memory_giv
 			"--restore resumes a booted VM: --kernel, --initrd and --cmdline "
 			"do not apply");
 	struct vm_state *s;
-	if (snapshot_read(c->restore_dir, &s, err) < 0)
+	if ((c->restore_fds ? snapshot_read_fd(c->restore_state_fd, c->restore_dir, &s, err)
+			    : snapshot_read(c->restore_dir, &s, err)) < 0)
 		return -1;
 	c->restore = s;
 	if ((cpus_given && c->cpus != s->n_vcpus) ||
@@ -112,6 +114,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 		O_LOG,
 		O_PROFILE,
 		O_RESTORE,
+		O_RESTORE_FD,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -130,6 +133,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "profile", no_argument, NULL, O_PROFILE },
 		{ "restore", required_argument, NULL, O_RESTORE },
+		{ "restore-fd", required_argument, NULL, O_RESTORE_FD },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -227,6 +231,22 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 		}
 		case O_RNG: c->rng = true; break;
 		case O_RESTORE: c->restore_dir = optarg; break;
+		case O_RESTORE_FD: {
+			/* STATE,MEMORY: files a privileged parent opened for a jailed VMM. */
+			int sfd, mfd, used = 0;
+			if (sscanf(optarg, "%d,%d%n", &sfd, &mfd, &used) != 2 ||
+			    optarg[used] != '\0' || sfd < 3 || mfd < 3 || sfd == mfd)
+				return cc_error_set(
+					err, 0,
+					"--restore-fd: expected STATE,MEMORY (fds >= 3), "
+					"got '%s'",
+					optarg);
+			c->restore_fds = true;
+			c->restore_state_fd = sfd;
+			c->restore_memory_fd = mfd;
+			c->restore_dir = "--restore-fd";
+			break;
+		}
 		case O_API: c->api_socket = optarg; break;
 		case O_LOG: {
 			int l = cc_log_parse_level(optarg);

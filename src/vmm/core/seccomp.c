@@ -118,6 +118,11 @@ int seccomp_apply(enum seccomp_thread which, struct cc_error *err)
 		rc = add_ioctl(ctx, KVM_IRQ_LINE);
 	if (rc == 0 && which == SECCOMP_THREAD_VCPU)
 		rc = add_ioctl(ctx, KVM_RUN);
+	/* Read-only: the registers a triple fault is reported with. */
+	if (rc == 0 && which == SECCOMP_THREAD_VCPU)
+		rc = add_ioctl(ctx, KVM_GET_REGS);
+	if (rc == 0 && which == SECCOMP_THREAD_VCPU)
+		rc = add_ioctl(ctx, KVM_GET_SREGS);
 	for (unsigned i = 0; rc == 0 && i < n_extra_fds && which == SECCOMP_THREAD_VCPU; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendmsg), 1,
 				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)extra_fds[i]));

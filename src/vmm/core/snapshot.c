@@ -92,15 +92,10 @@ int snap_memory_save(const struct guest_mem *m, int dirfd, uint64_t *pages, stru
 	return 0;
 }
 
-int snap_memory_load(struct guest_mem *m, const char *dir, uint64_t *pages, struct cc_error *err)
+int snap_memory_load_fd(struct guest_mem *m, int fd, const char *path, uint64_t *pages,
+			struct cc_error *err)
 {
-	cleanup_free char *path = cc_strdup_printf("%s/%s", dir, SNAP_MEMORY_FILE);
-	if (path == NULL)
-		return cc_error_set(err, ENOMEM, "snapshot");
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
-	if (fd < 0)
-		return cc_error_set(err, errno, "opening %s", path);
 	if (fstat(fd, &st) < 0)
 		return cc_error_set(err, errno, "stat %s", path);
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != m->size)
@@ -123,15 +118,20 @@ int snap_memory_load(struct guest_mem *m, const char *dir, uint64_t *pages, stru
 	return 0;
 }
 
-int snapshot_read(const char *dir, struct vm_state **out, struct cc_error *err)
+int snap_memory_load(struct guest_mem *m, const char *dir, uint64_t *pages, struct cc_error *err)
 {
-	cleanup_free char *path = cc_strdup_printf("%s/%s", dir, SNAP_STATE_FILE);
-	cleanup_free char *buf = NULL;
-	size_t len = 0;
+	cleanup_free char *path = cc_strdup_printf("%s/%s", dir, SNAP_MEMORY_FILE);
 	if (path == NULL)
 		return cc_error_set(err, ENOMEM, "snapshot");
-	if (cc_read_file(path, SNAP_STATE_MAX, &buf, &len, err) < 0)
-		return -1;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cc_error_set(err, errno, "opening %s", path);
+	return snap_memory_load_fd(m, fd, path, pages, err);
+}
+
+static int decode_state(const char *buf, size_t len, const char *path, struct vm_state **out,
+			struct cc_error *err)
+{
 	struct vm_state *s = malloc(sizeof(*s));
 	if (s == NULL)
 		return cc_error_set(err, ENOMEM, "snapshot");
@@ -141,6 +141,41 @@ int snapshot_read(const char *dir, struct vm_state **out, struct cc_error *err)
 	}
 	*out = s;
 	return 0;
+}
+
+int snapshot_read(const char *dir, struct vm_state **out, struct cc_error *err)
+{
+	cleanup_free char *path = cc_strdup_printf("%s/%s", dir, SNAP_STATE_FILE);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	if (path == NULL)
+		return cc_error_set(err, ENOMEM, "snapshot");
+	if (cc_read_file(path, SNAP_STATE_MAX, &buf, &len, err) < 0)
+		return -1;
+	return decode_state(buf, len, path, out, err);
+}
+
+int snapshot_read_fd(int fd, const char *path, struct vm_state **out, struct cc_error *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return cc_error_set(err, errno, "stat %s", path);
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SNAP_STATE_MAX)
+		return cc_error_set(err, 0, "%s: not a regular file of at most %u bytes", path,
+				    SNAP_STATE_MAX);
+	size_t len = (size_t)st.st_size;
+	cleanup_free char *buf = malloc(len + 1);
+	if (buf == NULL)
+		return cc_error_set(err, ENOMEM, "snapshot");
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(fd, buf + done, len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return cc_error_set(err, n < 0 ? errno : EIO, "reading %s", path);
+		done += (size_t)n;
+	}
+	return decode_state(buf, len, path, out, err);
 }
 
 /* ---- KVM state ---- */
@@ -294,6 +329,41 @@ static unsigned virtio_windows(struct vmm *v, void *opaque[SNAP_MAX_DEVICES + 1]
 	return n;
 }
 
+/* Whether vector is pending or in service in any saved LAPIC (IRR at 0x200, ISR at 0x100:
+ * eight 32-bit words 16 bytes apart). */
+static bool lapic_holds(const struct vm_state *s, unsigned vector)
+{
+	for (unsigned i = 0; i < s->n_vcpus; i++) {
+		const char *r = s->vcpu[i].lapic.regs;
+		size_t word = (vector / 32) * 16, bit = vector % 32;
+		uint32_t isr, irr;
+		memcpy(&isr, r + 0x100 + word, 4);
+		memcpy(&irr, r + 0x200 + word, 4);
+		if (((isr | irr) >> bit) & 1)
+			return true;
+	}
+	return false;
+}
+
+/* A device's interrupt goes through its irqfd, which KVM injects from a work item: one
+ * raised just before the pause can reach the IOAPIC after the LAPICs were read. Its
+ * level-triggered line is then saved as in service (remote IRR) with no LAPIC holding
+ * the vector: restored, it would wait forever for an EOI that never comes, and the
+ * device would never interrupt again. Such a line is saved as idle; the device's ISR is
+ * kept, and the restore raises its interrupt again (virtio_mmio_restore). */
+void snap_settle_ioapic(struct vm_state *s)
+{
+	struct kvm_ioapic_state *io = &s->irqchip[KVM_IRQCHIP_IOAPIC].chip.ioapic;
+	for (unsigned pin = 0; pin < KVM_IOAPIC_NUM_PINS; pin++) {
+		if (!io->redirtbl[pin].fields.remote_irr ||
+		    lapic_holds(s, io->redirtbl[pin].fields.vector))
+			continue;
+		cc_debug("snapshot: IOAPIC pin %u (vector %u) was in flight: saved as idle", pin,
+			 io->redirtbl[pin].fields.vector);
+		io->redirtbl[pin].fields.remote_irr = 0;
+	}
+}
+
 static int capture(struct vmm *v, struct vm_state *s, struct cc_error *err)
 {
 	void *win[SNAP_MAX_DEVICES + 1];
@@ -311,7 +381,10 @@ static int capture(struct vmm *v, struct vm_state *s, struct cc_error *err)
 	for (unsigned i = 0; i < v->n_vcpus; i++)
 		if (get_vcpu(&v->vcpus[i], idx, n, &s->vcpu[i], err) < 0)
 			return -1;
-	return get_vm(v, s, err);
+	if (get_vm(v, s, err) < 0)
+		return -1;
+	snap_settle_ioapic(s);
+	return 0;
 }
 
 static int write_state(int dirfd, const struct vm_state *s, uint64_t *bytes, struct cc_error *err)
@@ -404,7 +477,10 @@ int snapshot_restore(struct vmm *v, const struct vm_state *s, const char *dir, s
 				    "the snapshot has %u virtio devices, the command line gives %u",
 				    s->n_devices, n);
 	uint64_t pages;
-	if (snap_memory_load(&v->mem, dir, &pages, err) < 0 || set_vm(v, s, err) < 0)
+	if ((v->cfg->restore_fds
+		     ? snap_memory_load_fd(&v->mem, v->cfg->restore_memory_fd, dir, &pages, err)
+		     : snap_memory_load(&v->mem, dir, &pages, err)) < 0 ||
+	    set_vm(v, s, err) < 0)
 		return -1;
 	for (unsigned i = 0; i < v->n_vcpus; i++)
 		if (set_vcpu(&v->vcpus[i], &s->vcpu[i], err) < 0)

@@ -127,11 +127,20 @@ int snap_decode(const uint8_t *buf, size_t len, struct vm_state *s, struct cc_er
 void snap_fix_crc(uint8_t *buf, size_t len);
 const char *snap_record_name(unsigned type);
 
+/* snapshot.c: an IOAPIC line saved in service whose vector no saved LAPIC holds (its
+ * interrupt was in flight at the pause) is saved as idle. */
+void snap_settle_ioapic(struct vm_state *s);
 /* snapshot.c: guest RAM, usable without KVM. Returns the pages written / read. */
 int snap_memory_save(const struct guest_mem *m, int dirfd, uint64_t *pages, struct cc_error *err);
 int snap_memory_load(struct guest_mem *m, const char *dir, uint64_t *pages, struct cc_error *err);
+/* The same from an open memory file (path names it in errors). */
+int snap_memory_load_fd(struct guest_mem *m, int fd, const char *path, uint64_t *pages,
+			struct cc_error *err);
 /* Reads and decodes DIR/vm.state into a malloc'ed state. */
 int snapshot_read(const char *dir, struct vm_state **out, struct cc_error *err);
+/* The same from an open vm.state (--restore-fd: a jailed VMM cannot open the root-only
+ * files of a template; the host opens them and passes the fds). */
+int snapshot_read_fd(int fd, const char *path, struct vm_state **out, struct cc_error *err);
 
 struct snap_stats {
 	uint64_t state_bytes, memory_pages;

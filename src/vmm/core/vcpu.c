@@ -166,10 +166,27 @@ static bool handle_exit(struct vcpu *c)
 			profile_count_unclaimed(&v->prof, true, run->mmio.phys_addr);
 		return true;
 	case KVM_EXIT_INTR: return true;
-	case KVM_EXIT_SHUTDOWN:
-		vmm_request_exit(v, VMM_EXIT_CRASH, "guest crashed: triple fault on vCPU %u",
-				 c->id);
+	case KVM_EXIT_SHUTDOWN: {
+		/* Where it died: enough to tell a lost IDT or stack from a bad page table. */
+		struct kvm_regs r;
+		struct kvm_sregs sr;
+		if (ioctl(c->fd, KVM_GET_REGS, &r) == 0 && ioctl(c->fd, KVM_GET_SREGS, &sr) == 0)
+			vmm_request_exit(
+				v, VMM_EXIT_CRASH,
+				"guest crashed: triple fault on vCPU %u (rip 0x%llx rsp 0x%llx "
+				"cr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx idt "
+				"0x%llx/%u gdt 0x%llx/%u tr 0x%llx)",
+				c->id, (unsigned long long)r.rip, (unsigned long long)r.rsp,
+				(unsigned long long)sr.cr0, (unsigned long long)sr.cr2,
+				(unsigned long long)sr.cr3, (unsigned long long)sr.cr4,
+				(unsigned long long)sr.efer, (unsigned long long)sr.idt.base,
+				sr.idt.limit, (unsigned long long)sr.gdt.base, sr.gdt.limit,
+				(unsigned long long)sr.tr.base);
+		else
+			vmm_request_exit(v, VMM_EXIT_CRASH,
+					 "guest crashed: triple fault on vCPU %u", c->id);
 		return false;
+	}
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
 		    run->system_event.type == KVM_SYSTEM_EVENT_RESET) {

@@ -58,6 +58,10 @@ struct vmm_config {
 	/* --restore DIR: start from this snapshot (decoded by main) instead of a kernel. */
 	const char *restore_dir;
 	const struct vm_state *restore;
+	/* --restore-fd STATE,MEMORY: the snapshot's files as inherited fds; restore_dir
+	 * then only names them in messages. */
+	bool restore_fds;
+	int restore_state_fd, restore_memory_fd;
 };
 
 struct vcpu;

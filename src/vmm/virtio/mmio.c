@@ -307,6 +307,10 @@ int virtio_mmio_restore(void *opaque, unsigned index, const struct snap_device *
 	pthread_mutex_lock(&d->lock);
 	mmio_snap(t, &in, SNAP_LOAD);
 	int rc = d->ops->restore != NULL ? d->ops->restore(d, s->dev_state, err) : 0;
+	/* An interrupt the guest had not taken when the VM was saved (snapshot.c,
+	 * snap_settle_ioapic): raised again; a spurious one only makes the guest read ISR. */
+	if (rc == 0 && d->isr != 0 && virtio_dev_running(d))
+		virtio_dev_interrupt(d, 0);
 	pthread_mutex_unlock(&d->lock);
 	return rc < 0 ? cc_error_prefix(err, "device %u (%s)", index, d->ops->name) : 0;
 }
