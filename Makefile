@@ -25,10 +25,14 @@ VMM_SRC := $(wildcard src/vmm/*.c src/vmm/*/*.c)
 SHIM_SRC := $(wildcard src/shim/*.c)
 
 LIBS := -lprotobuf-c -ljson-c -lpthread
-# Host binaries only: the static agent never links libmnl (Debian ships no libmnl.a).
-HOST_LIBS := -lmnl $(LIBS)
+# rtnetlink on both sides (pod networking on the host, the guest NIC in the agent):
+# libnl-route-3, whose static archives the static agent links.
+NL_CFLAGS := -I/usr/include/libnl3
+NL_LIBS := -lnl-route-3 -lnl-3
+ALL_CFLAGS += $(NL_CFLAGS)
+HOST_LIBS := $(NL_LIBS) $(LIBS)
 SHIM_LIBS := -lcrypto $(HOST_LIBS)
-AGENT_LIBS := -static -lseccomp -lcap $(LIBS)
+AGENT_LIBS := -static -lseccomp -lcap $(NL_LIBS) $(LIBS)
 VMM_LIBS := -lseccomp -lpthread
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))

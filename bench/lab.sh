@@ -17,9 +17,12 @@ if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
 	out=$(mktemp -d /tmp/cocoon-bench-lab.XXXXXX)
 	trap 'rm -rf "$out"' EXIT
 	echo "no vmx/svm here: running in the nested-KVM lab (L1 under QEMU TCG)"
+	# The host is shared: its load says how much the figures are worth.
+	echo "host: $(date -u '+%F %H:%M UTC'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	rc=0
 	COCOON_LAB_TIMEOUT=${COCOON_LAB_TIMEOUT:-1800} "$root/tests/lab/lab.sh" "$out" bench/lab.sh "$n" || rc=1
 	grep -v '^lab-l1: done' "$out/console.log" 2>/dev/null || true
+	echo "host: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	[ $rc -eq 0 ] || { cat "$out/summary" 2>/dev/null; exit 1; }
 	grep -q '^lab-l1: command exited 0' "$out/console.log"
 	exit

@@ -3,7 +3,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 # Unit tests of agent/vmm internals link the component's objects (minus its main.c).
 AGENT_LIB_SRC := $(filter-out src/agent/main.c,$(AGENT_SRC))
-VMM_LIB_SRC := $(filter-out src/vmm/main.c,$(VMM_SRC))
+VMM_LIB_SRC := $(filter-out src/vmm/core/main.c,$(VMM_SRC))
 
 # The shim's and the CLI's objects (minus main.c) are archives: a test links the members
 # it uses.

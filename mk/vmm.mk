@@ -1,4 +1,4 @@
-# cocoon-vmm drops its capabilities with libcap once set up (src/vmm/privs.c).
+# cocoon-vmm drops its capabilities with libcap once set up (src/vmm/core/privs.c).
 VMM_LIBS += -lcap
 
 # cocoon-vmm test guests: freestanding 32-bit PVH ELF programs booted by the real binary.
@@ -33,7 +33,7 @@ test: vmm-guests
 FUZZ_SECONDS ?= 20
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
-FUZZ_LINK := $(filter-out src/vmm/main.c,$(VMM_SRC)) $(addprefix src/shared/,log.c error.c util.c)
+FUZZ_LINK := $(filter-out src/vmm/core/main.c,$(VMM_SRC)) $(addprefix src/shared/,log.c error.c util.c)
 # (libseccomp's SCMP_A* macros trip clang's missing-field-initializers; gcc builds them clean)
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

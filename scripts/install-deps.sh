@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
 	# build
 	build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-utils
-	protobuf-c-compiler libprotobuf-c-dev libjson-c-dev libseccomp-dev libcap-dev libmnl-dev
+	protobuf-c-compiler libprotobuf-c-dev libjson-c-dev libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev
 	libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
 	# guest kernel source
 	linux-source-6.1

@@ -180,6 +180,13 @@ ctd_stop() {
 }
 
 # The shim socket of a container started without CRI (sha256 of address/ns/id).
+# Waits up to 5 s for PATH to disappear.
+wait_gone() { # PATH
+	local i
+	for i in $(seq 50); do [ -e "$1" ] || return 0; sleep 0.1; done
+	return 1
+}
+
 shim_socket() { # ID
 	printf '/run/containerd/s/%s' "$(printf '%s/%s/%s' "$CTD_SOCK" "$CTD_NS" "$1" | sha256sum | cut -d' ' -f1)"
 }

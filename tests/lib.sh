@@ -34,6 +34,29 @@ make_rootfs() { # DIR
 	"$ROOT/tests/busybox-rootfs.sh" "$1"
 }
 
+# Sandbox templates (host/template.h), made by a detached maker: waits until no maker
+# runs and the template of a shape is in place; prints its directory.
+wait_template() { # SHAPE
+	local i d
+	for i in $(seq 600); do
+		if ! pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR" >/dev/null; then
+			d=$(ls -d "$COCOON_STATE_DIR"/templates/"$1"* 2>/dev/null | head -1)
+			[ -n "$d" ] && { echo "$d"; return 0; }
+		fi
+		sleep 0.5
+	done
+	fail "no template $1 after 300 s: $(cat "$COCOON_STATE_DIR/templates/maker.log" 2>/dev/null | tail -5)"
+}
+# At a template test's end, whatever happened: no maker running, no template left.
+templates_cleanup() {
+	local i
+	for i in $(seq 600); do
+		pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR" >/dev/null || break
+		sleep 0.5
+	done
+	rm -rf "$COCOON_STATE_DIR/templates"
+}
+
 # Everything a test may have started or created carries $T in its paths.
 leftovers() {
 	local found=0
@@ -57,13 +80,30 @@ leftovers() {
 	return $found
 }
 
+cc_timed_out() { # PGID
+	echo "TIMEOUT: the test ran out of time (COCOON_TEST_TIMEOUT); still running:"
+	ps -o pid,etimes,args --forest -p "$(pgrep -d, -g "$1")" 2>/dev/null | sed "s/^/    /"
+	kill -TERM -- "-$1" 2>/dev/null
+	sleep 2
+	kill -KILL -- "-$1" 2>/dev/null
+}
+
 cc_run_test() { # NAME
 	T=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-test.XXXXXX")
 	export T
 	export COCOON_STATE_DIR=$T/state
 	mkdir -p "$COCOON_STATE_DIR"
-	(cd "$T" && "$1")
+	# The test in a process group of its own (job control), so that a test stopped by
+	# tests/run.sh's per-test timeout (SIGTERM to this shell) is shown — what was
+	# still running names the stalled step — and killed, group and all.
+	set -m
+	(cd "$T" && "$1") &
+	local pid=$!
+	set +m
+	trap 'cc_timed_out "$pid"' TERM
+	wait "$pid"
 	local rc=$?
+	trap - TERM
 	if [ $rc -ne 77 ]; then
 		# Give exiting processes a moment to be reaped before judging.
 		local i

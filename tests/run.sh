@@ -11,11 +11,10 @@
 # /dev/kvm they run here; without, where QEMU can emulate SVM, they run in the
 # nested-KVM lab (tests/lab/lab.sh), named lab/BACKEND/test_…, together with the
 # cocoon-vmm tests (vmm.sh, unit/test_hv_cocoon_vmm) that need /dev/kvm.
-# COCOON_TEST_LAB picks what the lab runs: `vmm` (the default) cocoon-vmm's own tests
-# with freestanding guests (vmm.sh but its Linux-guest tests) and check.sh for each
-# backend; `full` everything above,
-# with both backends booting Linux guests in L2; `0` no lab. The default is the set that
-# has run green in CI's time; `full` has not yet finished a run within it (docs/lab.md).
+# COCOON_TEST_LAB picks what the lab runs (docs/lab.md): `full` (the default) cocoon-vmm's
+# own tests, the `cocoon run` suite for both backends and the containerd, CRI and network
+# suites with cocoon-vmm; `all` adds those suites with QEMU -accel kvm; `vmm` (quick)
+# cocoon-vmm's tests with freestanding guests and check.sh for each backend; `0` no lab.
 # Inside L1 the lab runs this script with COCOON_TEST_KVM_ONLY=1 (only that part) and
 # COCOON_TEST_SUMMARY=FILE (results kept).
 set -u
@@ -32,18 +31,23 @@ wanted() {
 jobs=${COCOON_TEST_JOBS:-$(nproc)}
 results=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-results.XXXXXX")
 trap 'rm -rf "$results"' EXIT
+# "pass|fail|skip NAME" lines, written as tests end: with COCOON_TEST_SUMMARY (the lab's
+# L1) what finished is kept even when the run is cut short.
+summary=${COCOON_TEST_SUMMARY:-$results/summary}
+: >"$summary"
 
 kvm_only=${COCOON_TEST_KVM_ONLY:-}
-lab_set=${COCOON_TEST_LAB:-vmm}
+lab_set=${COCOON_TEST_LAB:-full}
 prefix=
 [ -n "$kvm_only" ] && prefix=lab/
-# Files whose tests run for each KVM backend.
-kvm_files="tests/integration/run.sh tests/integration/run_errors.sh tests/integration/check.sh
-tests/integration/containerd.sh tests/integration/cri.sh tests/integration/cri_net.sh tests/integration/net.sh"
+# Files whose tests run for each KVM backend: the `cocoon run` suite, and what goes
+# through the shim (containerd, CRI, pod networking).
+run_files="tests/integration/run.sh tests/integration/run_errors.sh tests/integration/check.sh"
+shim_files="tests/integration/containerd.sh tests/integration/cri.sh tests/integration/cri_net.sh tests/integration/net.sh"
 # cocoon-vmm's own tests that need /dev/kvm (not the fuzzers, nor the no-vmx/svm message).
 kvm_vmm_test() {
 	[[ "$1" != test_vmm_fuzz_bounded && "$1" != test_vmm_cocoon_run_says_why_not_here ]] &&
-		{ [ "$lab_set" = full ] || [[ "$1" != test_vmm_linux_* ]]; }
+		{ [ "$lab_set" != vmm ] || [[ "$1" != test_vmm_linux_* ]]; }
 }
 host_kvm() { grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; }
 
@@ -52,7 +56,7 @@ for bin in build/tests/test_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
 	if [ -n "$kvm_only" ]; then
-		[ "$name" = test_hv_cocoon_vmm ] && [ "$lab_set" = full ] || continue
+		[ "$name" = test_hv_cocoon_vmm ] && [ "$lab_set" != vmm ] || continue
 		name=${prefix}cocoon-vmm/unit/$name
 	else
 		name=unit/$name
@@ -67,12 +71,12 @@ for bin in build/tests/test_*; do
 		"not ok"*) echo "fail $name ${line#not ok }" ;;
 		ok*) echo "pass $name ${line#ok }" ;;
 		esac
-	done >>"$results/summary"
+	done >>"$summary"
 	# cmocka's TAP marks a skipped case "not ok N # SKIP name".
 	if [ $rc -ne 0 ] || grep '^not ok' "$out" | grep -vq ' # SKIP '; then
 		echo "FAIL: $name" >&2
 		cat "$out" >&2
-		grep -qE '^(not )?ok ' "$out" || echo "fail $name (crashed, rc=$rc)" >>"$results/summary"
+		grep -qE '^(not )?ok ' "$out" || echo "fail $name (crashed, rc=$rc)" >>"$summary"
 	fi
 done
 
@@ -98,33 +102,54 @@ list_kvm_tests() {
 		printf 'hypervisor = %s\n' "$b" >"$results/$b.conf"
 		# In the lab an L2 guest boots under emulated SVM, with other L1s on the same cores.
 		[ -n "$kvm_only" ] && printf 'boot_timeout_ms = 300000\n' >>"$results/$b.conf"
+		# A template is made by a detached process that outlives the sandbox which
+		# asked for it; the suites check one sandbox at a time, cold. Templates have
+		# their own tests (vmm.sh test_vmm_linux_template_*).
+		printf 'template = off\n' >>"$results/$b.conf"
 		[ "$b" = cocoon-vmm ] && [ -n "$kvm_only" ] && list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/vmm.sh
-		# The lab's default set: cocoon-vmm's own tests and `cocoon check` (which backend
+		# The lab's quick set: cocoon-vmm's own tests and `cocoon check` (which backend
 		# a KVM host gets, and why) for each backend.
-		if [ -n "$kvm_only" ] && [ "$lab_set" != full ]; then
+		if [ -n "$kvm_only" ] && [ "$lab_set" = vmm ]; then
 			list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/check.sh
 			continue
 		fi
+		# The lab's default set runs the shim's suites with cocoon-vmm, the default on a
+		# KVM host, alone: with QEMU they are the host's TCG runs but for -accel.
+		if [ -n "$kvm_only" ] && [ "$lab_set" != all ] && [ "$b" = qemu ]; then
+			# shellcheck disable=SC2086
+			list_tests "${prefix}$b/" "$results/$b.conf" $run_files
+			continue
+		fi
 		# shellcheck disable=SC2086
-		list_tests "${prefix}$b/" "$results/$b.conf" $kvm_files
+		list_tests "${prefix}$b/" "$results/$b.conf" $run_files $shim_files
 	done
 }
 run_one() {
-	local file=$1 t=$2 name=$3 conf=$4 results=$RESULTS
+	local file=$1 t=$2 name=$3 conf=$4 results=$RESULTS summary=$SUMMARY
 	local log=$results/$(basename "$file" .sh)-${name//\//_}.log
 	local start=$SECONDS
 	[ "$conf" = - ] || export COCOON_CONFIG=$conf
-	bash -c 'set -u; source tests/lib.sh; source "$1"; cc_run_test "$2"' _ "$file" "$t" >"$log" 2>&1
+	# SIGTERM to the test's shell (tests/lib.sh shows what still runs, then kills it);
+	# SIGKILL if that shell does not end.
+	timeout --foreground -k 30 "$TEST_TIMEOUT" \
+		bash -c 'set -u; source tests/lib.sh; source "$1"; cc_run_test "$2"' _ "$file" "$t" >"$log" 2>&1
 	local rc=$?
-	local dur=$((SECONDS - start))
+	local dur=$((SECONDS - start)) why=
+	[ $rc -eq 124 ] || [ $rc -eq 137 ] && why=", timed out after ${TEST_TIMEOUT}s"
 	case $rc in
-	0) echo "pass $name" >>"$results/summary"; echo "PASS: $name (${dur}s)" ;;
-	77) echo "skip $name" >>"$results/summary"; echo "SKIP: $name: $(grep -m1 '^SKIP: ' "$log" | cut -c7-)" ;;
-	*) echo "fail $name" >>"$results/summary"; echo "FAIL: $name (${dur}s)"; sed 's/^/    /' "$log" ;;
+	0) echo "pass $name" >>"$summary"; echo "PASS: $name (${dur}s)" ;;
+	77) echo "skip $name" >>"$summary"; echo "SKIP: $name: $(grep -m1 '^SKIP: ' "$log" | cut -c7-)" ;;
+	*) echo "fail $name" >>"$summary"; echo "FAIL: $name (${dur}s$why)"; sed 's/^/    /' "$log" ;;
 	esac
 }
 export -f run_one
-export RESULTS=$results
+export RESULTS=$results SUMMARY=$summary
+# Each integration test is stopped after COCOON_TEST_TIMEOUT seconds and fails by name,
+# so that one stalled test cannot hold up the rest of the run (nor the lab's L1). In the
+# lab, twice its boot_timeout_ms: a containerd test took up to 195 s there on loaded cores.
+TEST_TIMEOUT=${COCOON_TEST_TIMEOUT:-900}
+[ -n "$kvm_only" ] && TEST_TIMEOUT=${COCOON_TEST_TIMEOUT:-${COCOON_LAB_TEST_TIMEOUT:-600}}
+export TEST_TIMEOUT
 run_list() { [ -s "$list" ] && xargs -P "$jobs" -L 1 bash -c 'run_one "$1" "$2" "$3" "$4"' _ <"$list"; }
 
 if [ -z "$kvm_only" ]; then
@@ -139,24 +164,22 @@ elif [ "$lab_set" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 	prefix=lab/
 	# What L1 will run (its own tests/run.sh lists the same): here only to count it.
 	kvm_only=1 list_kvm_tests >"$list"
-	[ "$lab_set" = full ] && wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
+	[ "$lab_set" != vmm ] && wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
 	if [ -s "$list" ]; then
 		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests ($lab_set)" >&2
 		tests/lab/lab.sh "$results/lab" env COCOON_TEST_KVM_ONLY=1 COCOON_TEST_LAB="$lab_set" tests/run.sh "$@"
 		lrc=$?
 		[ $lrc -eq 0 ] || grep -qs '^fail L1' "$results/lab/summary" ||
-			echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$results/summary"
+			echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$summary"
 		# L1's own output, less its totals (folded into the line below).
 		grep -vE '^(failed: |[0-9]+ passed, )' "$results/lab/console.log" 2>/dev/null
-		cat "$results/lab/summary" >>"$results/summary" 2>/dev/null
+		cat "$results/lab/summary" >>"$summary" 2>/dev/null
 	fi
 fi
 
-touch "$results/summary"
-[ -n "${COCOON_TEST_SUMMARY:-}" ] && cp "$results/summary" "$COCOON_TEST_SUMMARY"
-pass=$(grep -c '^pass' "$results/summary")
-fail=$(grep -c '^fail' "$results/summary")
-skip=$(grep -c '^skip' "$results/summary")
-grep '^fail' "$results/summary" | sed 's/^fail /failed: /'
+pass=$(grep -c '^pass' "$summary")
+fail=$(grep -c '^fail' "$summary")
+skip=$(grep -c '^skip' "$summary")
+grep '^fail' "$summary" | sed 's/^fail /failed: /'
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

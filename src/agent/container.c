@@ -386,6 +386,8 @@ int container_create(struct container_rt *c, struct spawn_stdio *io, struct cc_e
 	c->start_fd = -1;
 	if (validate(c, &new_pidns, &pidns_path, err) < 0)
 		return -1;
+	if (mounts_memory_volumes(c->spec, err) < 0)
+		return cc_error_prefix(err, "create container %s", c->id);
 	if (cgroup_create(c->id, c->cgroup, sizeof(c->cgroup), err) < 0) {
 		c->cgroup[0] = '\0';
 		return -1;

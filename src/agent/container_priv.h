@@ -25,6 +25,9 @@ int cgroup_read_stats(const char *path, struct container_stats *st, struct cc_er
 
 /* mounts.c, all child-side, in this order */
 int mounts_prepare(const char *rootfs, struct cc_error *err);
+/* Mounts, in the agent's own view, the tmpfs of each memory-backed emptyDir the spec
+ * binds (SANDBOX_GUEST_MEMORY/<name>) that is not mounted yet. */
+int mounts_memory_volumes(const struct oci_spec *spec, struct cc_error *err);
 int mounts_apply(const struct oci_spec *spec, const char *rootfs, bool console,
 		 struct cc_error *err);
 int mounts_pivot(const char *rootfs, struct cc_error *err);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/container_priv.h"
+#include "shared/agent_proto.h"
 #include "shared/in_root.h"
 #include "shared/mount_opts.h"
 #include "shared/util.h"
@@ -34,6 +35,39 @@ int mounts_prepare(const char *rootfs, struct cc_error *err)
 	/* pivot_root needs the new root to be a mount point. */
 	if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return cc_error_set(err, errno, "bind rootfs %s", rootfs);
+	return 0;
+}
+
+int mounts_memory_volumes(const struct oci_spec *spec, struct cc_error *err)
+{
+	static const char prefix[] = SANDBOX_GUEST_MEMORY "/";
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const struct oci_mount *m = &spec->mounts[i];
+		if (m->source == NULL || strncmp(m->source, prefix, sizeof(prefix) - 1) != 0)
+			continue;
+		const char *name = m->source + sizeof(prefix) - 1;
+		unsigned long long size = 0;
+		for (size_t j = 0; m->options != NULL && m->options[j] != NULL; j++)
+			if (strncmp(m->options[j], SANDBOX_TMPFS_SIZE_OPT,
+				    strlen(SANDBOX_TMPFS_SIZE_OPT)) == 0)
+				size = strtoull(m->options[j] + strlen(SANDBOX_TMPFS_SIZE_OPT),
+						NULL, 10);
+		if (name[0] == '\0' || strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
+		    strcmp(name, "..") == 0 || size == 0)
+			return cc_error_set(err, EINVAL, "mounts[%zu]: memory volume %s", i,
+					    m->source);
+		/* The pod's other containers share it: mounted once, in the agent's view. */
+		struct stat dir, parent;
+		if (stat(m->source, &dir) == 0 && stat(SANDBOX_GUEST_MEMORY, &parent) == 0 &&
+		    dir.st_dev != parent.st_dev)
+			continue;
+		char data[64];
+		snprintf(data, sizeof(data), "size=%llu,mode=0777", size);
+		if (cc_mkdir_p(m->source, 0755, err) < 0 ||
+		    mount("tmpfs", m->source, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0)
+			return cc_error_set(err, errno, "mounts[%zu]: tmpfs %s (%s)", i, m->source,
+					    data);
+	}
 	return 0;
 }
 

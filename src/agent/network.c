@@ -1,10 +1,12 @@
-/* Guest side of pod networking: applies a ConfigureNetworkRequest with rtnetlink.
- * Raw NETLINK_ROUTE messages rather than libmnl: the agent is static and Debian ships
- * no libmnl.a; the few request types needed fit in this file. */
+/* Guest side of pod networking: applies a ConfigureNetworkRequest with rtnetlink, through
+ * libnl-route-3 (shared/netlink.h) like the host's pod networking, linked statically. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <net/if_arp.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/route.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -13,63 +15,13 @@
 
 #include "agent/agent.h"
 #include "shared/log.h"
+#include "shared/netlink.h"
 #include "shared/util.h"
 #include "proto/agent.pb-c.h"
 
 #define NET_MAX_IFS 8
 #define NET_MAX_ADDRS 16
 #define NET_MAX_ROUTES 64
-
-struct nlreq {
-	struct nlmsghdr h;
-	union {
-		struct ifinfomsg ifi;
-		struct ifaddrmsg ifa;
-		struct rtmsg rtm;
-	};
-	char attrs[512];
-};
-
-static void nl_init(struct nlreq *r, uint16_t type, uint16_t flags, size_t body)
-{
-	memset(r, 0, sizeof(*r));
-	r->h.nlmsg_len = NLMSG_LENGTH(body);
-	r->h.nlmsg_type = type;
-	r->h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-}
-
-static void nl_attr(struct nlreq *r, uint16_t type, const void *data, size_t len)
-{
-	struct rtattr *a = (struct rtattr *)((char *)r + NLMSG_ALIGN(r->h.nlmsg_len));
-	a->rta_type = type;
-	a->rta_len = (unsigned short)RTA_LENGTH(len);
-	memcpy(RTA_DATA(a), data, len);
-	r->h.nlmsg_len = NLMSG_ALIGN(r->h.nlmsg_len) + RTA_ALIGN(a->rta_len);
-}
-
-/* Sends one request and returns the kernel's answer as 0 or -errno. */
-static int nl_call(int fd, struct nlreq *r)
-{
-	static uint32_t seq;
-	r->h.nlmsg_seq = ++seq;
-	if (send(fd, r, r->h.nlmsg_len, 0) < 0)
-		return -errno;
-	for (;;) {
-		char buf[4096];
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0)
-			return -errno;
-		size_t len = (size_t)n;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
-		     h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_seq != seq || h->nlmsg_type != NLMSG_ERROR)
-				continue;
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-				return -EPROTO;
-			return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-		}
-	}
-}
 
 static bool valid_name(const char *s)
 {
@@ -98,6 +50,10 @@ int guest_net_validate(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, stru
 		if (ni->mac.len != 6)
 			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
 					     "interface %s: mac must be 6 bytes", ni->name);
+		if (ni->guest_mac.len != 0 && ni->guest_mac.len != 6)
+			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
+					     "interface %s: guest_mac must be empty or 6 bytes",
+					     ni->name);
 		if (ni->mtu < 68 || ni->mtu > 65535)
 			return cc_error_code(err, TTRPC_INVALID_ARGUMENT,
 					     "interface %s: mtu %u out of 68..65535", ni->name,
@@ -154,54 +110,73 @@ static int ifindex_by_mac(int fd, const uint8_t *mac)
 	return found;
 }
 
-static int set_link(int fd, int ifindex, const char *name, unsigned mtu, bool up)
+static struct nl_addr *nl_address(int family, const ProtobufCBinaryData *a, unsigned prefix)
 {
-	struct nlreq r;
-	nl_init(&r, RTM_NEWLINK, 0, sizeof(struct ifinfomsg));
-	r.ifi.ifi_family = AF_UNSPEC;
-	r.ifi.ifi_index = ifindex;
-	r.ifi.ifi_change = IFF_UP;
-	r.ifi.ifi_flags = up ? IFF_UP : 0;
-	if (name != NULL)
-		nl_attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
-	if (mtu != 0)
-		nl_attr(&r, IFLA_MTU, &mtu, sizeof(mtu));
-	return nl_call(fd, &r);
+	struct nl_addr *r = nl_addr_build(family, a->data, a->len);
+	if (r != NULL)
+		nl_addr_set_prefixlen(r, (int)prefix);
+	return r;
 }
 
-static int add_addr(int fd, int ifindex, const Cocoon__Agent__V1__IPAddress *a)
+static int add_addr(struct cc_nl *nl, int ifindex, const Cocoon__Agent__V1__IPAddress *a)
 {
-	struct nlreq r;
-	nl_init(&r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, sizeof(struct ifaddrmsg));
-	r.ifa.ifa_family = a->addr.len == 4 ? AF_INET : AF_INET6;
-	r.ifa.ifa_prefixlen = (unsigned char)a->prefix_len;
-	r.ifa.ifa_index = (unsigned)ifindex;
-	/* No duplicate address detection: the address is CNI's, usable at once. */
-	r.ifa.ifa_flags = a->addr.len == 16 ? IFA_F_NODAD : 0;
-	nl_attr(&r, IFA_LOCAL, a->addr.data, a->addr.len);
-	nl_attr(&r, IFA_ADDRESS, a->addr.data, a->addr.len);
-	return nl_call(fd, &r);
+	int family = a->addr.len == 4 ? AF_INET : AF_INET6;
+	struct rtnl_addr *ra = rtnl_addr_alloc();
+	struct nl_addr *local = nl_address(family, &a->addr, a->prefix_len);
+	int rc = -NLE_NOMEM;
+	if (ra != NULL && local != NULL) {
+		rtnl_addr_set_ifindex(ra, ifindex);
+		rtnl_addr_set_family(ra, family);
+		rc = rtnl_addr_set_local(ra, local); /* IFA_LOCAL and IFA_ADDRESS */
+		rtnl_addr_set_prefixlen(ra, (int)a->prefix_len);
+		/* No duplicate address detection: the address is CNI's, usable at once. */
+		if (family == AF_INET6)
+			rtnl_addr_set_flags(ra, IFA_F_NODAD);
+		cc_nl_begin(nl);
+		if (rc == 0)
+			rc = rtnl_addr_add(nl->sk, ra, NLM_F_REPLACE);
+	}
+	nl_addr_put(local);
+	rtnl_addr_put(ra);
+	return cc_nl_result(nl, rc);
 }
 
-static int add_route(int fd, int ifindex, const Cocoon__Agent__V1__NetRoute *rt)
+static int add_route(struct cc_nl *nl, int ifindex, const Cocoon__Agent__V1__NetRoute *rt)
 {
-	struct nlreq r;
-	nl_init(&r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, sizeof(struct rtmsg));
-	r.rtm.rtm_family = rt->dst.len == 4 ? AF_INET : AF_INET6;
-	r.rtm.rtm_dst_len = (unsigned char)rt->dst_len;
-	r.rtm.rtm_table = RT_TABLE_MAIN;
-	r.rtm.rtm_protocol = RTPROT_BOOT;
-	r.rtm.rtm_scope = rt->gateway.len ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
-	r.rtm.rtm_type = RTN_UNICAST;
-	if (rt->dst_len > 0)
-		nl_attr(&r, RTA_DST, rt->dst.data, rt->dst.len);
-	if (rt->gateway.len)
-		nl_attr(&r, RTA_GATEWAY, rt->gateway.data, rt->gateway.len);
-	uint32_t oif = (uint32_t)ifindex;
-	nl_attr(&r, RTA_OIF, &oif, sizeof(oif));
-	if (rt->metric)
-		nl_attr(&r, RTA_PRIORITY, &rt->metric, sizeof(rt->metric));
-	return nl_call(fd, &r);
+	int family = rt->dst.len == 4 ? AF_INET : AF_INET6;
+	struct rtnl_route *r = rtnl_route_alloc();
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	/* A default route carries no destination attribute. */
+	struct nl_addr *dst =
+		rt->dst_len > 0 ? nl_address(family, &rt->dst, rt->dst_len) : nl_addr_alloc(0);
+	struct nl_addr *gw =
+		rt->gateway.len ? nl_addr_build(family, rt->gateway.data, rt->gateway.len) : NULL;
+	int rc = -NLE_NOMEM;
+	if (r != NULL && nh != NULL && dst != NULL && (gw != NULL || rt->gateway.len == 0)) {
+		nl_addr_set_family(dst, family);
+		rtnl_route_set_family(r, (uint8_t)family);
+		rc = rtnl_route_set_dst(r, dst);
+		rtnl_route_set_table(r, RT_TABLE_MAIN);
+		rtnl_route_set_protocol(r, RTPROT_BOOT);
+		rtnl_route_set_scope(r, gw != NULL ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+		rtnl_route_set_type(r, RTN_UNICAST);
+		if (rt->metric)
+			rtnl_route_set_priority(r, rt->metric);
+		rtnl_route_nh_set_ifindex(nh, ifindex);
+		if (gw != NULL)
+			rtnl_route_nh_set_gateway(nh, gw);
+		rtnl_route_add_nexthop(r, nh); /* the route owns it now */
+		nh = NULL;
+		cc_nl_begin(nl);
+		if (rc == 0)
+			rc = rtnl_route_add(nl->sk, r, NLM_F_REPLACE);
+	}
+	if (nh != NULL)
+		rtnl_route_nh_free(nh);
+	nl_addr_put(gw);
+	nl_addr_put(dst);
+	rtnl_route_put(r);
+	return cc_nl_result(nl, rc);
 }
 
 static const char *ip_str(const ProtobufCBinaryData *a, char *buf, size_t len)
@@ -209,38 +184,43 @@ static const char *ip_str(const ProtobufCBinaryData *a, char *buf, size_t len)
 	return inet_ntop(a->len == 4 ? AF_INET : AF_INET6, a->data, buf, (socklen_t)len);
 }
 
-int guest_net_configure(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, struct cc_error *err)
+/* Renames, addresses and routes, in that order. */
+static int configure(struct cc_nl *nl, int io, const Cocoon__Agent__V1__ConfigureNetworkRequest *r,
+		     struct cc_error *err)
 {
-	if (guest_net_validate(r, err) < 0)
-		return -1;
-	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	cleanup_close int io = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (nl < 0 || io < 0)
-		return cc_error_set(err, errno, "netlink socket");
 	int idx[NET_MAX_IFS];
 	/* Two passes of renames: the host's names may be a permutation of the guest's. */
 	for (size_t i = 0; i < r->n_interfaces; i++) {
 		const Cocoon__Agent__V1__NetInterface *ni = r->interfaces[i];
-		idx[i] = ifindex_by_mac(io, ni->mac.data);
+		bool remac = ni->guest_mac.len == 6;
+		idx[i] = ifindex_by_mac(io, remac ? ni->guest_mac.data : ni->mac.data);
 		if (idx[i] == 0)
 			return cc_error_set(err, ENODEV, "no guest NIC has the MAC of %s",
 					    ni->name);
 		char tmp[IF_NAMESIZE];
 		snprintf(tmp, sizeof(tmp), "ccnet%u", (unsigned)i % NET_MAX_IFS);
-		int rc = set_link(nl, idx[i], tmp, 0, false);
+		int rc = cc_nl_link_set(nl, idx[i], tmp, 0, false);
 		if (rc < 0)
-			return cc_error_set(err, -rc, "rename guest NIC for %s", ni->name);
+			return cc_error_set(err, errno, "rename guest NIC for %s", ni->name);
+		if (remac) {
+			struct ifreq ifr = { 0 };
+			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", tmp);
+			ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+			memcpy(ifr.ifr_hwaddr.sa_data, ni->mac.data, 6);
+			if (ioctl(io, SIOCSIFHWADDR, &ifr) < 0)
+				return cc_error_set(err, errno, "set the MAC of %s", ni->name);
+		}
 	}
 	for (size_t i = 0; i < r->n_interfaces; i++) {
 		const Cocoon__Agent__V1__NetInterface *ni = r->interfaces[i];
-		int rc = set_link(nl, idx[i], ni->name, ni->mtu, true);
+		int rc = cc_nl_link_set(nl, idx[i], ni->name, ni->mtu, true);
 		if (rc < 0)
-			return cc_error_set(err, -rc, "set %s mtu %u up", ni->name, ni->mtu);
+			return cc_error_set(err, errno, "set %s mtu %u up", ni->name, ni->mtu);
 		for (size_t k = 0; k < ni->n_addresses; k++) {
 			char s[INET6_ADDRSTRLEN];
 			rc = add_addr(nl, idx[i], ni->addresses[k]);
 			if (rc < 0)
-				return cc_error_set(err, -rc, "add address %s/%u to %s",
+				return cc_error_set(err, errno, "add address %s/%u to %s",
 						    ip_str(&ni->addresses[k]->addr, s, sizeof(s)),
 						    ni->addresses[k]->prefix_len, ni->name);
 		}
@@ -257,12 +237,29 @@ int guest_net_configure(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, str
 			int rc = add_route(nl, idx[k], rt);
 			if (rc < 0) {
 				char d[INET6_ADDRSTRLEN];
-				return cc_error_set(err, -rc, "add route %s/%u dev %s",
+				return cc_error_set(err, errno, "add route %s/%u dev %s",
 						    ip_str(&rt->dst, d, sizeof(d)), rt->dst_len,
 						    rt->device);
 			}
 		}
 	}
-	cc_info("network: %zu interfaces, %zu routes configured", r->n_interfaces, r->n_routes);
 	return 0;
+}
+
+int guest_net_configure(const Cocoon__Agent__V1__ConfigureNetworkRequest *r, struct cc_error *err)
+{
+	if (guest_net_validate(r, err) < 0)
+		return -1;
+	cleanup_close int io = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (io < 0)
+		return cc_error_set(err, errno, "socket");
+	struct cc_nl nl;
+	if (cc_nl_open(&nl, err) < 0)
+		return -1;
+	int rc = configure(&nl, io, r, err);
+	cc_nl_close(&nl);
+	if (rc == 0)
+		cc_info("network: %zu interfaces, %zu routes configured", r->n_interfaces,
+			r->n_routes);
+	return rc;
 }

@@ -135,6 +135,9 @@ int cmd_check(int argc, char **argv)
 		else
 			report("FAIL", hv->name, "%s", err.msg);
 	}
+	const char *tmpl_why;
+	cc_config_templates(&cfg, hv, &tmpl_why);
+	report("info", "templates", "%s", tmpl_why);
 	if (cc_find_executable(cfg.virtiofsd, path, sizeof(path), &err) == 0)
 		report("ok", "virtiofsd", "%s", path);
 	else

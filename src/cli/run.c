@@ -475,6 +475,9 @@ int cmd_run(int argc, char **argv)
 	sc.id = id;
 	sc.netns = o.netns;
 	sc.debug = o.debug;
+	const char *tmpl_why;
+	sc.use_template = cc_config_templates(&cfg, hv, &tmpl_why);
+	cc_debug("templates: %s", tmpl_why);
 
 	/* Before any thread exists: the mount namespace, and signals left to the signal
 	 * thread (every thread inherits this mask; the VMM and virtiofsd reset it). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/hypervisor.h"
 #include "shared/log.h"
 #include "shared/util.h"
 
@@ -49,9 +50,25 @@ void cc_config_defaults(struct cc_config *cfg, const char *prefix)
 	cfg->boot_timeout_ms = 30000;
 	cfg->stop_grace_ms = 10000;
 	cfg->max_execs = 128;
+	snprintf(cfg->template_mode, sizeof(cfg->template_mode), "auto");
 }
 
-enum key_type { K_STRING, K_UINT, K_LOGLEVEL };
+bool cc_config_templates(const struct cc_config *cfg, const struct hypervisor_ops *hv,
+			 const char **why)
+{
+	if (strcmp(cfg->template_mode, "off") == 0) {
+		*why = "off (template = off)";
+		return false;
+	}
+	if (hv == NULL || hv->snapshot == NULL) {
+		*why = "not used: the backend cannot restore a VM (only cocoon-vmm can)";
+		return false;
+	}
+	*why = "in use (template = auto, backend cocoon-vmm)";
+	return true;
+}
+
+enum key_type { K_STRING, K_UINT, K_LOGLEVEL, K_TEMPLATE };
 
 struct key {
 	const char *name;
@@ -76,6 +93,8 @@ static const struct key keys[] = {
 	{ "boot_timeout_ms", UINT(boot_timeout_ms, 100, 3600000) },
 	{ "stop_grace_ms", UINT(stop_grace_ms, 100, 600000) },
 	{ "max_execs", UINT(max_execs, 1, 4096) },
+	{ "template", K_TEMPLATE, offsetof(struct cc_config, template_mode),
+	  sizeof(((struct cc_config *)0)->template_mode), 0, 0 },
 	{ "log_level", K_LOGLEVEL, offsetof(struct cc_config, log_level), sizeof(int), 0, 0 },
 };
 
@@ -153,6 +172,13 @@ static int set_key(struct cc_config *cfg, const struct key *k, const char *val, 
 			*(unsigned *)base = (unsigned)v;
 		return 0;
 	}
+	case K_TEMPLATE:
+		if (strcmp(val, "auto") != 0 && strcmp(val, "off") != 0)
+			return cc_error_set(err, 0,
+					    "%s:%u: template: expected auto or off, got '%s'", file,
+					    line, val);
+		memcpy(base, val, strlen(val) + 1);
+		return 0;
 	case K_LOGLEVEL: {
 		int lvl = cc_log_parse_level(val);
 		if (lvl < 0)

@@ -7,6 +7,7 @@
 #ifndef COCOON_CONFIG_H
 #define COCOON_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "shared/error.h"
@@ -24,7 +25,9 @@ struct cc_config {
 	int boot_timeout_ms;
 	int stop_grace_ms;  /* after a SIGKILL the guest did not carry out, the host kills the VM */
 	unsigned max_execs; /* live exec'd processes per pod (each holds host threads) */
-	char source[4096];  /* the file these values came from, "" for defaults */
+	char template_mode[8]; /* "auto": sandboxes start from templates where the backend
+				* can (cocoon-vmm); "off": every sandbox boots cold */
+	char source[4096];     /* the file these values came from, "" for defaults */
 };
 
 /* Built-in defaults; guest artifacts under <prefix>/share/cocoon. */
@@ -35,6 +38,10 @@ int cc_config_parse(struct cc_config *cfg, const char *text, const char *file,
 /* Defaults, then the first config file found (see above), then $COCOON_STATE_DIR.
  * explicit_path may be NULL; if given it must exist. */
 int cc_config_load(struct cc_config *cfg, const char *explicit_path, struct cc_error *err);
+/* Whether a sandbox on backend hv_name gets templates, and why (for logs and check). */
+struct hypervisor_ops;
+bool cc_config_templates(const struct cc_config *cfg, const struct hypervisor_ops *hv,
+			 const char **why);
 /* dirname(dirname(/proc/self/exe)). */
 int cc_install_prefix(char *out, size_t len, struct cc_error *err);
 

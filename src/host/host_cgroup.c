@@ -106,8 +106,84 @@ fail:
 	return cc_error_prefix(err, "host cgroup of %s", id);
 }
 
+/* The directory of the cgroup this process is in, in the hierarchy of dir
+ * (CGROUP_ROOT/cocoon/... for v2, CGROUP_ROOT/<controller>/cocoon/... for v1). */
+static int own_cgroup(const char *dir, char *out, size_t len, struct cc_error *err)
+{
+	char ctrl[64] = "";
+	const char *rest = dir + strlen(CGROUP_ROOT "/");
+	if (strncmp(rest, "cocoon/", 7) != 0) {
+		size_t n = strcspn(rest, "/");
+		if (n >= sizeof(ctrl))
+			return cc_error_set(err, EINVAL, "cgroup %s", dir);
+		memcpy(ctrl, rest, n);
+		ctrl[n] = '\0';
+	}
+	cleanup_fclose FILE *f = fopen("/proc/self/cgroup", "re");
+	if (f == NULL)
+		return cc_error_set(err, errno, "/proc/self/cgroup");
+	char line[PATH_MAX + 128];
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		/* hierarchy-id:controller,controller:path */
+		char *list = strchr(line, ':'), *path = list ? strchr(list + 1, ':') : NULL;
+		if (path == NULL)
+			continue;
+		*path++ = '\0';
+		list++;
+		bool v2 = ctrl[0] == '\0';
+		bool match = v2 && *list == '\0' && strcmp(line, "0") == 0;
+		char *save = NULL;
+		for (char *c = strtok_r(list, ",", &save); c != NULL && !v2;
+		     c = strtok_r(NULL, ",", &save))
+			match |= strcmp(c, ctrl) == 0;
+		if (!match)
+			continue;
+		if ((size_t)snprintf(out, len, "%s%s%s%s", CGROUP_ROOT, ctrl[0] ? "/" : "", ctrl,
+				     strcmp(path, "/") == 0 ? "" : path) >= len)
+			return cc_error_set(err, ENAMETOOLONG, "cgroup %s", path);
+		return 0;
+	}
+	return cc_error_set(err, ENOENT, "/proc/self/cgroup names no cgroup for %s", dir);
+}
+
+int host_cgroup_join_self(struct host_cgroup *cg, struct cc_error *err)
+{
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	for (unsigned i = 0; i < cg->n; i++)
+		if (own_cgroup(cg->dirs[i], cg->back[i], sizeof(cg->back[i]), err) < 0)
+			return -1;
+	cg->joined = true;
+	for (unsigned i = 0; i < cg->n; i++)
+		if (write_value(cg->dirs[i], "cgroup.procs", pid, err) < 0)
+			return -1;
+	return 0;
+}
+
+void host_cgroup_leave_self(struct host_cgroup *cg)
+{
+	if (!cg->joined)
+		return;
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	for (unsigned i = 0; i < cg->n; i++) {
+		struct cc_error e;
+		if (write_value(cg->back[i], "cgroup.procs", pid, &e) == 0)
+			continue;
+		/* Its old cgroup was removed (or, v2, gained children): the root takes anyone. */
+		char root[PATH_MAX];
+		snprintf(root, sizeof(root), "%.*s",
+			 (int)(strstr(cg->dirs[i], "/cocoon/") - cg->dirs[i]), cg->dirs[i]);
+		if (write_value(root, "cgroup.procs", pid, &e) < 0)
+			cc_warn("leaving cgroup %s: %s", cg->dirs[i], e.msg);
+	}
+	cg->joined = false;
+}
+
 void host_cgroup_destroy(struct host_cgroup *cg)
 {
+	host_cgroup_leave_self(cg);
 	for (unsigned i = 0; i < cg->n; i++) {
 		/* A process that just exited may still be leaving it. */
 		for (int tries = 0; rmdir(cg->dirs[i]) < 0 && errno == EBUSY && tries < 100;

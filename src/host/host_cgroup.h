@@ -9,6 +9,7 @@
 #define COCOON_HOST_CGROUP_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "shared/error.h"
@@ -27,12 +28,21 @@ struct host_cgroup {
 	char procs[3][PATH_MAX];
 	const char *procs_list[4]; /* NULL-terminated cgroup.procs files to join */
 	unsigned n;
+	char back[3][PATH_MAX]; /* where host_cgroup_join_self found the caller */
+	bool joined;
 };
 
 /* Creates and sizes the cgroup of the sandbox whose state dir is state_dir.
  * cg->procs_list is what a child writes "0" to. */
 int host_cgroup_create(const char *state_dir, const struct host_cgroup_limits *l,
 		       struct host_cgroup *cg, struct cc_error *err);
+/* Moves the calling process (all its threads) into the cgroup, e.g. the pod's shim, so
+ * every host process of the sandbox is charged to it. A leaf: no controller is enabled
+ * below it, which cgroup v2's no-internal-process rule needs of a cgroup with members. */
+int host_cgroup_join_self(struct host_cgroup *cg, struct cc_error *err);
+/* Moves it back where it was (the hierarchy's root if that is gone), so the cgroup can
+ * be removed while the caller still runs. */
+void host_cgroup_leave_self(struct host_cgroup *cg);
 /* Removes it once its processes are gone (retries briefly while they exit). */
 void host_cgroup_destroy(struct host_cgroup *cg);
 /* The same for the state dir of a sandbox whose owner died without cleaning up. */

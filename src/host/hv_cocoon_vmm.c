@@ -54,7 +54,7 @@ struct cvmm {
 };
 
 /* The VMM installed next to this program (PREFIX/bin), else $PATH. */
-static int find_binary(const struct vm_config *cfg, char *out, size_t len, struct cc_error *err)
+int hv_cocoon_vmm_binary(const struct vm_config *cfg, char *out, size_t len, struct cc_error *err)
 {
 	if (cfg->vmm_binary != NULL)
 		return cc_find_executable(cfg->vmm_binary, out, len, err);
@@ -72,7 +72,7 @@ static int find_binary(const struct vm_config *cfg, char *out, size_t len, struc
 static int cvmm_probe(const struct vm_config *cfg, struct cc_error *err)
 {
 	char path[PATH_MAX];
-	if (find_binary(cfg, path, sizeof(path), err) < 0)
+	if (hv_cocoon_vmm_binary(cfg, path, sizeof(path), err) < 0)
 		return -1;
 	if (!hypervisor_hw_virt())
 		return cc_error_set(err, 0,
@@ -101,7 +101,7 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 	m->console = (struct cc_log_pump){ .wr = -1, .rd = -1, .file = -1 };
 	snprintf(m->own_dir, sizeof(m->own_dir), "%s/vm", c->dir);
 	snprintf(m->root, sizeof(m->root), "%s/vmm-root", c->dir);
-	if (find_binary(c, m->binary, sizeof(m->binary), err) < 0 ||
+	if (hv_cocoon_vmm_binary(c, m->binary, sizeof(m->binary), err) < 0 ||
 	    sock_path(m->vsock_sock, sizeof(m->vsock_sock), m->own_dir, "vsock", err) < 0 ||
 	    sock_path(m->api_sock, sizeof(m->api_sock), m->own_dir, "api", err) < 0)
 		return -1;
@@ -111,31 +111,38 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 	if (mkdir(m->own_dir, 0700) < 0 || chown(m->own_dir, uid, gid) < 0 ||
 	    mkdir(m->root, 0700) < 0)
 		return cc_error_set(err, errno, "jail directories in %s", c->dir);
+	/* The default log before the pump opens it (as the QEMU backend does). */
+	if (vm->console_log[0] == '\0')
+		snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", c->dir);
 	if (cc_log_pump_start(&m->console, vm->console_log, CONSOLE_LOG_MAX, err) < 0)
 		return -1;
 	/* virtiofsd made its socket as root: the VMM connects to it as uid. */
 	if (c->fs_socket != NULL && chown(c->fs_socket, uid, gid) < 0)
 		return cc_error_set(err, errno, "chown %s", c->fs_socket);
-	if (vm->console_log[0] == '\0')
-		snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", c->dir);
 
 	char *argv[VMM_MAX_ARGS];
 	size_t n = 0;
 	int rc = -1;
 	argv[n++] = strdup(m->binary);
-	argv[n++] = strdup("--kernel");
-	argv[n++] = strdup(c->kernel);
-	if (c->initrd != NULL) {
-		argv[n++] = strdup("--initrd");
-		argv[n++] = strdup(c->initrd);
+	if (c->restore) {
+		/* The jailed VMM cannot open the root-only template: it inherits our fds. */
+		argv[n++] = strdup("--restore-fd");
+		argv[n++] = cc_strdup_printf("%d,%d", c->restore_state_fd, c->restore_memory_fd);
+	} else {
+		argv[n++] = strdup("--kernel");
+		argv[n++] = strdup(c->kernel);
+		if (c->initrd != NULL) {
+			argv[n++] = strdup("--initrd");
+			argv[n++] = strdup(c->initrd);
+		}
+		argv[n++] = strdup("--cmdline");
+		argv[n++] = cc_strdup_printf("%s %s%s%s", VMM_BASE_CMDLINE, HV_GUEST_BOOT_CUTS,
+					     c->cmdline ? " " : "", c->cmdline ? c->cmdline : "");
+		argv[n++] = strdup("--cpus");
+		argv[n++] = cc_strdup_printf("%u", c->cpus);
+		argv[n++] = strdup("--memory");
+		argv[n++] = cc_strdup_printf("%llu", (unsigned long long)c->memory_mib);
 	}
-	argv[n++] = strdup("--cmdline");
-	argv[n++] = cc_strdup_printf("%s %s%s%s", VMM_BASE_CMDLINE, HV_GUEST_BOOT_CUTS,
-				     c->cmdline ? " " : "", c->cmdline ? c->cmdline : "");
-	argv[n++] = strdup("--cpus");
-	argv[n++] = cc_strdup_printf("%u", c->cpus);
-	argv[n++] = strdup("--memory");
-	argv[n++] = cc_strdup_printf("%llu", (unsigned long long)c->memory_mib);
 	argv[n++] = strdup("--vsock");
 	argv[n++] = cc_strdup_printf("cid=%u,socket=%s", VMM_GUEST_CID, m->vsock_sock);
 	argv[n++] = strdup("--api-socket");
@@ -164,7 +171,10 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 	const char *taps[POD_NET_MAX_IFS + 1] = { NULL };
 	for (unsigned i = 0; i < c->n_nets && i < POD_NET_MAX_IFS; i++)
 		taps[i] = c->nets[i].tap;
+	int fds[2] = { c->restore_state_fd, c->restore_memory_fd };
 	struct cc_jail jail = { .uid = uid,
+				.fds = c->restore ? fds : NULL,
+				.n_fds = c->restore ? 2 : 0,
 				.gid = gid,
 				.root = m->root,
 				.ro = ro,
@@ -211,14 +221,14 @@ static int try_connect(const char *path, int timeout_ms)
 }
 
 /* The API's answer to one command, for the log. */
-static void api_ask(const char *sock, const char *cmd, char *out, size_t len)
+static void api_ask(const char *sock, const char *cmd, char *out, size_t len, int timeout_ms)
 {
 	struct cc_error ignored;
 	out[0] = '\0';
 	cleanup_close int fd = cc_unix_connect(sock, &ignored);
 	if (fd < 0)
 		return;
-	struct timeval tv = { 1, 0 };
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	size_t n = strlen(cmd), got = 0;
 	if (send(fd, cmd, n, MSG_NOSIGNAL) != (ssize_t)n)
@@ -246,7 +256,7 @@ static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *er
 		if (fd >= 0) {
 			if (cc_log_level() >= CC_LOG_DEBUG) {
 				char line[2048];
-				api_ask(m->api_sock, "profile\n", line, sizeof(line));
+				api_ask(m->api_sock, "profile\n", line, sizeof(line), 1000);
 				cc_debug("cocoon-vmm boot profile: %s", line);
 			}
 			return fd;
@@ -290,6 +300,24 @@ static void cvmm_destroy(struct vm *vm)
 	vm->priv = NULL;
 }
 
+/* The API's "snapshot DIR" into the VMM's own directory (the only one it may write);
+ * the caller moves the files out. */
+static int cvmm_snapshot(struct vm *vm, char *dir, size_t dir_len, int timeout_ms,
+			 struct cc_error *err)
+{
+	struct cvmm *m = vm->priv;
+	if ((size_t)snprintf(dir, dir_len, "%s", m->own_dir) >= dir_len)
+		return cc_error_set(err, ENAMETOOLONG, "%s", m->own_dir);
+	char cmd[PATH_MAX + 16], line[512];
+	snprintf(cmd, sizeof(cmd), "snapshot %s\n", m->own_dir);
+	api_ask(m->api_sock, cmd, line, sizeof(line), timeout_ms);
+	if (strncmp(line, "ok saved", 8) != 0)
+		return cc_error_set(err, 0, "cocoon-vmm snapshot: %s",
+				    line[0] ? line : "no answer on the API");
+	cc_debug("cocoon-vmm %s", line);
+	return 0;
+}
+
 const struct hypervisor_ops hypervisor_cocoon_vmm = {
 	.name = "cocoon-vmm",
 	.probe = cvmm_probe,
@@ -297,4 +325,5 @@ const struct hypervisor_ops hypervisor_cocoon_vmm = {
 	.agent_connect = cvmm_agent_connect,
 	.stop = cvmm_stop,
 	.destroy = cvmm_destroy,
+	.snapshot = cvmm_snapshot,
 };

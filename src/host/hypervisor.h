@@ -5,6 +5,7 @@
 #define COCOON_HYPERVISOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -33,6 +34,11 @@ struct vm_config {
 	unsigned n_nets;
 	int accel_kvm;			 /* 1: KVM, 0: software emulation (TCG) */
 	const char *const *cgroup_procs; /* host cgroup the VMM joins before exec, or NULL */
+	/* Restore from a template instead of booting (backends with snapshot only): the
+	 * open vm.state and memory files; kernel, initrd, cmdline, cpus and memory then
+	 * only describe the template. */
+	bool restore;
+	int restore_state_fd, restore_memory_fd;
 };
 
 /* Kernel arguments both backends give the guest to cut its boot, found with cocoon-vmm's
@@ -55,6 +61,10 @@ struct hypervisor_ops {
 	int (*stop)(struct vm *vm, int timeout_ms, struct cc_error *err);
 	/* Frees backend state; the VMM must already be reaped. */
 	void (*destroy)(struct vm *vm);
+	/* Pauses the VM and saves it (templates); fills dir with where the files are.
+	 * NULL: the backend cannot. */
+	int (*snapshot)(struct vm *vm, char *dir, size_t dir_len, int timeout_ms,
+			struct cc_error *err);
 };
 
 struct vm {
@@ -76,6 +86,9 @@ const struct hypervisor_ops *hypervisor_select(const char *name, bool hw_virt, c
 bool hypervisor_hw_virt(void);
 /* Names of every backend, NULL-terminated, for help and errors. */
 const char *const *hypervisor_names(void);
+
+/* The cocoon-vmm binary a vm_config gets (templates are keyed by it). */
+int hv_cocoon_vmm_binary(const struct vm_config *cfg, char *out, size_t len, struct cc_error *err);
 
 extern const struct hypervisor_ops hypervisor_qemu;
 extern const struct hypervisor_ops hypervisor_cocoon_vmm;

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
 #include <linux/if_arp.h>
 #include <linux/if_ether.h>
 #include <linux/if_tun.h>
@@ -11,6 +10,13 @@
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <linux/tc_act/tc_mirred.h>
+#include <netlink/route/act/mirred.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/cls/u32.h>
+#include <netlink/route/link.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/route.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,43 +26,12 @@
 #include <unistd.h>
 
 #include "shared/log.h"
+#include "shared/netlink.h"
 #include "shared/util.h"
 
 #define TAP_PREFIX "cctap"
 #define FILTER_PRIO 1
 #define FILTER_MAX_KEYS 8
-#define NL_BUF (32u << 10)
-
-struct nl {
-	struct mnl_socket *s;
-	unsigned portid, seq;
-};
-
-/* Runs one request; cb (may be NULL) sees every answer of a dump. */
-static int nl_talk(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
-{
-	static __thread char buf[NL_BUF];
-	nlh->nlmsg_seq = ++nl->seq;
-	if (mnl_socket_sendto(nl->s, nlh, nlh->nlmsg_len) < 0)
-		return -1;
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl->s, buf, sizeof(buf));
-		if (n < 0)
-			return -1;
-		int rc = mnl_cb_run(buf, (size_t)n, nl->seq, nl->portid, cb, data);
-		if (rc <= MNL_CB_STOP)
-			return rc < 0 ? -1 : 0;
-	}
-}
-
-static struct nlmsghdr *nl_msg(char *buf, uint16_t type, uint16_t flags, void *hdr, size_t hdr_len)
-{
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	memcpy(mnl_nlmsg_put_extra_header(nlh, hdr_len), hdr, hdr_len);
-	return nlh;
-}
 
 /* Enters the namespace for the calling thread only; netns_leave returns. */
 static int netns_enter(int nsfd, int *saved, struct cc_error *err)
@@ -80,35 +55,12 @@ static void netns_leave(int saved)
 	close(saved);
 }
 
-static int nl_open(struct nl *nl, struct cc_error *err)
-{
-	nl->s = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	if (nl->s == NULL || mnl_socket_bind(nl->s, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int e = errno;
-		if (nl->s != NULL)
-			mnl_socket_close(nl->s);
-		return cc_error_set(err, e, "netlink socket");
-	}
-	nl->portid = mnl_socket_get_portid(nl->s);
-	nl->seq = 0;
-	return 0;
-}
-
 /* ---- discovery ---- */
 
 struct dump_ctx {
 	struct pod_net *pn;
 	int over; /* a limit was hit: refuse rather than half-configure */
 };
-
-static int attr_cb(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	int type = mnl_attr_get_type(a);
-	if (type <= IFLA_MAX) /* IFLA_MAX > IFA_MAX, RTA_MAX; callers size tb for it */
-		tb[type] = a;
-	return MNL_CB_OK;
-}
 
 static struct pod_if *if_by_index(struct pod_net *pn, int ifindex)
 {
@@ -118,115 +70,119 @@ static struct pod_if *if_by_index(struct pod_net *pn, int ifindex)
 	return NULL;
 }
 
-static int link_cb(const struct nlmsghdr *nlh, void *data)
+static void link_cb(struct nl_object *o, void *data)
 {
 	struct dump_ctx *c = data;
-	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *tb[IFLA_MAX + 1] = { 0 };
-	mnl_attr_parse(nlh, sizeof(*ifi), attr_cb, tb);
-	if (ifi->ifi_type != ARPHRD_ETHER || (ifi->ifi_flags & IFF_LOOPBACK) ||
-	    tb[IFLA_IFNAME] == NULL || tb[IFLA_ADDRESS] == NULL ||
-	    mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) != 6)
-		return MNL_CB_OK;
-	const char *name = mnl_attr_get_str(tb[IFLA_IFNAME]);
+	struct rtnl_link *l = (struct rtnl_link *)o;
+	const char *name = rtnl_link_get_name(l);
+	struct nl_addr *mac = rtnl_link_get_addr(l);
+	if (rtnl_link_get_arptype(l) != ARPHRD_ETHER || (rtnl_link_get_flags(l) & IFF_LOOPBACK) ||
+	    name == NULL || mac == NULL || nl_addr_get_len(mac) != 6)
+		return;
 	if (strncmp(name, TAP_PREFIX, strlen(TAP_PREFIX)) == 0)
-		return MNL_CB_OK;
+		return;
 	if (c->pn->n_ifs == POD_NET_MAX_IFS) {
 		c->over = 1;
-		return MNL_CB_OK;
+		return;
 	}
 	struct pod_if *pi = &c->pn->ifs[c->pn->n_ifs++];
 	snprintf(pi->name, sizeof(pi->name), "%.*s", IF_NAMESIZE - 1, name);
-	pi->ifindex = ifi->ifi_index;
-	memcpy(pi->mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), 6);
-	pi->mtu = tb[IFLA_MTU] ? mnl_attr_get_u32(tb[IFLA_MTU]) : 1500;
-	return MNL_CB_OK;
+	pi->ifindex = rtnl_link_get_ifindex(l);
+	memcpy(pi->mac, nl_addr_get_binary_addr(mac), 6);
+	pi->mtu = rtnl_link_get_mtu(l) ? rtnl_link_get_mtu(l) : 1500;
 }
 
-static int addr_cb(const struct nlmsghdr *nlh, void *data)
+static void addr_cb(struct nl_object *o, void *data)
 {
 	struct dump_ctx *c = data;
-	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *tb[IFLA_MAX + 1] = { 0 };
-	mnl_attr_parse(nlh, sizeof(*ifa), attr_cb, tb);
-	struct pod_if *pi = if_by_index(c->pn, (int)ifa->ifa_index);
-	size_t alen = ifa->ifa_family == AF_INET ? 4 : 16;
+	struct rtnl_addr *ra = (struct rtnl_addr *)o;
+	int family = rtnl_addr_get_family(ra);
+	struct pod_if *pi = if_by_index(c->pn, rtnl_addr_get_ifindex(ra));
+	/* The local address (IFA_LOCAL where a point-to-point setup has a peer). */
+	struct nl_addr *a = rtnl_addr_get_local(ra);
+	size_t alen = family == AF_INET ? 4 : 16;
 	/* Link-local addresses: the guest derives the same one from the same MAC. */
-	if (pi == NULL || ifa->ifa_scope == RT_SCOPE_LINK || tb[IFA_ADDRESS] == NULL ||
-	    (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) ||
-	    mnl_attr_get_payload_len(tb[IFA_ADDRESS]) != alen)
-		return MNL_CB_OK;
+	if (pi == NULL || rtnl_addr_get_scope(ra) == RT_SCOPE_LINK || a == NULL ||
+	    (family != AF_INET && family != AF_INET6) || nl_addr_get_len(a) != alen)
+		return;
 	if (pi->n_addrs == POD_NET_MAX_ADDRS) {
 		c->over = 1;
-		return MNL_CB_OK;
+		return;
 	}
-	/* IPv4 point-to-point setups put the local address in IFA_LOCAL. */
-	const struct nlattr *a =
-		tb[IFA_LOCAL] && ifa->ifa_family == AF_INET ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
 	struct pod_addr *pa = &pi->addrs[pi->n_addrs++];
-	pa->family = ifa->ifa_family;
-	pa->prefix_len = ifa->ifa_prefixlen;
-	memcpy(pa->addr, mnl_attr_get_payload(a), alen);
-	return MNL_CB_OK;
+	pa->family = (uint8_t)family;
+	pa->prefix_len = (uint8_t)rtnl_addr_get_prefixlen(ra);
+	memcpy(pa->addr, nl_addr_get_binary_addr(a), alen);
 }
 
-static int route_cb(const struct nlmsghdr *nlh, void *data)
+static void route_cb(struct nl_object *o, void *data)
 {
 	struct dump_ctx *c = data;
-	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *tb[IFLA_MAX + 1] = { 0 };
-	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, tb);
-	/* Prefix routes of addresses (proto kernel) come back by themselves in the guest. */
-	if (rtm->rtm_table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST ||
-	    rtm->rtm_protocol == RTPROT_KERNEL || tb[RTA_OIF] == NULL ||
-	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6))
-		return MNL_CB_OK;
-	struct pod_if *pi = if_by_index(c->pn, (int)mnl_attr_get_u32(tb[RTA_OIF]));
-	size_t alen = rtm->rtm_family == AF_INET ? 4 : 16;
-	if (pi == NULL || (tb[RTA_DST] && mnl_attr_get_payload_len(tb[RTA_DST]) != alen) ||
-	    (tb[RTA_GATEWAY] && mnl_attr_get_payload_len(tb[RTA_GATEWAY]) != alen))
-		return MNL_CB_OK;
+	struct rtnl_route *rt = (struct rtnl_route *)o;
+	int family = rtnl_route_get_family(rt);
+	/* Prefix routes of addresses (proto kernel) come back by themselves in the guest;
+	 * multipath routes are not carried over. */
+	if (rtnl_route_get_table(rt) != RT_TABLE_MAIN || rtnl_route_get_type(rt) != RTN_UNICAST ||
+	    rtnl_route_get_protocol(rt) == RTPROT_KERNEL || rtnl_route_get_nnexthops(rt) != 1 ||
+	    (family != AF_INET && family != AF_INET6))
+		return;
+	struct rtnl_nexthop *nh = rtnl_route_nexthop_n(rt, 0);
+	struct nl_addr *dst = rtnl_route_get_dst(rt), *gw = rtnl_route_nh_get_gateway(nh);
+	struct pod_if *pi = if_by_index(c->pn, rtnl_route_nh_get_ifindex(nh));
+	size_t alen = family == AF_INET ? 4 : 16;
+	if (pi == NULL || dst == NULL ||
+	    (nl_addr_get_len(dst) != 0 && nl_addr_get_len(dst) != alen) ||
+	    (gw != NULL && nl_addr_get_len(gw) != alen))
+		return;
 	if (c->pn->n_routes == POD_NET_MAX_ROUTES) {
 		c->over = 1;
-		return MNL_CB_OK;
+		return;
 	}
 	struct pod_route *r = &c->pn->routes[c->pn->n_routes++];
-	r->family = rtm->rtm_family;
-	r->dst_len = rtm->rtm_dst_len;
-	if (tb[RTA_DST])
-		memcpy(r->dst, mnl_attr_get_payload(tb[RTA_DST]), alen);
-	r->has_gateway = tb[RTA_GATEWAY] != NULL;
+	r->family = (uint8_t)family;
+	r->dst_len = (uint8_t)nl_addr_get_prefixlen(dst);
+	if (nl_addr_get_len(dst) != 0)
+		memcpy(r->dst, nl_addr_get_binary_addr(dst), alen);
+	r->has_gateway = gw != NULL;
 	if (r->has_gateway)
-		memcpy(r->gateway, mnl_attr_get_payload(tb[RTA_GATEWAY]), alen);
+		memcpy(r->gateway, nl_addr_get_binary_addr(gw), alen);
 	r->iface = (unsigned)(pi - c->pn->ifs);
-	r->metric = tb[RTA_PRIORITY] ? mnl_attr_get_u32(tb[RTA_PRIORITY]) : 0;
-	return MNL_CB_OK;
+	r->metric = rtnl_route_get_priority(rt);
 }
 
-static int dump(struct nl *nl, uint16_t type, void *hdr, size_t hdr_len, mnl_cb_t cb,
-		struct dump_ctx *c, const char *what, struct cc_error *err)
+enum dump_kind { DUMP_LINKS, DUMP_ADDRS, DUMP_ROUTES };
+
+/* Lists the namespace's links, addresses or routes (one dump into a libnl cache). */
+static int dump(struct cc_nl *nl, enum dump_kind kind, struct dump_ctx *c, struct cc_error *err)
 {
-	char buf[256];
-	struct nlmsghdr *nlh = nl_msg(buf, type, NLM_F_DUMP, hdr, hdr_len);
-	if (nl_talk(nl, nlh, cb, c) < 0)
-		return cc_error_set(err, errno, "list %s of the pod network namespace", what);
+	static const char *const what[] = { "interfaces", "addresses", "routes" };
+	static void (*const each[])(struct nl_object *, void *) = { link_cb, addr_cb, route_cb };
+	struct nl_cache *cache = NULL;
+	int rc;
+	cc_nl_begin(nl);
+	switch (kind) {
+	case DUMP_LINKS: rc = rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &cache); break;
+	case DUMP_ADDRS: rc = rtnl_addr_alloc_cache(nl->sk, &cache); break;
+	default: rc = rtnl_route_alloc_cache(nl->sk, AF_UNSPEC, 0, &cache); break;
+	}
+	if (cc_nl_result(nl, rc) < 0)
+		return cc_error_set(err, errno, "list %s of the pod network namespace", what[kind]);
+	nl_cache_foreach(cache, each[kind], c);
+	nl_cache_free(cache);
 	if (c->over)
 		return cc_error_set(err, E2BIG,
 				    "the pod network namespace has too many %s "
 				    "(at most %d interfaces, %d addresses each, %d routes)",
-				    what, POD_NET_MAX_IFS, POD_NET_MAX_ADDRS, POD_NET_MAX_ROUTES);
+				    what[kind], POD_NET_MAX_IFS, POD_NET_MAX_ADDRS,
+				    POD_NET_MAX_ROUTES);
 	return 0;
 }
 
-static int discover(struct nl *nl, struct pod_net *pn, struct cc_error *err)
+static int discover(struct cc_nl *nl, struct pod_net *pn, struct cc_error *err)
 {
 	struct dump_ctx c = { .pn = pn };
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-	struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
-	struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
-	if (dump(nl, RTM_GETLINK, &ifi, sizeof(ifi), link_cb, &c, "interfaces", err) < 0 ||
-	    dump(nl, RTM_GETADDR, &ifa, sizeof(ifa), addr_cb, &c, "addresses", err) < 0 ||
-	    dump(nl, RTM_GETROUTE, &rtm, sizeof(rtm), route_cb, &c, "routes", err) < 0)
+	if (dump(nl, DUMP_LINKS, &c, err) < 0 || dump(nl, DUMP_ADDRS, &c, err) < 0 ||
+	    dump(nl, DUMP_ROUTES, &c, err) < 0)
 		return -1;
 	return 0;
 }
@@ -271,40 +227,42 @@ static int sink_create(struct pod_if *pi, unsigned idx, struct cc_error *err)
 	return tap_open(name, &pi->sink_ifindex, err);
 }
 
-static int link_set(struct nl *nl, int ifindex, unsigned mtu, bool up, struct cc_error *err)
+static int link_set(struct cc_nl *nl, int ifindex, unsigned mtu, bool up, struct cc_error *err)
 {
-	char buf[256];
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC,
-				 .ifi_index = ifindex,
-				 .ifi_change = IFF_UP,
-				 .ifi_flags = up ? IFF_UP : 0 };
-	struct nlmsghdr *nlh = nl_msg(buf, RTM_NEWLINK, NLM_F_ACK, &ifi, sizeof(ifi));
-	if (mtu != 0)
-		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
-	if (nl_talk(nl, nlh, NULL, NULL) < 0)
+	if (cc_nl_link_set(nl, ifindex, NULL, mtu, up) < 0)
 		return cc_error_set(err, errno, "set link %d mtu %u up", ifindex, mtu);
 	return 0;
 }
 
-static int link_del(struct nl *nl, int ifindex)
+static int link_del(struct cc_nl *nl, int ifindex)
 {
-	char buf[256];
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
-	return nl_talk(nl, nl_msg(buf, RTM_DELLINK, NLM_F_ACK, &ifi, sizeof(ifi)), NULL, NULL);
+	struct rtnl_link *l = rtnl_link_alloc();
+	int rc = -NLE_NOMEM;
+	if (l != NULL) {
+		rtnl_link_set_ifindex(l, ifindex);
+		cc_nl_begin(nl);
+		rc = rtnl_link_delete(nl->sk, l);
+	}
+	rtnl_link_put(l);
+	return cc_nl_result(nl, rc);
 }
 
-static int ingress_qdisc(struct nl *nl, int ifindex, bool add)
+static int ingress_qdisc(struct cc_nl *nl, int ifindex, bool add)
 {
-	char buf[256];
-	struct tcmsg tcm = { .tcm_family = AF_UNSPEC,
-			     .tcm_ifindex = ifindex,
-			     .tcm_handle = TC_H_MAKE(TC_H_INGRESS, 0),
-			     .tcm_parent = TC_H_INGRESS };
-	struct nlmsghdr *nlh =
-		nl_msg(buf, add ? RTM_NEWQDISC : RTM_DELQDISC,
-		       NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), &tcm, sizeof(tcm));
-	mnl_attr_put_strz(nlh, TCA_KIND, "ingress");
-	return nl_talk(nl, nlh, NULL, NULL);
+	struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+	int rc = -NLE_NOMEM;
+	if (q != NULL) {
+		rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+		rtnl_tc_set_handle(TC_CAST(q), TC_H_MAKE(TC_H_INGRESS, 0));
+		rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
+		rc = rtnl_tc_set_kind(TC_CAST(q), "ingress");
+		cc_nl_begin(nl);
+		if (rc == 0)
+			rc = add ? rtnl_qdisc_add(nl->sk, q, NLM_F_CREATE | NLM_F_EXCL)
+				 : rtnl_qdisc_delete(nl->sk, q);
+	}
+	rtnl_qdisc_put(q);
+	return cc_nl_result(nl, rc);
 }
 
 /* One u32 filter on the ingress of from_ifindex: frames of ethertype proto (ETH_P_ALL:
@@ -312,45 +270,45 @@ static int ingress_qdisc(struct nl *nl, int ifindex, bool add)
  * redirect). Key offsets count from the network
  * header; the Ethernet header is at -14 (source MAC at -8). No keys: u32 with one
  * all-zero key, which matches anything (no cls_matchall needed). */
-static int add_filter(struct nl *nl, int from_ifindex, unsigned prio, uint16_t proto,
+static int add_filter(struct cc_nl *nl, int from_ifindex, unsigned prio, uint16_t proto,
 		      const struct tc_u32_key *keys, unsigned nkeys, int to_ifindex)
 {
-	char buf[2048];
-	struct tcmsg tcm = { .tcm_family = AF_UNSPEC,
-			     .tcm_ifindex = from_ifindex,
-			     .tcm_parent = TC_H_MAKE(TC_H_INGRESS, 0),
-			     .tcm_info = TC_H_MAKE(prio << 16, htons(proto)) };
-	struct nlmsghdr *nlh = nl_msg(buf, RTM_NEWTFILTER, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-				      &tcm, sizeof(tcm));
-	mnl_attr_put_strz(nlh, TCA_KIND, "u32");
-	struct nlattr *opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
-	struct {
-		struct tc_u32_sel sel;
-		struct tc_u32_key key[FILTER_MAX_KEYS];
-	} sel;
-	memset(&sel, 0, sizeof(sel));
-	sel.sel.flags = TC_U32_TERMINAL;
-	sel.sel.nkeys = nkeys > 0 ? (unsigned char)nkeys : 1;
-	if (nkeys > 0)
-		memcpy(sel.key, keys, nkeys * sizeof(*keys));
-	mnl_attr_put(nlh, TCA_U32_SEL, sizeof(sel.sel) + sel.sel.nkeys * sizeof(*keys), &sel);
-	struct nlattr *acts = mnl_attr_nest_start(nlh, TCA_U32_ACT);
-	struct nlattr *act = mnl_attr_nest_start(nlh, 1); /* action order 1 */
-	mnl_attr_put_strz(nlh, TCA_ACT_KIND, "mirred");
-	struct nlattr *aopts = mnl_attr_nest_start(nlh, TCA_ACT_OPTIONS);
-	struct tc_mirred m = { .action = TC_ACT_STOLEN,
-			       .eaction = TCA_EGRESS_REDIR,
-			       .ifindex = (uint32_t)to_ifindex };
-	mnl_attr_put(nlh, TCA_MIRRED_PARMS, sizeof(m), &m);
-	mnl_attr_nest_end(nlh, aopts);
-	mnl_attr_nest_end(nlh, act);
-	mnl_attr_nest_end(nlh, acts);
-	mnl_attr_nest_end(nlh, opts);
-	return nl_talk(nl, nlh, NULL, NULL);
+	static const struct tc_u32_key any;
+	struct rtnl_cls *cls = rtnl_cls_alloc();
+	struct rtnl_act *act = rtnl_act_alloc();
+	int rc = -NLE_NOMEM;
+	if (cls == NULL || act == NULL)
+		goto out;
+	rtnl_tc_set_ifindex(TC_CAST(cls), from_ifindex);
+	rtnl_tc_set_parent(TC_CAST(cls), TC_H_MAKE(TC_H_INGRESS, 0));
+	rtnl_cls_set_prio(cls, (uint16_t)prio);
+	rtnl_cls_set_protocol(cls, proto);
+	if ((rc = rtnl_tc_set_kind(TC_CAST(cls), "u32")) < 0 ||
+	    (rc = rtnl_u32_set_cls_terminal(cls)) < 0)
+		goto out;
+	if (nkeys == 0) {
+		keys = &any;
+		nkeys = 1;
+	}
+	for (unsigned i = 0; i < nkeys; i++)
+		if ((rc = rtnl_u32_add_key(cls, keys[i].val, keys[i].mask, keys[i].off, 0)) < 0)
+			goto out;
+	if ((rc = rtnl_tc_set_kind(TC_CAST(act), "mirred")) < 0 ||
+	    (rc = rtnl_mirred_set_action(act, TCA_EGRESS_REDIR)) < 0 ||
+	    (rc = rtnl_mirred_set_policy(act, TC_ACT_STOLEN)) < 0 ||
+	    (rc = rtnl_mirred_set_ifindex(act, (uint32_t)to_ifindex)) < 0 ||
+	    (rc = rtnl_u32_add_action(cls, act)) < 0)
+		goto out;
+	cc_nl_begin(nl);
+	rc = rtnl_cls_add(nl->sk, cls, NLM_F_CREATE | NLM_F_EXCL);
+out:
+	rtnl_act_put(act);
+	rtnl_cls_put(cls);
+	return cc_nl_result(nl, rc);
 }
 
 /* Every frame arriving on from_ifindex leaves through to_ifindex. */
-static int redirect(struct nl *nl, int from_ifindex, int to_ifindex)
+static int redirect(struct cc_nl *nl, int from_ifindex, int to_ifindex)
 {
 	return add_filter(nl, from_ifindex, FILTER_PRIO, ETH_P_ALL, NULL, 0, to_ifindex);
 }
@@ -396,7 +354,7 @@ static void key_addr(struct tc_u32_key *k, unsigned *n, int off, const uint8_t *
  * source of duplicate address detection; ARP only with its MAC and an IPv4 address as
  * sender): a guest cannot spoof another pod's or the node's traffic. Everything else
  * goes to the sink by the last, catch-all filter, and is dropped there. */
-static int guard_pod_traffic(struct nl *nl, const struct pod_if *pi)
+static int guard_pod_traffic(struct cc_nl *nl, const struct pod_if *pi)
 {
 	static const uint8_t link_local[16] = { 0xfe, 0x80 }, unspecified[16];
 	unsigned prio = FILTER_PRIO;
@@ -439,7 +397,7 @@ static int guard_pod_traffic(struct nl *nl, const struct pod_if *pi)
 	return add_filter(nl, pi->tap_ifindex, prio, ETH_P_ALL, NULL, 0, pi->sink_ifindex);
 }
 
-static int wire(struct nl *nl, struct pod_if *pi, unsigned idx, struct cc_error *err)
+static int wire(struct cc_nl *nl, struct pod_if *pi, unsigned idx, struct cc_error *err)
 {
 	if (tap_create(pi, idx, err) < 0 || link_set(nl, pi->tap_ifindex, pi->mtu, true, err) < 0 ||
 	    sink_create(pi, idx, err) < 0)
@@ -460,7 +418,7 @@ static int wire(struct nl *nl, struct pod_if *pi, unsigned idx, struct cc_error 
 	return link_set(nl, pi->ifindex, 0, true, err);
 }
 
-static int unwire(struct nl *nl, struct pod_net *pn, struct cc_error *err)
+static int unwire(struct cc_nl *nl, struct pod_net *pn, struct cc_error *err)
 {
 	int rc = 0;
 	for (unsigned i = 0; i < pn->n_ifs; i++) {
@@ -522,8 +480,8 @@ int pod_net_setup(const char *netns_path, struct pod_net **out, struct cc_error 
 		free(pn);
 		return cc_error_prefix(err, "%s", netns_path);
 	}
-	struct nl nl;
-	int rc = nl_open(&nl, err);
+	struct cc_nl nl;
+	int rc = cc_nl_open(&nl, err);
 	if (rc == 0) {
 		rc = discover(&nl, pn, err);
 		for (unsigned i = 0; rc == 0 && i < pn->n_ifs; i++)
@@ -531,7 +489,7 @@ int pod_net_setup(const char *netns_path, struct pod_net **out, struct cc_error 
 		struct cc_error ignored;
 		if (rc < 0)
 			unwire(&nl, pn, &ignored);
-		mnl_socket_close(nl.s);
+		cc_nl_close(&nl);
 	}
 	netns_leave(saved);
 	if (rc < 0) {
@@ -549,11 +507,11 @@ int pod_net_teardown(struct pod_net *pn, struct cc_error *err)
 		return 0;
 	int saved, rc = netns_enter(pn->nsfd, &saved, err);
 	if (rc == 0) {
-		struct nl nl;
-		rc = nl_open(&nl, err);
+		struct cc_nl nl;
+		rc = cc_nl_open(&nl, err);
 		if (rc == 0) {
 			rc = unwire(&nl, pn, err);
-			mnl_socket_close(nl.s);
+			cc_nl_close(&nl);
 		}
 		netns_leave(saved);
 	}

@@ -4,7 +4,7 @@
  * tap→veth. The VMM, started in the same namespace, backs a virtio-net device with the
  * tap; the guest NIC gets the veth's MAC, MTU, addresses and routes, so the pod keeps the
  * identity CNI gave it and Services/NetworkPolicies acting on the host-side veth apply.
- * All netlink is done with libmnl from inside the namespace (setns of this thread). */
+ * All netlink is done with libnl-route-3 from inside the namespace (setns of this thread). */
 #ifndef COCOON_POD_NET_H
 #define COCOON_POD_NET_H
 

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <limits.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +18,7 @@
 #include "shared/agent_proto.h"
 #include "host/child.h"
 #include "host/config.h"
+#include "host/template.h"
 #include "shared/log.h"
 #include "shared/ttrpc.h"
 #include "shared/util.h"
@@ -191,11 +194,18 @@ static int configure_network(struct sandbox *sb, int timeout_ms, struct cc_error
 	Cocoon__Agent__V1__IPAddress *addrp[POD_NET_MAX_IFS][POD_NET_MAX_ADDRS];
 	Cocoon__Agent__V1__NetRoute routes[POD_NET_MAX_ROUTES], *routep[POD_NET_MAX_ROUTES];
 	static const uint8_t zero[16];
+	uint8_t tmpl_macs[POD_NET_MAX_IFS][6];
 	for (unsigned i = 0; i < pn->n_ifs; i++) {
 		const struct pod_if *pi = &pn->ifs[i];
 		cocoon__agent__v1__net_interface__init(&ifs[i]);
 		ifs[i].name = (char *)pi->name;
 		ifs[i].mac = (ProtobufCBinaryData){ 6, (uint8_t *)pi->mac };
+		/* Restored: the NIC still has the template's MAC; the agent sets the pod's. */
+		if (sb->template_name[0] != '\0') {
+			uint8_t tmac[6] = TEMPLATE_MAC(i);
+			memcpy(tmpl_macs[i], tmac, 6);
+			ifs[i].guest_mac = (ProtobufCBinaryData){ 6, tmpl_macs[i] };
+		}
 		ifs[i].mtu = pi->mtu;
 		for (unsigned k = 0; k < pi->n_addrs; k++) {
 			cocoon__agent__v1__ipaddress__init(&addrs[i][k]);
@@ -233,6 +243,50 @@ static int configure_network(struct sandbox *sb, int timeout_ms, struct cc_error
 	return 0;
 }
 
+/* What must differ between clones of one template, before anything runs in this one:
+ * fresh entropy for the guest CRNG and the host's wall clock; then the share, which a
+ * template never mounts. */
+static int after_restore(struct sandbox *sb, int timeout_ms, struct cc_error *err)
+{
+	uint8_t entropy[64];
+	if (getrandom(entropy, sizeof(entropy), 0) != (ssize_t)sizeof(entropy))
+		return cc_error_set(err, errno, "getrandom");
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	Cocoon__Agent__V1__ReseedRequest req = COCOON__AGENT__V1__RESEED_REQUEST__INIT;
+	req.entropy = (ProtobufCBinaryData){ sizeof(entropy), entropy };
+	req.realtime_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	Cocoon__Agent__V1__ReseedResponse *resp = NULL;
+	int rc = agent_call(&sb->client, AGENT_RESEED, &req.base, (ProtobufCMessage **)&resp,
+			    timeout_ms, err);
+	explicit_bzero(entropy, sizeof(entropy));
+	if (rc < 0)
+		return cc_error_prefix(err, "agent Reseed");
+	cc_debug("sandbox %s: guest CRNG reseeded, clock stepped %lld ms", sb->id,
+		 (long long)(resp->clock_step_ns / 1000000));
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	Cocoon__Agent__V1__Empty empty = COCOON__AGENT__V1__EMPTY__INIT;
+	if (agent_call(&sb->client, AGENT_MOUNT_SHARED, &empty.base, NULL, timeout_ms, err) < 0)
+		return cc_error_prefix(err, "agent MountShared");
+	return 0;
+}
+
+/* The VMM's own last words in the console log (why it refused a template). */
+static void vmm_last_words(struct sandbox *sb, char *out, size_t len)
+{
+	cleanup_free char *text = console_tail(sb, CONSOLE_TAIL_LINES);
+	const char *best = NULL;
+	for (char *line = text; line != NULL && *line != '\0';) {
+		char *next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		if (strncmp(line, "cocoon-vmm: ", 12) == 0)
+			best = line + 12;
+		line = next;
+	}
+	snprintf(out, len, "%s", best != NULL ? best : "it exited during startup");
+}
+
 static int remaining_ms(uint64_t deadline)
 {
 	uint64_t now = cc_now_ns();
@@ -249,6 +303,11 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	sb->t.start = cc_now_ns();
 	uint64_t deadline = sb->t.start + (uint64_t)cfg->boot_timeout_ms * 1000000ull;
 	struct cc_error ignored;
+	/* Declared before the first goto: a cleanup attribute runs even for a variable whose
+	 * declaration a goto jumped over. */
+	cleanup_free char *cmdline = NULL;
+	cleanup_close int tstate = -1;
+	cleanup_close int tmem = -1;
 
 	if (strlen(cfg->id) >= sizeof(sb->id) || strchr(cfg->id, '/') != NULL ||
 	    cfg->id[0] == '.' || cfg->id[0] == '\0') {
@@ -304,6 +363,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	/* virtiofsd's start counts against boot_timeout_ms like the rest of the boot: with
 	 * ten sandboxes starting at once in the nested-KVM lab, a fixed 5 s failed eight. */
 	if (host_cgroup_create(sb->dir, &lim, &sb->cgroup, err) < 0 ||
+	    (cfg->join_cgroup && host_cgroup_join_self(&sb->cgroup, err) < 0) ||
 	    mount_shared_dir(sb, err) < 0 ||
 	    virtiofsd_start(cfg->virtiofsd, sb->shared_dir, fs_sock, fs_log, sb->cgroup.procs_list,
 			    remaining_ms(deadline), &sb->virtiofsd_pid, err) < 0)
@@ -327,10 +387,12 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		cc_info("sandbox %s: no network namespace, the guest has loopback only", sb->id);
 	}
 
-	cleanup_free char *cmdline =
-		cc_strdup_printf("%s%s%s", cfg->debug ? "loglevel=7 cocoon.debug=1" : "",
-				 cfg->debug && cfg->extra_cmdline ? " " : "",
-				 cfg->extra_cmdline ? cfg->extra_cmdline : "");
+	cmdline = cc_strdup_printf("%s%s%s%s", cfg->debug ? "loglevel=7 cocoon.debug=1" : "",
+				   cfg->debug && cfg->extra_cmdline ? " " : "",
+				   cfg->extra_cmdline ? cfg->extra_cmdline : "",
+				   !cfg->make_template		      ? ""
+				   : cfg->debug || cfg->extra_cmdline ? " cocoon.template=1"
+								      : "cocoon.template=1");
 	sb->vm.ops = cfg->hv;
 	sb->vm.cfg = (struct vm_config){
 		.id = sb->id,
@@ -354,11 +416,67 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		cc_error_set(err, ENAMETOOLONG, "state dir %s", sb->dir);
 		goto fail;
 	}
-	if (cfg->hv->probe(&sb->vm.cfg, err) < 0 || cfg->hv->start(&sb->vm, err) < 0)
+	unsigned n_nics = sb->vm.cfg.n_nets;
+	/* The maker starts once this sandbox's agent answered: it never competes with the
+	 * cold boot it is meant to spare the next sandboxes. */
+	bool want_maker = false;
+	struct template_key tk;
+	if (cfg->use_template && cfg->hv->snapshot != NULL) {
+		struct cc_error te;
+		int r = template_key(cfg, n_nics, &tk, &te) < 0
+				? -2
+				: template_open(cfg->state_root, &tk, &tstate, &tmem, &te);
+		if (r == 0) {
+			sb->vm.cfg.restore = true;
+			sb->vm.cfg.restore_state_fd = tstate;
+			sb->vm.cfg.restore_memory_fd = tmem;
+			snprintf(sb->template_name, sizeof(sb->template_name), "%s", tk.name);
+		} else if (r == -2) {
+			cc_warn("sandbox %s: no template: %s; booting cold", sb->id, te.msg);
+		} else {
+			if (r < 0) {
+				cc_warn("sandbox %s: template %s refused: %s; booting cold (a new "
+					"one is made)",
+					sb->id, tk.name, te.msg);
+				template_discard(cfg->state_root, &tk);
+			} else {
+				cc_info("sandbox %s: no template %s yet: booting cold, one is made "
+					"beside it",
+					sb->id, tk.name);
+			}
+			want_maker = true;
+		}
+	}
+	if (cfg->hv->probe(&sb->vm.cfg, err) < 0)
+		goto fail;
+start_vm:
+	if (cfg->hv->start(&sb->vm, err) < 0)
 		goto fail;
 	sb->t.vmm_spawned = cc_now_ns();
 
 	int fd = cfg->hv->agent_connect(&sb->vm, remaining_ms(deadline), err);
+	if (fd < 0 && sb->vm.cfg.restore && err->err_no != ETIMEDOUT) {
+		/* cocoon-vmm refused the template (corrupt, foreign, KVM would not take its
+		 * state): say why, drop it, and boot this sandbox cold. */
+		struct cc_error ignored2;
+		cfg->hv->stop(&sb->vm, VMM_TERM_GRACE_MS, &ignored2);
+		cfg->hv->destroy(&sb->vm);
+		char why[512];
+		vmm_last_words(sb, why, sizeof(why));
+		cc_warn("sandbox %s: template %s refused by cocoon-vmm: %s; booting cold (a new "
+			"one is made)",
+			sb->id, sb->template_name, why);
+		template_discard(cfg->state_root, &tk);
+		want_maker = true;
+		sb->template_name[0] = '\0';
+		sb->vm.cfg.restore = false;
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/vm", sb->dir);
+		cc_rm_rf(path, &ignored2);
+		snprintf(path, sizeof(path), "%s/vmm-root", sb->dir);
+		rmdir(path);
+		goto start_vm;
+	}
 	if (fd < 0) {
 		/* The same words whichever backend waited (cocoon-vmm waits in connect, QEMU in
 		 * hello): what the user can change is boot_timeout_ms, not a socket. */
@@ -379,9 +497,16 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 			cc_error_set(err, 0, "the VM stopped before its agent answered");
 		goto fail_console;
 	}
-	if (sb->net != NULL && sb->net->n_ifs > 0 &&
+	if (sb->template_name[0] != '\0' && after_restore(sb, remaining_ms(deadline), err) < 0)
+		goto fail_console;
+	if (!cfg->make_template && sb->net != NULL && sb->net->n_ifs > 0 &&
 	    configure_network(sb, remaining_ms(deadline), err) < 0)
 		goto fail_console;
+	if (want_maker)
+		template_spawn_maker(cfg, n_nics);
+	if (sb->template_name[0] != '\0')
+		cc_info("sandbox %s: restored from template %s in %.0f ms", sb->id,
+			sb->template_name, (double)(cc_now_ns() - sb->t.start) / 1e6);
 	sb->t.agent_ready = cc_now_ns();
 	cc_debug("sandbox %s: agent ready (guest %s, boot to ready %llu ms)", sb->id,
 		 sb->guest_kernel, (unsigned long long)(sb->t.guest_boot_to_ready_ns / 1000000ull));

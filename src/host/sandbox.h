@@ -46,7 +46,16 @@ struct sandbox_config {
 	/* The pod's CPU limit (CFS quota/period), 0: none. The host cgroup of the VMM and
 	 * virtiofsd gets it plus an overhead, and memory_mib plus an overhead. */
 	uint64_t cpu_quota_us, cpu_period_us;
+	/* The caller (the pod's shim) joins that cgroup too, until sandbox_destroy. */
+	bool join_cgroup;
 	int boot_timeout_ms;
+	/* Restore from a template of this shape when there is one, else boot cold and have
+	 * one made in the background (host/template.h); the caller decides (config
+	 * `template`, a backend that can save). */
+	bool use_template;
+	/* This sandbox is the template being made: booted with cocoon.template=1 (the
+	 * agent mounts nothing, the host configures no network). */
+	bool make_template;
 };
 
 /* Timestamps (cc_now_ns) for the benchmark breakdown. */
@@ -73,6 +82,7 @@ struct sandbox {
 	char guest_kernel[128];	    /* uname -r reported by the agent */
 	char boot_id[64];
 	struct sandbox_timings t;
+	char template_name[96]; /* restored from this template; "" after a cold boot */
 };
 
 /* What the configuration says of every sandbox (cocoon run's and the shim's alike): the
@@ -94,8 +104,9 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 int sandbox_share(struct sandbox *sb, const char *host_path, const char *name, bool readonly,
 		  char *guest_path, size_t guest_path_len, struct cc_error *err);
 /* Shares the source of every bind mount in an OCI spec (a json-c object: the document
- * root) as "<prefix>0", "<prefix>1", ... and rewrites the source to the guest path.
- * Returns how many it shared; on failure it has undone its own shares. */
+ * root) as "<prefix>0", "<prefix>1", ... and rewrites the source to the guest path;
+ * a memory-backed emptyDir is not shared but becomes the guest's SANDBOX_GUEST_MEMORY
+ * tmpfs of the same size. Returns how many it shared; on failure it has undone its own shares. */
 struct json_object;
 int sandbox_share_spec_mounts(struct sandbox *sb, struct json_object *spec, const char *prefix,
 			      struct cc_error *err);

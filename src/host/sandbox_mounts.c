@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "shared/in_root.h"
@@ -54,6 +56,39 @@ static int share_name(char *name, size_t len, const char *prefix, size_t k, stru
 	return 0;
 }
 
+/* kubelet's emptyDir with medium: Memory is a tmpfs it mounts at
+ * <pod dir>/volumes/kubernetes.io~empty-dir/<name>. Its name and size when host is one. */
+static bool memory_emptydir(const char *host, const char **name, uint64_t *size)
+{
+	static const char dir[] = "/volumes/kubernetes.io~empty-dir/";
+	const char *base = strrchr(host, '/') + 1;
+	struct statfs fs;
+	if ((size_t)(base - host) < sizeof(dir) - 1 ||
+	    strncmp(base - (sizeof(dir) - 1), dir, sizeof(dir) - 1) != 0 || base[0] == '\0' ||
+	    strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strlen(base) > NAME_MAX ||
+	    statfs(host, &fs) < 0 || fs.f_type != TMPFS_MAGIC)
+		return false;
+	*name = base;
+	*size = (uint64_t)fs.f_blocks * (uint64_t)fs.f_bsize;
+	return true;
+}
+
+/* The mount m is the guest's tmpfs SANDBOX_GUEST_MEMORY/name of that size instead. */
+static void to_guest_tmpfs(json_object *m, const char *name, uint64_t size)
+{
+	char guest[sizeof(SANDBOX_GUEST_MEMORY) + NAME_MAX + 1], opt[64];
+	snprintf(guest, sizeof(guest), "%s/%s", SANDBOX_GUEST_MEMORY, name);
+	snprintf(opt, sizeof(opt), "%s%llu", SANDBOX_TMPFS_SIZE_OPT, (unsigned long long)size);
+	json_object_object_add(m, "source", json_object_new_string(guest));
+	json_object *opts;
+	if (!json_object_object_get_ex(m, "options", &opts) ||
+	    !json_object_is_type(opts, json_type_array)) {
+		opts = json_object_new_array();
+		json_object_object_add(m, "options", opts);
+	}
+	json_object_array_add(opts, json_object_new_string(opt));
+}
+
 void sandbox_unshare_spec_mounts(struct sandbox *sb, const char *prefix, size_t n)
 {
 	char name[NAME_MAX + 1];
@@ -83,6 +118,15 @@ int sandbox_share_spec_mounts(struct sandbox *sb, json_object *spec, const char 
 		if (host == NULL || host[0] != '/') {
 			cc_error_set(err, 0, "mount %zu: bind source must be an absolute path", i);
 			goto fail;
+		}
+		const char *vol;
+		uint64_t size;
+		if (memory_emptydir(host, &vol, &size)) {
+			cc_debug("mount %zu: %s is a memory emptyDir: a tmpfs of %llu bytes in the "
+				 "guest",
+				 i, host, (unsigned long long)size);
+			to_guest_tmpfs(m, vol, size);
+			continue;
 		}
 		if (share_name(name, sizeof(name), prefix, shared, err) < 0 ||
 		    sandbox_share(sb, host, name, has_option(m, "ro"), guest, sizeof(guest), err) <

@@ -18,6 +18,11 @@
 /* The sandbox's shared directory: virtio-fs tag, and where the agent mounts it. */
 #define SANDBOX_FS_TAG "cocoon"
 #define SANDBOX_GUEST_SHARED "/run/cocoon/shared"
+/* Memory-backed emptyDir volumes live in the guest: a tmpfs per volume at
+ * SANDBOX_GUEST_MEMORY/<volume name>, mounted by the agent on first use and shared by the
+ * pod's containers; its size comes in the bind mount's option SANDBOX_TMPFS_SIZE_OPT<bytes>. */
+#define SANDBOX_GUEST_MEMORY "/run/cocoon/memory"
+#define SANDBOX_TMPFS_SIZE_OPT "x-cocoon.tmpfs-size="
 
 #define AGENT_MAX_ID_LEN 100u	  /* what container.h accepts as a container id */
 #define AGENT_MAX_READ (1u << 20) /* ReadStream.max_len cap */

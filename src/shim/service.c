@@ -32,6 +32,14 @@ static const Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
 
 struct shim_limits shim_limits = { .stop_grace_ms = 10000, .max_execs = 128 };
 
+/* How long a call that stops or removes something (Kill, Delete) waits for the guest: a
+ * silent guest must not hold up the pod's teardown longer than the host's own grace. */
+static int stop_wait_ms(void)
+{
+	return shim_limits.stop_grace_ms < SHIM_AGENT_TIMEOUT_MS ? shim_limits.stop_grace_ms
+								 : SHIM_AGENT_TIMEOUT_MS;
+}
+
 #define ASYNC(fn)                                                                               \
 	static int fn##_async(struct ttrpc_call *call, const ProtobufCMessage *req, void *user, \
 			      struct cc_error *err)                                             \
@@ -383,9 +391,16 @@ static int h_kill(struct ttrpc_call *call, const ProtobufCMessage *msg, void *us
 	if (r->signal == SIGKILL)
 		shim_watch_kill(r->id, r->all ? "" : r->exec_id);
 	/* A SIGKILL is carried out by the host if the guest does not: not an error. */
-	if (agent_signal(shim_agent(), r->id, r->exec_id, r->signal, r->all, SHIM_AGENT_TIMEOUT_MS,
-			 err) < 0 &&
-	    !(r->signal == SIGKILL && shim_vm_is_lost()))
+	int sent = agent_signal(shim_agent(), r->id, r->exec_id, r->signal, r->all, stop_wait_ms(),
+				err);
+	/* A guest silent for the whole grace: the host does what the watchdog would. */
+	if (sent < 0 && r->signal == SIGKILL && err->code == TTRPC_DEADLINE_EXCEEDED) {
+		pthread_mutex_lock(&shim.lock);
+		if (!shim_vm_is_lost())
+			shim_vm_kill("the guest did not answer SIGKILL within stop_grace_ms");
+		pthread_mutex_unlock(&shim.lock);
+	}
+	if (sent < 0 && !(r->signal == SIGKILL && shim_vm_is_lost()))
 		rc = fail(err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &empty.base);
@@ -437,7 +452,7 @@ static bool kill_created(struct shim_task *t)
 	struct cc_error err = { 0 };
 
 	shim_watch_kill(t->id, "");
-	if (agent_signal(shim_agent(), t->id, "", SIGKILL, true, SHIM_AGENT_TIMEOUT_MS, &err) < 0)
+	if (agent_signal(shim_agent(), t->id, "", SIGKILL, true, stop_wait_ms(), &err) < 0)
 		cc_warn("%s: kill before delete: %s", t->id, err.msg);
 	/* The watchdog stops the VM after the grace; its exit reaches the watcher soon after. */
 	for (int i = 0; i < shim_limits.stop_grace_ms / 50 + 100; i++) {
@@ -484,7 +499,7 @@ static int h_delete(struct ttrpc_call *call, const ProtobufCMessage *msg, void *
 	}
 
 	if (!shim_vm_is_lost() &&
-	    agent_remove_container(shim_agent(), t->id, SHIM_AGENT_TIMEOUT_MS, err) < 0)
+	    agent_remove_container(shim_agent(), t->id, stop_wait_ms(), err) < 0)
 		cc_warn("%s: %s", t->id, err->msg);
 	shim_task_unshare(t);
 	if (t->rootfs_mounted)

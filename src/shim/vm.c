@@ -135,7 +135,10 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 	sandbox_config_from_settings(&sc, cfg, sc.hv);
 	sc.id = group;
 	sc.netns = shim_spec_netns(spec);
+	sc.join_cgroup = true;
 	size_vm(spec, cfg, &sc.cpus, &sc.memory_mib);
+	const char *tmpl_why;
+	sc.use_template = cc_config_templates(cfg, sc.hv, &tmpl_why);
 	const char *quota = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-quota");
 	const char *period = shim_spec_annotation(spec, "io.kubernetes.cri.sandbox-cpu-period");
 	if (quota && period && strtoll(quota, NULL, 10) > 0 && strtoll(period, NULL, 10) > 0) {
@@ -146,8 +149,8 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 		 shim_spec_hostname(spec) ? shim_spec_hostname(spec) : "");
 	if (cc_mkdir_p(cfg->state_dir, 0711, err) < 0)
 		return -1;
-	cc_info("booting pod VM %s: %s (%s), %u vCPU, %llu MiB", group, sc.hv->name, hv_why,
-		sc.cpus, (unsigned long long)sc.memory_mib);
+	cc_info("booting pod VM %s: %s (%s), %u vCPU, %llu MiB, templates %s", group, sc.hv->name,
+		hv_why, sc.cpus, (unsigned long long)sc.memory_mib, tmpl_why);
 	if (!hw_virt)
 		cc_warn("pod VM %s runs under software emulation (QEMU TCG): this host has no "
 			"hardware virtualization, so the guest is slow; isolation is unchanged",
@@ -158,7 +161,8 @@ int shim_vm_boot(const struct shim_spec *spec, const char *group, const struct c
 			err->code = TTRPC_UNAVAILABLE;
 		return cc_error_prefix(err, "starting the pod VM");
 	}
-	cc_info("pod VM %s ready: guest kernel %s", group, vm.sb->guest_kernel);
+	cc_info("pod VM %s ready: guest kernel %s, %s", group, vm.sb->guest_kernel,
+		vm.sb->template_name[0] ? "restored from a template" : "booted cold");
 	/* A CRI pod: kubectl port-forward dials into its netns (the sandbox container is
 	 * the group). Without it the pod still runs. */
 	const char *type = shim_spec_annotation(spec, "io.kubernetes.cri.container-type");

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "shared/log.h"
-#include "vmm/memory.h"
-#include "vmm/virtqueue.h"
+#include "vmm/core/memory.h"
+#include "vmm/virtio/virtqueue.h"
 
 #define FUZZ_RAM (64 * 1024)
 #define FUZZ_HDR 16

@@ -1,6 +1,6 @@
 /* virtio-console: control messages parsed from the driver's control queue. */
 #include "fuzz.h"
-#include "vmm/virtio_console.h"
+#include "vmm/devices/console.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "vmm/devices.h"
-#include "vmm/virtio.h"
+#include "vmm/devices/blk.h"
+#include "vmm/virtio/virtio.h"
 
 /* A virtio-blk device on a 64 KiB scratch disk that is unlinked at once. */
 static inline struct virtio_dev *fuzz_blk_scratch(void)

@@ -5,7 +5,8 @@
  * Covers feature negotiation, the status machine, queue placement and QueueReady
  * checks, notifications into the device, and reset. */
 #include "fuzz_device.h"
-#include "vmm/bus.h"
+#include "vmm/virtio/mmio.h"
+#include "vmm/x86/bus.h"
 
 static struct virtio_dev *dev;
 static void *window;

@@ -3,7 +3,7 @@
 #include <sys/uio.h>
 
 #include "fuzz.h"
-#include "vmm/virtio_net.h"
+#include "vmm/devices/net.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

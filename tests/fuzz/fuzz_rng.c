@@ -1,6 +1,6 @@
 /* virtio-rng: every writable buffer filled, whatever the chain looks like. */
 #include "fuzz_device.h"
-#include "vmm/devices.h"
+#include "vmm/devices/rng.h"
 
 static struct virtio_dev *dev;
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "shared/log.h"
-#include "vmm/snapshot.h"
+#include "vmm/core/snapshot.h"
 
 static uint8_t *valid;
 static size_t valid_len;

@@ -1,6 +1,6 @@
 /* virtio-vsock: packet headers parsed from guest tx chains. */
 #include "fuzz.h"
-#include "vmm/virtio_vsock.h"
+#include "vmm/devices/vsock.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

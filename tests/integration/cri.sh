@@ -256,6 +256,58 @@ test_cri_shim_killed() {
 	cri_cleanup
 }
 
+# The pod's host cgroup (docs/security.md) holds every host process of the pod: the
+# shim as well as the VMM and virtiofsd, so the node's accounting sees all the pod costs
+# and none of it is charged to containerd. It is a leaf (cgroup v2 lets only leaves hold
+# processes); after StopPodSandbox + RemovePodSandbox it is gone and the shim with it.
+test_cri_pod_host_cgroup() {
+	cri_start
+	local cg=/sys/fs/cgroup pod a shim dirs d pid procs usage
+	[ -d $cg/cpu ] && [ -d $cg/memory ] || [ -f $cg/cgroup.controllers ] ||
+		skip "neither cgroup v1 cpu+memory nor a v2 root at $cg"
+	pod=$(cri_pod hc '{"cpu_period": 100000, "cpu_quota": 50000, "memory_limit_in_bytes": 134217728}') ||
+		{ ctd_log_tail; fail "RunPodSandbox"; }
+	a=$(cri_create "$pod" hc a sleep 1000) || fail "CreateContainer"
+	cri_start_ctr "$a" || fail "StartContainer"
+	shim=$(pgrep -f -- "containerd-shim-cocoon-v2 -namespace k8s.io -id $pod")
+	[ -n "$shim" ] || fail "no shim for the pod"
+	[ "$(vm_procs "$pod" | wc -l)" -ge 2 ] || fail "expected the VMM and virtiofsd: $(vm_procs "$pod")"
+	if [ -f $cg/cgroup.controllers ]; then
+		dirs=$(echo $cg/cocoon/"$pod"-*)
+		assert_eq "" "$(cat "$dirs/cgroup.subtree_control")" "controllers enabled below the pod's cgroup"
+	else
+		dirs="$(echo $cg/cpu/cocoon/"$pod"-*) $(echo $cg/memory/cocoon/"$pod"-*) $(echo $cg/pids/cocoon/"$pod"-*)"
+	fi
+	for d in $dirs; do
+		[ -d "$d" ] || fail "no pod cgroup $d"
+		procs=$(cat "$d/cgroup.procs")
+		for pid in $shim $(vm_procs "$pod"); do
+			echo "$procs" | grep -qx "$pid" ||
+				fail "$(ps -o args= -p "$pid" | cut -c1-60) ($pid) is not in $d: $procs"
+		done
+		# And nothing else: every member is the shim or names the pod's state dir, or is
+		# the kernel's worker of the pod's KVM VM (kvm-nx-lpage-recovery-<VMM pid>),
+		# which KVM puts in the VMM's cgroups.
+		for pid in $procs; do
+			[ "$pid" = "$shim" ] || vm_procs "$pod" | grep -qx "$pid" ||
+				[[ "$(cat /proc/$pid/comm 2>/dev/null)" == kvm-* ]] ||
+				fail "$d holds $pid: $(ps -o args= -p "$pid")"
+		done
+	done
+	for d in $dirs; do
+		case $d in */memory/* | $cg/cocoon/*)
+			if [ -f "$d/memory.current" ]; then usage=$(cat "$d/memory.current"); else usage=$(cat "$d/memory.usage_in_bytes"); fi
+			[ "$usage" -gt $((32 << 20)) ] || fail "the pod's cgroup accounts only $usage bytes"
+			;;
+		esac
+	done
+	pod_gone "$pod"
+	for d in $dirs; do
+		wait_gone "$d" || fail "cgroup $d outlived RemovePodSandbox"
+	done
+	cri_cleanup
+}
+
 test_cri_guest_kernel_missing() {
 	printf 'kernel = %s/no-such-vmlinux\n' "$T" >"$T/cocoon.conf"
 	CTD_COCOON_CONFIG=$T/cocoon.conf cri_start

@@ -147,3 +147,55 @@ test_cri_net_runc_and_cocoon_pods() {
 	cri_cleanup
 	trap - EXIT
 }
+
+# A pod restored from a template (cocoon-vmm, template = auto): the first pod of its
+# shape boots cold and has the template made; the next is restored from it and is a
+# whole pod: on the CNI bridge at its own IP with its own MAC (the host fetches its
+# page), exec, exit codes, a file written to a volume through virtio-fs, its hostname,
+# and random bytes of its own.
+test_cri_net_template_pod() {
+	grep -qwE 'vmx|svm' /proc/cpuinfo || skip "no hardware virtualization here: run in the lab"
+	[ "$(sed -n 's/^hypervisor *= *//p' "${COCOON_CONFIG:-/dev/null}")" = cocoon-vmm ] ||
+		skip "templates are cocoon-vmm's: this run is for another backend"
+	grep -v '^template' "$COCOON_CONFIG" >"$T/tmpl.conf"
+	printf 'template = auto\nlog_level = info\n' >>"$T/tmpl.conf"
+	export COCOON_CONFIG=$T/tmpl.conf
+	cri_start
+	trap 'cri_cleanup; templates_cleanup' EXIT
+	local a b wa wb ia ib na nb out c
+	a=$(cn_pod ta cocoon) || { ctd_log_tail; fail "RunPodSandbox a"; }
+	wa=$(cn_httpd "$a" ta "from cold pod a") || { ctd_log_tail; fail "web a"; }
+	wait_template c >/dev/null || exit 1
+	b=$(cn_pod tb cocoon) || { ctd_log_tail; fail "RunPodSandbox b"; }
+	assert_contains "$(grep -o "pod VM [^ ]* ready: .*" "$CTD/containerd.log")" "booted cold" "the shim logs pod a's cold boot"
+	assert_contains "$(grep -o "pod VM [^ ]* ready: .*" "$CTD/containerd.log")" "restored from a template" "the shim logs pod b's restore"
+	assert_contains "$(cat "$CTD/containerd.log")" "templates in use (template = auto, backend cocoon-vmm)" "the shim logs that templates are in use"
+	mkdir -p "$T/vol"
+	wb=$(cn_ctr "$b" tb web "$(jq -nc '["sh", "-c", "mkdir -p /www && echo from restored pod b >/www/index.html && exec httpd -f -p 8080 -h /www"]')" \
+		"$(jq -nc --arg h "$T/vol" '[{container_path: "/vol", host_path: $h}]')") || { ctd_log_tail; fail "web b"; }
+	ia=$(cn_pod_ip "$a"); ib=$(cn_pod_ip "$b")
+	na=$(cn_pod_netns "$a"); nb=$(cn_pod_netns "$b")
+	out=$(wait_http "http://$ib:8080/") || fail "host could not fetch http://$ib:8080/ from the restored pod"
+	assert_eq "from restored pod b" "$out" "page from the restored pod at its IP"
+	assert_eq "from cold pod a" "$(cn_fetch "$wb" "http://$ia:8080/")" "restored pod b fetched from pod a ($ia)"
+	assert_eq "from restored pod b" "$(cn_fetch "$wa" "http://$ib:8080/")" "pod a fetched from restored pod b ($ib)"
+	# The pod's MAC, not the template's (the bridge learnt it from the veth CNI made).
+	local mac
+	mac=$(nsenter --net="$nb" ip -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	[ -n "$mac" ] || fail "no MAC for eth0 in the pod netns $nb"
+	assert_contains "$(cri_exec "$wb" cat /sys/class/net/eth0/address | jq -r .stdout)" "$mac" "restored pod's guest MAC is the pod's"
+	assert_eq "host-tb" "$(cri_exec "$wb" hostname | jq -r .stdout)" "hostname of the restored pod"
+	out=$(cri_exec "$wb" sh -c 'echo via-virtiofs >/vol/f; exit 3')
+	assert_eq 3 "$(echo "$out" | jq -r .exit_code)" "exec exit code in the restored pod"
+	assert_eq via-virtiofs "$(cat "$T/vol/f")" "file written through virtio-fs by the restored pod"
+	[ "$(cri_exec "$wa" cat /proc/sys/kernel/random/uuid | jq -r .stdout)" != "$(cri_exec "$wb" cat /proc/sys/kernel/random/uuid | jq -r .stdout)" ] ||
+		fail "the two pods made the same uuid"
+	c=$(cn_ctr "$b" tb quits '["sh", "-c", "echo bye; exit 7"]') || fail "container quits"
+	wait_exited "$c"
+	assert_eq 7 "$(cri_status "$c" | jq -r .exit_code)" "exit code of a container in the restored pod"
+	cn_pod_gone "$a" "$na"
+	cn_pod_gone "$b" "$nb"
+	cri_cleanup
+	templates_cleanup
+	trap - EXIT
+}

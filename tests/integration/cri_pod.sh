@@ -84,7 +84,10 @@ test_cri_pod_mount_propagation() {
 }
 
 # A setuid-root binary (from a volume, as sudo/su/ping in an image) run by user 1000:
-# euid 0 unless allowPrivilegeEscalation is false (no_new_privs), as under runc.
+# euid 0 unless allowPrivilegeEscalation is false (no_new_privs), as under runc. The
+# volume is writable: its guest bind then keeps the share's own mount flags, as an
+# image's rootfs does (a read-only one is remounted, which cleared a share's nosuid and
+# hid the bug).
 test_cri_pod_setuid() {
 	mkdir -p "$T/suid"
 	printf '#include <stdio.h>\n#include <unistd.h>\nint main(void) { printf("uid=%%d euid=%%d\\n", (int)getuid(), (int)geteuid()); return 0; }\n' >"$T/euid.c"
@@ -92,7 +95,7 @@ test_cri_pod_setuid() {
 	chown 0:0 "$T/suid/euid" && chmod 4755 "$T/suid/euid"
 	cri_start
 	local h pod a b out m
-	m="[{\"container_path\": \"/suid\", \"host_path\": \"$T/suid\", \"readonly\": true}]"
+	m="[{\"container_path\": \"/suid\", \"host_path\": \"$T/suid\"}]"
 	for h in runc cocoon; do
 		pod=$(HANDLER=$h cri_pod "su-$h") || { ctd_log_tail; fail "RunPodSandbox ($h)"; }
 		a=$(CTR="{\"mounts\": $m, \"security_context\": {\"run_as_user\": {\"value\": 1000}}}" \
@@ -225,6 +228,36 @@ test_cri_pod_aks_manifests() {
 	done
 	assert_contains "$out" "exit 4" "ConfigMap content after kubelet's ..data swap"
 	pod_gone "$pod"
+	cri_cleanup
+}
+
+# emptyDir with medium: Memory: kubelet mounts a tmpfs (of the volume's sizeLimit) at
+# <pod dir>/volumes/kubernetes.io~empty-dir/NAME and has it bound into each container. In
+# a cocoon pod the volume is a tmpfs of that size in the guest, shared by the pod's
+# containers: the data is in the pod's RAM, never in the node's tmpfs.
+test_cri_pod_memory_emptydir() {
+	local vol=$T/pods/0a1b/volumes/kubernetes.io~empty-dir/cache
+	mkdir -p "$vol"
+	mount -t tmpfs -o size=64m tmpfs "$vol" || fail "tmpfs at $vol"
+	trap 'cri_cleanup; umount "$vol" 2>/dev/null; true' EXIT
+	cri_start
+	trap 'cri_cleanup; umount "$vol" 2>/dev/null; true' EXIT
+	local pod a b out m
+	m="{\"mounts\": [{\"container_path\": \"/cache\", \"host_path\": \"$vol\"}]}"
+	pod=$(cri_pod mem) || { ctd_log_tail; fail "RunPodSandbox"; }
+	a=$(CTR=$m cri_create "$pod" mem a sleep 1000) || fail "CreateContainer a"
+	cri_start_ctr "$a" || fail "StartContainer a"
+	b=$(CTR=$m cri_create "$pod" mem b sleep 1000) || fail "CreateContainer b"
+	cri_start_ctr "$b" || fail "StartContainer b"
+	out=$(cri_exec "$a" grep " /cache " /proc/mounts | jq -r .stdout)
+	assert_contains "$out" "tmpfs /cache tmpfs " "the memory emptyDir in the container"
+	assert_contains "$out" "size=65536k" "its size, from the node's tmpfs"
+	out=$(cri_exec "$a" sh -c 'echo in-guest-ram >/cache/f && cat /cache/f' | jq -r .stdout)
+	assert_eq in-guest-ram "$out" "write to the memory emptyDir"
+	assert_eq in-guest-ram "$(cri_exec "$b" cat /cache/f | jq -r .stdout)" "the pod's other container sees it"
+	[ -z "$(ls -A "$vol")" ] || fail "the data is in the node's tmpfs: $(ls -A "$vol")"
+	pod_gone "$pod"
+	umount "$vol" || fail "umount $vol"
 	cri_cleanup
 }
 

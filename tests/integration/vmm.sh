@@ -89,7 +89,7 @@ test_vmm_triple_fault_is_a_crash() {
 	timeout 20 "$COCOON_VMM" --kernel "$(vmm_guest crash)" >"$T/out" 2>"$T/err"
 	rc=$?
 	assert_eq 2 "$rc" "exit status of a crashed guest"
-	assert_contains "$(cat "$T/err")" "triple fault" "crash message"
+	assert_contains "$(cat "$T/err")" "triple fault on vCPU 0 (rip 0x" "crash message with the registers"
 }
 
 test_vmm_rejects_bad_kernel() {
@@ -230,7 +230,7 @@ test_vmm_boot_profile_at_exit() {
 	assert_not_contains "$err" "agent_ms" "no agent in this guest"
 }
 
-# Snapshot and restore (src/vmm/snapshot.c): the spin guest counts on the serial line; a
+# Snapshot and restore (src/vmm/core/snapshot.c): the spin guest counts on the serial line; a
 # restored copy goes on counting from where the saved one stopped, in a new process.
 last_tick() { grep -aoE '^tick [0-9a-f]{8}$' "$1" | tail -1 | cut -c6-; }
 first_tick() { grep -aoE '^tick [0-9a-f]{8}$' "$1" | head -1 | cut -c6-; }
@@ -291,6 +291,10 @@ test_vmm_restore_refuses_bad_snapshots() {
 	head -c 4096 /dev/urandom >"$T/junk/vm.state"
 	restore_refused "snapshot $T/junk/vm.state: not a cocoon-vmm snapshot (bad magic)" --restore "$T/junk"
 	restore_refused "--restore resumes a booted VM: --kernel" --restore "$T/junk" --kernel "$(vmm_guest spin)"
+	# --restore-fd: the files a privileged parent opened for a jailed VMM.
+	restore_refused "--restore-fd: expected STATE,MEMORY (fds >= 3), got '1,2'" --restore-fd 1,2
+	restore_refused "--restore-fd: expected STATE,MEMORY (fds >= 3), got '3,3x'" --restore-fd 3,3x
+	restore_refused "snapshot --restore-fd: not a cocoon-vmm snapshot (bad magic)" --restore-fd 3,4 3<"$T/junk/vm.state" 4</dev/null
 	[ -e /dev/kvm ] || skip "no /dev/kvm for a real snapshot"
 	local api="$ROOT/tests/vmm/api_client.py" pid size
 	"$COCOON_VMM" --kernel "$(vmm_guest spin)" --api-socket "$T/api.sock" >/dev/null 2>"$T/err1" &
@@ -445,6 +449,80 @@ test_vmm_linux_template_clones() {
 	assert_eq 0 "$?" "clone a exit status"
 	wait $pb
 	assert_eq 0 "$?" "clone b exit status"
+}
+
+# The first sandbox of a shape boots cold and has a template made beside it; the next
+# ones are restored from it: exit codes, stdout/stderr, stdin, a file written through
+# virtio-fs, and what must differ between clones (urandom, uuid) or follow the host
+# (the wall clock). A changed VM size makes a new template; a corrupt template is
+# refused by name and the sandbox boots cold.
+test_vmm_linux_template_cocoon_run() {
+	need_hw_virt
+	make_rootfs "$T/rootfs"
+	printf 'hypervisor = cocoon-vmm\ntemplate = auto\nlog_level = info\nboot_timeout_ms = 300000\n' >"$T/c.conf"
+	export COCOON_CONFIG=$T/c.conf
+	local out dir a b before after
+	# Whatever happens: no maker left running, no template left behind.
+	trap templates_cleanup EXIT
+	out=$("$COCOON" run --rootfs "$T/rootfs" -- sh -c 'echo cold; exit 3' 2>"$T/err0")
+	assert_eq 3 "$?" "exit status of the cold run ($(tail -3 "$T/err0"))"
+	assert_eq cold "$out" "stdout of the cold run"
+	assert_contains "$(cat "$T/err0")" "booting cold, one is made beside it" "the cold run says a template is being made"
+	dir=$(wait_template c1-m256-n0-) || exit 1
+	assert_eq "700 600 600 600" "$(stat -c %a "$dir" "$dir/memory" "$dir/vm.state" "$dir/key" | tr '\n' ' ' | sed 's/ $//')" "template permissions"
+	assert_contains "$("$COCOON" check 2>&1)" "in use (template = auto, backend cocoon-vmm)" "cocoon check"
+
+	# Two clones at once.
+	for c in a b; do
+		(before=$(date +%s.%N)
+		 echo "in-$c" | "$COCOON" run -i --rootfs "$T/rootfs" -- sh -c "cat; echo err-$c >&2; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; echo; cat /proc/sys/kernel/random/uuid; date +%s; echo written-$c >/file-$c; exit 5" >"$T/out-$c" 2>"$T/err-$c"
+		 echo "rc=$? before=$before after=$(date +%s.%N)" >"$T/rc-$c") &
+	done
+	wait
+	for c in a b; do
+		assert_contains "$(cat "$T/rc-$c")" "rc=5 " "exit status of clone $c ($(tail -5 "$T/err-$c"))"
+		assert_contains "$(cat "$T/err-$c")" "restored from template c1-m256-n0-" "clone $c was restored"
+		assert_contains "$(cat "$T/err-$c")" "err-$c" "stderr of clone $c"
+		assert_eq "in-$c" "$(sed -n 1p "$T/out-$c")" "stdin to stdout of clone $c"
+		assert_eq "written-$c" "$(cat "$T/rootfs/file-$c")" "file written through virtio-fs by clone $c"
+		# The guest's wall clock is the host's (within a second) once restored.
+		local g=$(sed -n 4p "$T/out-$c") rc=$(cat "$T/rc-$c")
+		before=${rc#*before=}; before=${before%% *}; after=${rc##*after=}
+		awk -v g="$g" -v b="$before" -v a="$after" 'BEGIN { exit !(g >= int(b) - 1 && g <= a + 1) }' ||
+			fail "clone $c's clock $g is not within a second of the host's [$before, $after]"
+	done
+	a=$(sed -n 2,3p "$T/out-a"); b=$(sed -n 2,3p "$T/out-b")
+	[ "$(sed -n 2p "$T/out-a")" != "$(sed -n 2p "$T/out-b")" ] || fail "two clones read the same /dev/urandom bytes: $a"
+	[ "$(sed -n 3p "$T/out-a")" != "$(sed -n 3p "$T/out-b")" ] || fail "two clones made the same uuid: $a"
+
+	# Another VM size: another template, beside the first.
+	"$COCOON" run --memory 200M --rootfs "$T/rootfs" -- true 2>"$T/err2"
+	assert_eq 0 "$?" "run with another size ($(tail -3 "$T/err2"))"
+	assert_contains "$(cat "$T/err2")" "booting cold" "another size boots cold first"
+	local dir2
+	dir2=$(wait_template c1-m296-n0-) || exit 1
+	[ -d "$dir" ] || fail "the first template was removed by another size's"
+
+	# A corrupt template: refused, named, the sandbox boots cold, a new one is made.
+	printf 'X' | dd of="$dir/vm.state" bs=1 seek=100 conv=notrunc 2>/dev/null
+	out=$("$COCOON" run --rootfs "$T/rootfs" -- echo still 2>"$T/err3")
+	assert_eq 0 "$?" "run with a corrupt template ($(tail -3 "$T/err3"))"
+	assert_eq still "$out" "stdout with a corrupt template"
+	assert_contains "$(cat "$T/err3")" "refused by cocoon-vmm: snapshot --restore-fd: checksum mismatch: the file is corrupt; booting cold" "the refusal says why"
+	wait_template c1-m256-n0- >/dev/null || exit 1
+}
+
+# template = off: every sandbox boots cold, no template is made, and check says so.
+test_vmm_linux_template_off() {
+	need_hw_virt
+	make_rootfs "$T/rootfs"
+	printf 'hypervisor = cocoon-vmm\ntemplate = off\nlog_level = info\nboot_timeout_ms = 300000\n' >"$T/c.conf"
+	export COCOON_CONFIG=$T/c.conf
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err"
+	assert_eq 0 "$?" "run ($(tail -3 "$T/err"))"
+	assert_not_contains "$(cat "$T/err")" "template" "no template line with template = off"
+	[ ! -e "$COCOON_STATE_DIR/templates" ] || fail "a template was made with template = off"
+	assert_contains "$("$COCOON" check 2>&1)" "off (template = off)" "cocoon check"
 }
 
 test_vmm_cocoon_run_says_why_not_here() {

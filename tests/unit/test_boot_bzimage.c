@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/boot.h"
-#include "vmm/vmm.h"
+#include "vmm/x86/bzimage.h"
+#include "vmm/core/vmm.h"
 
 #define RAM (20ull << 20)
 #define SETUP_LEN 0x400 /* setup_sects = 1 */

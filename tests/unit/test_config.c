@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "host/config.h"
+#include "host/hypervisor.h"
 #include "shared/log.h"
 
 static void test_defaults(void **state)
@@ -137,6 +138,29 @@ static void test_load_order(void **state)
 	unsetenv("COCOON_STATE_DIR");
 }
 
+/* template = auto (the default) | off; auto uses templates only on a backend that can
+ * save a VM. */
+static void test_template_setting(void **state)
+{
+	(void)state;
+	struct cc_config c;
+	struct cc_error err;
+	const char *why;
+	cc_config_defaults(&c, "/p");
+	assert_string_equal(c.template_mode, "auto");
+	assert_true(cc_config_templates(&c, &hypervisor_cocoon_vmm, &why));
+	assert_string_equal(why, "in use (template = auto, backend cocoon-vmm)");
+	assert_false(cc_config_templates(&c, &hypervisor_qemu, &why));
+	assert_non_null(strstr(why, "only cocoon-vmm can"));
+	assert_int_equal(cc_config_parse(&c, "template = off\n", "t.conf", &err), 0);
+	assert_false(cc_config_templates(&c, &hypervisor_cocoon_vmm, &why));
+	assert_string_equal(why, "off (template = off)");
+	assert_int_equal(cc_config_parse(&c, "template = \"auto\"\n", "t.conf", &err), 0);
+	assert_string_equal(c.template_mode, "auto");
+	assert_int_equal(cc_config_parse(&c, "\ntemplate = sometimes\n", "t.conf", &err), -1);
+	assert_string_equal(err.msg, "t.conf:2: template: expected auto or off, got 'sometimes'");
+}
+
 static void test_install_prefix(void **state)
 {
 	(void)state;
@@ -175,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_value_too_long),
 		cmocka_unit_test(test_load_order),
 		cmocka_unit_test(test_install_prefix),
+		cmocka_unit_test(test_template_setting),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -72,7 +72,8 @@ static void test_agent_channel_over_hybrid_vsock(void **state)
 				     .cpus = 1,
 				     .memory_mib = 16 };
 	struct cc_error err = { 0 };
-	assert_int_equal(vm.ops->start(&vm, &err), 0);
+	if (vm.ops->start(&vm, &err) != 0)
+		fail_msg("start: %s", err.msg);
 	assert_true(vm.pid > 0);
 	int fd = vm.ops->agent_connect(&vm, 10000, &err);
 	if (fd < 0)

@@ -91,6 +91,13 @@ static void test_bad_interfaces(void **state)
 	q.ifs[0].mac.len = 5;
 	expect_invalid(&q, "mac must be 6 bytes");
 	good(&q);
+	/* guest_mac (a restored VM's NIC): empty or 6 bytes. */
+	q.ifs[0].guest_mac = (ProtobufCBinaryData){ 6, q.mac[1] };
+	struct cc_error e2;
+	assert_int_equal(guest_net_validate(&q.r, &e2), 0);
+	q.ifs[0].guest_mac.len = 7;
+	expect_invalid(&q, "interface eth0: guest_mac must be empty or 6 bytes");
+	good(&q);
 	q.ifs[0].mtu = 0;
 	expect_invalid(&q, "mtu 0 out of 68..65535");
 	good(&q);

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/bus.h"
-#include "vmm/profile.h"
-#include "vmm/vmm.h"
+#include "vmm/x86/bus.h"
+#include "vmm/core/profile.h"
+#include "vmm/core/vmm.h"
 
 static void dev_read(void *opaque, uint64_t off, void *data, uint32_t len)
 {

@@ -1,4 +1,4 @@
-/* Snapshot format (src/vmm/snapshot_format.c) and guest RAM files (snapshot.c) without
+/* Snapshot format (src/vmm/core/snapshot_format.c) and guest RAM files (snapshot.c) without
  * KVM: every saved state block survives encode → decode unchanged, and the decoder
  * refuses truncated, corrupt and foreign files and every malformed record with an error
  * naming what is wrong (never reading outside the buffer: ASan). RAM goes through a real
@@ -18,8 +18,11 @@
 #include <unistd.h>
 
 #include "shared/util.h"
-#include "vmm/devices.h"
-#include "vmm/snapshot.h"
+#include "vmm/devices/blk.h"
+#include "vmm/devices/rng.h"
+#include "vmm/virtio/mmio.h"
+#include "vmm/x86/serial.h"
+#include "vmm/core/snapshot.h"
 
 /* Fills a state with bytes that differ per block and per vCPU, then makes the fields
  * the decoder checks valid. */
@@ -477,6 +480,79 @@ static void test_read_names_the_file(void **state)
 	tmp_remove(&t);
 }
 
+/* The fd variants (--restore-fd) check what the path variants check and name the file
+ * they were given. */
+static void test_fd_variants(void **state)
+{
+	(void)state;
+	struct tmp t;
+	struct cc_error err;
+	struct vm_state *out = NULL;
+	tmp_make(&t);
+	struct vm_state *s = sample(2, 1, 8);
+	size_t len;
+	uint8_t *buf = encode(s, &len);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", t.dir, SNAP_STATE_FILE);
+	assert_int_equal(cc_write_file(path, buf, len - 3, 0600, &err), 0);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(snapshot_read_fd(fd, "--restore-fd", &out, &err), -1);
+	assert_non_null(strstr(err.msg, "snapshot --restore-fd: truncated or padded"));
+	close(fd);
+	assert_int_equal(cc_write_file(path, buf, len, 0600, &err), 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(snapshot_read_fd(fd, "--restore-fd", &out, &err), 0);
+	expect_same(s, out);
+	free(out);
+	close(fd);
+	fd = open(t.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_equal(snapshot_read_fd(fd, "--restore-fd", &out, &err), -1);
+	assert_non_null(strstr(err.msg, "--restore-fd: not a regular file"));
+	close(fd);
+
+	struct guest_mem a;
+	uint64_t pages;
+	assert_int_equal(gmem_create(&a, 4 << 20, &err), 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(snap_memory_load_fd(&a, fd, "--restore-fd", &pages, &err), -1);
+	assert_non_null(strstr(err.msg, "--restore-fd: "));
+	assert_non_null(strstr(err.msg, "bytes, the snapshot's RAM is 4194304"));
+	close(fd);
+	gmem_destroy(&a);
+	free(buf);
+	free(s);
+	tmp_remove(&t);
+}
+
+/* An interrupt in flight at the pause: its IOAPIC line in service (remote IRR) but no
+ * saved LAPIC holds the vector. Saved as idle; a line whose vector a LAPIC has pending
+ * or in service is kept. */
+static void test_settle_ioapic(void **state)
+{
+	(void)state;
+	struct vm_state *s = sample(2, 0, 4);
+	struct kvm_ioapic_state *io = &s->irqchip[KVM_IRQCHIP_IOAPIC].chip.ioapic;
+	for (unsigned i = 0; i < s->n_vcpus; i++)
+		memset(s->vcpu[i].lapic.regs + 0x100, 0, 0x180);
+	io->redirtbl[5].fields.vector = 0x25;
+	io->redirtbl[5].fields.remote_irr = 1; /* in flight: no LAPIC has 0x25 */
+	io->redirtbl[6].fields.vector = 0x26;
+	io->redirtbl[6].fields.remote_irr = 1; /* in service on vCPU 1 */
+	uint32_t isr;
+	memcpy(&isr, s->vcpu[1].lapic.regs + 0x100 + (0x26 / 32) * 16, 4);
+	isr |= 1u << (0x26 % 32);
+	memcpy(s->vcpu[1].lapic.regs + 0x100 + (0x26 / 32) * 16, &isr, 4);
+	io->redirtbl[7].fields.vector = 0x47;
+	io->redirtbl[7].fields.remote_irr = 1; /* pending on vCPU 0 */
+	uint32_t irr = 1u << (0x47 % 32);
+	memcpy(s->vcpu[0].lapic.regs + 0x200 + (0x47 / 32) * 16, &irr, 4);
+	snap_settle_ioapic(s);
+	assert_int_equal(io->redirtbl[5].fields.remote_irr, 0);
+	assert_int_equal(io->redirtbl[6].fields.remote_irr, 1);
+	assert_int_equal(io->redirtbl[7].fields.remote_irr, 1);
+	free(s);
+}
+
 /* ---- device state through the real device models ---- */
 
 static void reg_write(void *t, uint64_t off, uint32_t v)
@@ -617,6 +693,8 @@ int main(void)
 		cmocka_unit_test(test_refuses_bad_records),
 		cmocka_unit_test(test_memory_round_trip),
 		cmocka_unit_test(test_read_names_the_file),
+		cmocka_unit_test(test_fd_variants),
+		cmocka_unit_test(test_settle_ioapic),
 		cmocka_unit_test(test_virtio_transport_round_trip),
 		cmocka_unit_test(test_serial_round_trip),
 	};

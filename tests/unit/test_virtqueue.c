@@ -14,11 +14,11 @@
 #include <sys/uio.h>
 
 #include "shared/log.h"
-#include "vmm/devices.h"
-#include "vmm/virtio.h"
-#include "vmm/virtio_blk.h"
-#include "vmm/virtio_net.h"
-#include "vmm/virtqueue.h"
+#include "vmm/devices/rng.h"
+#include "vmm/virtio/virtio.h"
+#include "vmm/devices/blk.h"
+#include "vmm/devices/net.h"
+#include "vmm/virtio/virtqueue.h"
 
 #define RAM (64 * 1024)
 #define QSIZE 8

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vmm/seccomp.h"
+#include "vmm/core/seccomp.h"
 
 enum call {
 	TGKILL_SELF,

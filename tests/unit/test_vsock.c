@@ -17,10 +17,10 @@
 
 #include "shared/log.h"
 #include "shared/util.h"
-#include "vmm/devices.h"
-#include "vmm/virtio.h"
-#include "vmm/virtio_vsock.h"
-#include "vmm/vmm.h"
+#include "vmm/devices/vsock.h"
+#include "vmm/virtio/virtio.h"
+#include "vmm/devices/vsock.h"
+#include "vmm/core/vmm.h"
 
 #define RAM (256 * 1024)
 #define QSIZE 8

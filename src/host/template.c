@@ -1,0 +1,392 @@
+/* Sandbox templates: keys, the store under the state root, the background maker. See
+ * template.h and docs/vmm.md "Templates in the product". */
+#include "host/template.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "host/child.h"
+#include "host/config.h"
+#include "shared/log.h"
+#include "host/sandbox.h"
+#include "shared/ttrpc.h"
+#include "shared/util.h"
+
+#define STATE_FILE "vm.state"
+#define MEMORY_FILE "memory"
+#define KEY_FILE "key"
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/* A file's identity: a new build or package of it changes one of these. */
+static int file_id(const char *what, const char *path, char *out, size_t len, struct cc_error *err)
+{
+	struct stat st;
+	if (path == NULL || stat(path, &st) < 0)
+		return cc_error_set(err, path ? errno : ENOENT, "template key: %s %s", what,
+				    path ? path : "(none)");
+	snprintf(out, len, "%s %s dev=%llu ino=%llu size=%lld mtime=%lld.%09ld\n", what, path,
+		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	return 0;
+}
+
+int template_key(const struct sandbox_config *cfg, unsigned n_nics, struct template_key *k,
+		 struct cc_error *err)
+{
+	char vmm[PATH_MAX], kern[PATH_MAX + 128], ird[PATH_MAX + 128], bin[PATH_MAX + 128];
+	struct vm_config vc = { .vmm_binary = cfg->vmm_binary };
+	if (hv_cocoon_vmm_binary(&vc, vmm, sizeof(vmm), err) < 0 ||
+	    file_id("kernel", cfg->kernel, kern, sizeof(kern), err) < 0 ||
+	    file_id("initrd", cfg->initrd, ird, sizeof(ird), err) < 0 ||
+	    file_id("vmm", vmm, bin, sizeof(bin), err) < 0)
+		return -1;
+	snprintf(k->shape, sizeof(k->shape), "c%u-m%llu-n%u-", cfg->cpus,
+		 (unsigned long long)cfg->memory_mib, n_nics);
+	if ((size_t)snprintf(k->desc, sizeof(k->desc),
+			     "cocoon template 1\n%s%s%scpus %u\nmemory_mib %llu\nnics %u\n"
+			     "devices vsock fs net*%u\ncmdline %s%s\n",
+			     kern, ird, bin, cfg->cpus, (unsigned long long)cfg->memory_mib, n_nics,
+			     n_nics, cfg->debug ? "debug " : "",
+			     cfg->extra_cmdline ? cfg->extra_cmdline : "") >= sizeof(k->desc))
+		return cc_error_set(err, ENAMETOOLONG, "template key");
+	snprintf(k->name, sizeof(k->name), "%s%016llx", k->shape,
+		 (unsigned long long)fnv1a(k->desc));
+	return 0;
+}
+
+static int templates_dir(const char *state_root, char *out, size_t len, struct cc_error *err)
+{
+	if ((size_t)snprintf(out, len, "%s/" TEMPLATE_DIR, state_root) >= len)
+		return cc_error_set(err, ENAMETOOLONG, "state dir %s", state_root);
+	return 0;
+}
+
+/* A root-only file or directory of the given kind, never a link. */
+static int check_private(int fd, mode_t kind, const char *name, struct cc_error *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return cc_error_set(err, errno, "%s", name);
+	if ((st.st_mode & S_IFMT) != kind)
+		return cc_error_set(err, 0, "%s is not a %s", name,
+				    kind == S_IFDIR ? "directory" : "regular file");
+	if (st.st_uid != 0 || (st.st_mode & 077) != 0)
+		return cc_error_set(err, 0, "%s is not root-only (owner %u, mode %03o)", name,
+				    (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+	return 0;
+}
+
+int template_open(const char *state_root, const struct template_key *k, int *state_fd,
+		  int *memory_fd, struct cc_error *err)
+{
+	char dir[PATH_MAX];
+	if (templates_dir(state_root, dir, sizeof(dir), err) < 0)
+		return -1;
+	size_t n = strlen(dir);
+	snprintf(dir + n, sizeof(dir) - n, "/%s", k->name);
+	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno == ENOENT)
+			return 1;
+		return cc_error_set(err, errno, "template %s", dir);
+	}
+	if (check_private(dfd, S_IFDIR, dir, err) < 0)
+		return -1;
+	static const char *const names[] = { KEY_FILE, STATE_FILE, MEMORY_FILE };
+	int fds[3] = { -1, -1, -1 };
+	for (int i = 0; i < 3; i++) {
+		fds[i] = openat(dfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fds[i] < 0)
+			cc_error_set(err, errno, "template %s/%s", dir, names[i]);
+		else if (check_private(fds[i], S_IFREG, names[i], err) < 0)
+			cc_error_prefix(err, "template %s", dir);
+		else
+			continue;
+		goto fail;
+	}
+	/* The hash names the key; the key file says it is this one, not a collision or a
+	 * template of another build copied here. */
+	char key[sizeof(k->desc) + 1];
+	ssize_t got = pread(fds[0], key, sizeof(key), 0);
+	if (got < 0 || (size_t)got != strlen(k->desc) || memcmp(key, k->desc, (size_t)got) != 0) {
+		cc_error_set(err, 0, "template %s: its key file is not this sandbox's key", dir);
+		goto fail;
+	}
+	close(fds[0]);
+	*state_fd = fds[1];
+	*memory_fd = fds[2];
+	return 0;
+fail:
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return -1;
+}
+
+void template_discard(const char *state_root, const struct template_key *k)
+{
+	char path[PATH_MAX];
+	struct cc_error err;
+	if (templates_dir(state_root, path, sizeof(path), &err) < 0)
+		return;
+	size_t n = strlen(path);
+	snprintf(path + n, sizeof(path) - n, "/%s", k->name);
+	if (cc_rm_rf(path, &err) < 0)
+		cc_warn("removing template %s: %s", path, err.msg);
+}
+
+void template_spawn_maker(const struct sandbox_config *cfg, unsigned n_nics)
+{
+	char prefix[PATH_MAX], cocoon[PATH_MAX + 16], tdir[PATH_MAX], log[PATH_MAX + 96];
+	struct cc_error err;
+	if (cc_install_prefix(prefix, sizeof(prefix), &err) < 0 ||
+	    templates_dir(cfg->state_root, tdir, sizeof(tdir), &err) < 0 ||
+	    cc_mkdir_p(tdir, 0700, &err) < 0) {
+		cc_warn("templates: %s", err.msg);
+		return;
+	}
+	snprintf(cocoon, sizeof(cocoon), "%s/bin/cocoon", prefix);
+	snprintf(log, sizeof(log), "%s/maker.log", tdir);
+	char *argv[32];
+	size_t n = 0;
+	char cpus[16], mem[32], nics[16], timeout[16];
+	snprintf(cpus, sizeof(cpus), "%u", cfg->cpus);
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)cfg->memory_mib);
+	snprintf(nics, sizeof(nics), "%u", n_nics);
+	snprintf(timeout, sizeof(timeout), "%d", cfg->boot_timeout_ms);
+	argv[n++] = cocoon;
+	argv[n++] = "template-make";
+	argv[n++] = "--state-dir";
+	argv[n++] = (char *)cfg->state_root;
+	argv[n++] = "--kernel";
+	argv[n++] = (char *)cfg->kernel;
+	argv[n++] = "--initrd";
+	argv[n++] = (char *)cfg->initrd;
+	argv[n++] = "--virtiofsd";
+	argv[n++] = (char *)cfg->virtiofsd;
+	argv[n++] = "--cpus";
+	argv[n++] = cpus;
+	argv[n++] = "--memory";
+	argv[n++] = mem;
+	argv[n++] = "--nics";
+	argv[n++] = nics;
+	argv[n++] = "--timeout-ms";
+	argv[n++] = timeout;
+	if (cfg->vmm_binary != NULL) {
+		argv[n++] = "--vmm";
+		argv[n++] = (char *)cfg->vmm_binary;
+	}
+	if (cfg->extra_cmdline != NULL) {
+		argv[n++] = "--cmdline";
+		argv[n++] = (char *)cfg->extra_cmdline;
+	}
+	if (cfg->debug)
+		argv[n++] = "--debug";
+	argv[n] = NULL;
+	/* Detached (its own session, reparented to init), so it outlives a `cocoon run
+	 * true`; only async-signal-safe calls between fork and exec (the shim has threads). */
+	pid_t pid = fork();
+	if (pid < 0) {
+		cc_warn("templates: fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		execv(cocoon, argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	cc_info("templates: making %s in the background (%s)", cfg->state_root, log);
+}
+
+/* ---- the maker ---- */
+
+/* Templates of the same shape with another hash: made for an older kernel, initrd or
+ * VMM. */
+static void remove_stale(const char *tdir, const struct template_key *k)
+{
+	cleanup_close int dfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dup(dfd));
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, k->shape, strlen(k->shape)) != 0 ||
+		    strcmp(e->d_name, k->name) == 0)
+			continue;
+		char path[PATH_MAX + 256];
+		struct cc_error err;
+		snprintf(path, sizeof(path), "%s/%s", tdir, e->d_name);
+		cc_info("templates: removing %s (its key changed)", path);
+		if (cc_rm_rf(path, &err) < 0)
+			cc_warn("templates: %s", err.msg);
+	}
+	closedir(d);
+}
+
+/* NICs for the template: dummy links with known MACs in a network namespace of its own
+ * (the template must have the pod's device set, not its network), held by a child until
+ * *holder is killed; *path names it for pod_net. */
+static int make_nics(unsigned n, pid_t *holder, char *path, size_t len, struct cc_error *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return cc_error_set(err, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		return cc_error_set(err, errno, "fork");
+	if (pid == 0) {
+		close(p[0]);
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(1);
+		for (unsigned i = 0; i < n; i++) {
+			uint8_t mac[6] = TEMPLATE_MAC(i);
+			char cmd[160];
+			snprintf(
+				cmd, sizeof(cmd),
+				"ip link add eth%u address %02x:%02x:%02x:%02x:%02x:%02x type dummy",
+				i, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+			if (system(cmd) != 0)
+				_exit(1);
+		}
+		char ok = 1;
+		if (write(p[1], &ok, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	char ok = 0;
+	ssize_t r = read(p[0], &ok, 1);
+	close(p[0]);
+	*holder = pid;
+	if (r != 1 || ok != 1)
+		return cc_error_set(err, 0, "creating %u dummy links for the template's NICs", n);
+	snprintf(path, len, "/proc/%d/ns/net", (int)pid);
+	return 0;
+}
+
+/* Moves the VMM's two files into tmp as root's, 0600: the VMM (its own uid) wrote them. */
+static int adopt(const char *from_dir, int tmpfd, const char *name, struct cc_error *err)
+{
+	cleanup_close int from = open(from_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (from < 0)
+		return cc_error_set(err, errno, "%s", from_dir);
+	cleanup_close int fd = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return cc_error_set(err, errno, "%s/%s", from_dir, name);
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return cc_error_set(err, 0, "%s/%s is not a plain file", from_dir, name);
+	if (fchown(fd, 0, 0) < 0 || fchmod(fd, 0600) < 0 || fsync(fd) < 0)
+		return cc_error_set(err, errno, "%s/%s", from_dir, name);
+	if (renameat(from, name, tmpfd, name) < 0)
+		return cc_error_set(err, errno, "moving %s/%s", from_dir, name);
+	return 0;
+}
+
+int template_make(const struct sandbox_config *in, unsigned n_nics, struct cc_error *err)
+{
+	struct template_key k;
+	char tdir[PATH_MAX], lock[PATH_MAX + 128], final[PATH_MAX + 128], tmp[PATH_MAX + 128];
+	if (template_key(in, n_nics, &k, err) < 0 ||
+	    templates_dir(in->state_root, tdir, sizeof(tdir), err) < 0 ||
+	    cc_mkdir_p(tdir, 0700, err) < 0)
+		return -1;
+	snprintf(lock, sizeof(lock), "%s/%s.lock", tdir, k.name);
+	snprintf(final, sizeof(final), "%s/%s", tdir, k.name);
+	cleanup_close int lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lfd < 0)
+		return cc_error_set(err, errno, "%s", lock);
+	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		cc_info("templates: %s is being made by another process", k.name);
+		return 0;
+	}
+	struct stat st;
+	if (lstat(final, &st) == 0) {
+		cc_info("templates: %s exists", k.name);
+		return 0;
+	}
+	pid_t holder = 0;
+	char netns[64];
+	if (n_nics > 0 && make_nics(n_nics, &holder, netns, sizeof(netns), err) < 0) {
+		cc_child_stop(&holder, 1000);
+		return -1;
+	}
+	struct sandbox_config cfg = *in;
+	char id[64];
+	snprintf(id, sizeof(id), "template-%d", (int)getpid());
+	cfg.id = id;
+	cfg.make_template = true;
+	cfg.use_template = false;
+	cfg.netns = n_nics > 0 ? netns : NULL;
+	struct sandbox *sb;
+	uint64_t t0 = cc_now_ns();
+	if (sandbox_start(&cfg, &sb, err) < 0) {
+		cc_child_stop(&holder, 1000);
+		return cc_error_prefix(err, "booting the template VM");
+	}
+	uint64_t booted = cc_now_ns();
+	char saved[PATH_MAX];
+	int rc = sb->vm.ops->snapshot == NULL
+			 ? cc_error_set(err, 0, "%s cannot save a VM", sb->vm.ops->name)
+			 : sb->vm.ops->snapshot(&sb->vm, saved, sizeof(saved), cfg.boot_timeout_ms,
+						err);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%d", tdir, k.name, (int)getpid());
+	cleanup_close int tmpfd = -1;
+	if (rc == 0) {
+		if (mkdir(tmp, 0700) < 0 ||
+		    (tmpfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			rc = cc_error_set(err, errno, "%s", tmp);
+	}
+	if (rc == 0 &&
+	    (adopt(saved, tmpfd, MEMORY_FILE, err) < 0 || adopt(saved, tmpfd, STATE_FILE, err) < 0))
+		rc = -1;
+	struct cc_error e2;
+	/* The saved VM stays paused: no Shutdown for its agent, the VMM is stopped. */
+	ttrpc_client_free(sb->agent);
+	sb->agent = NULL;
+	sandbox_destroy(sb, &e2);
+	cc_child_stop(&holder, 1000);
+	if (rc == 0) {
+		char kpath[PATH_MAX + 200];
+		snprintf(kpath, sizeof(kpath), "%s/" KEY_FILE, tmp);
+		if (cc_write_file(kpath, k.desc, strlen(k.desc), 0600, err) < 0)
+			rc = -1;
+		else if (fsync(tmpfd) < 0 || rename(tmp, final) < 0)
+			rc = cc_error_set(err, errno, "rename %s", tmp);
+	}
+	if (rc < 0) {
+		cc_rm_rf(tmp, &e2);
+		return rc;
+	}
+	remove_stale(tdir, &k);
+	cc_info("templates: made %s (boot %.0f ms, save %.0f ms)", final,
+		(double)(booted - t0) / 1e6, (double)(cc_now_ns() - booted) / 1e6);
+	return 0;
+}

@@ -1,0 +1,53 @@
+/* Sandbox templates (docs/vmm.md "Templates in the product"): a cocoon-vmm VM booted
+ * once to a ready agent with nothing pod-specific in it, saved, and restored for each
+ * new sandbox of the same shape instead of booting a kernel.
+ *
+ * A template lives in <state_root>/templates/<name>, root-only (0700 directory, 0600
+ * files): memory and vm.state as cocoon-vmm saved them, and key (the text the name is
+ * a hash of). The name is <shape>-<hash>: the shape is vCPUs, memory and NIC count; the
+ * hash covers the kernel, initrd and VMM binary (path, inode, size, mtime), the shape
+ * and the kernel command line, so any change makes a new name. It is made by a
+ * background `cocoon template-make` (a sandbox of its own, booted with
+ * cocoon.template=1) in a temporary directory beside it and renamed into place, under
+ * an flock so only one is made; the maker removes templates of the same shape with
+ * another hash. Readers see a whole template or none. */
+#ifndef COCOON_TEMPLATE_H
+#define COCOON_TEMPLATE_H
+
+#include <stdbool.h>
+
+#include "shared/error.h"
+
+struct sandbox_config;
+
+#define TEMPLATE_DIR "templates"
+/* MACs the template's NICs have (the maker's dummy links): the agent replaces them with
+ * the pod's after a restore. */
+#define TEMPLATE_MAC(i)                                          \
+	{                                                        \
+		0x02, 0xcc, 0x7e, 0x00, 0x00, (uint8_t)((i) + 1) \
+	}
+
+struct template_key {
+	char name[96];	 /* c<cpus>-m<MiB>-n<nics>-<hash> */
+	char shape[64];	 /* c<cpus>-m<MiB>-n<nics>- */
+	char desc[2048]; /* what was hashed, one item a line */
+};
+
+/* The key of a sandbox of cfg's shape with n_nics NICs. */
+int template_key(const struct sandbox_config *cfg, unsigned n_nics, struct template_key *k,
+		 struct cc_error *err);
+/* Opens the template for k: 0 with the fds of vm.state and memory; 1 when there is
+ * none; -1 when there is one this host must not use (err says why: not root-only, a
+ * key that differs, a file missing or of the wrong kind). */
+int template_open(const char *state_root, const struct template_key *k, int *state_fd,
+		  int *memory_fd, struct cc_error *err);
+/* Removes the template k names (refused or corrupt); a new one is made on next need. */
+void template_discard(const char *state_root, const struct template_key *k);
+/* Starts `cocoon template-make` for cfg in the background, detached: it outlives the
+ * caller. Unless one is being made already (the lock); errors are only logged. */
+void template_spawn_maker(const struct sandbox_config *cfg, unsigned n_nics);
+/* The maker's work (cocoon template-make): boots, saves, renames into place. */
+int template_make(const struct sandbox_config *cfg, unsigned n_nics, struct cc_error *err);
+
+#endif
