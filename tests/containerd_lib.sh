@@ -199,3 +199,14 @@ ctd_log_tail() {
 	echo "--- containerd log (tail)"
 	grep -v "level=debug" "$CTD/containerd.log" | tail -40
 }
+
+# $T/cocoon.conf for `ctr run --runtime-config-path`: the suite's config (the backend
+# under test, the lab's boot timeout, template = off), then LINES. A runtime config
+# path replaces COCOON_CONFIG, so a test's own settings must not drop the suite's.
+suite_config() { # LINES (printf format)
+	{
+		[ -n "${COCOON_CONFIG:-}" ] && cat "$COCOON_CONFIG"
+		# shellcheck disable=SC2059
+		printf "$1"
+	} >"$T/cocoon.conf"
+}

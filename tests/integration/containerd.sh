@@ -252,7 +252,7 @@ test_ctr_metrics_oom_checkpoint() {
 # leaves nothing. Exec'd processes per pod are capped by max_execs.
 test_ctr_silent_guest() {
 	ctd_start
-	printf 'stop_grace_ms = 2000\nmax_execs = 1\n' >"$T/cocoon.conf"
+	suite_config 'stop_grace_ms = 2000\nmax_execs = 1\n'
 	ctr_run --runtime-config-path "$T/cocoon.conf" -d "$IMG" c13 sleep 1000 >/dev/null || fail "ctr run -d"
 	wait_task_status c13 RUNNING || fail "not RUNNING"
 	local out rc
@@ -299,7 +299,7 @@ test_ctr_silent_guest() {
 # stop_grace_ms, not the 30 s other calls wait, and the pod's teardown leaves nothing.
 test_ctr_silent_guest_delete() {
 	ctd_start
-	printf 'stop_grace_ms = 2000\n' >"$T/cocoon.conf"
+	suite_config 'stop_grace_ms = 2000\n'
 	ctr_run --runtime-config-path "$T/cocoon.conf" -d "$IMG" c16 true >/dev/null || fail "ctr run -d"
 	wait_task_status c16 STOPPED || fail "not STOPPED"
 	local vmm out t0 ms
