@@ -11,10 +11,11 @@
 # /dev/kvm they run here; without, where QEMU can emulate SVM, they run in the
 # nested-KVM lab (tests/lab/lab.sh), named lab/BACKEND/test_…, together with the
 # cocoon-vmm tests (vmm.sh, unit/test_hv_cocoon_vmm) that need /dev/kvm.
-# COCOON_TEST_LAB picks what the lab runs (docs/lab.md): `full` (the default) cocoon-vmm's
-# own tests, the `cocoon run` suite for both backends and the containerd, CRI and network
-# suites with cocoon-vmm; `all` adds those suites with QEMU -accel kvm; `vmm` (quick)
-# cocoon-vmm's tests with freestanding guests and check.sh for each backend; `0` no lab.
+# COCOON_TEST_LAB picks what the lab runs (docs/lab.md): `vmm` (the default) cocoon-vmm's
+# own tests (vmm.sh with its Linux guests and templates, unit/test_hv_cocoon_vmm) and
+# check.sh for each backend; `full` adds the `cocoon run` suite for both backends and the
+# containerd, CRI and network suites with cocoon-vmm; `all` adds those suites with QEMU
+# -accel kvm; `0` no lab.
 # Inside L1 the lab runs this script with COCOON_TEST_KVM_ONLY=1 (only that part) and
 # COCOON_TEST_SUMMARY=FILE (results kept).
 set -u
@@ -37,7 +38,7 @@ summary=${COCOON_TEST_SUMMARY:-$results/summary}
 : >"$summary"
 
 kvm_only=${COCOON_TEST_KVM_ONLY:-}
-lab_set=${COCOON_TEST_LAB:-full}
+lab_set=${COCOON_TEST_LAB:-vmm}
 prefix=
 [ -n "$kvm_only" ] && prefix=lab/
 # Files whose tests run for each KVM backend: the `cocoon run` suite, and what goes
@@ -46,8 +47,7 @@ run_files="tests/integration/run.sh tests/integration/run_errors.sh tests/integr
 shim_files="tests/integration/containerd.sh tests/integration/cri.sh tests/integration/cri_net.sh tests/integration/net.sh"
 # cocoon-vmm's own tests that need /dev/kvm (not the fuzzers, nor the no-vmx/svm message).
 kvm_vmm_test() {
-	[[ "$1" != test_vmm_fuzz_bounded && "$1" != test_vmm_cocoon_run_says_why_not_here ]] &&
-		{ [ "$lab_set" != vmm ] || [[ "$1" != test_vmm_linux_* ]]; }
+	[[ "$1" != test_vmm_fuzz_bounded && "$1" != test_vmm_cocoon_run_says_why_not_here ]]
 }
 host_kvm() { grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; }
 
@@ -56,7 +56,7 @@ for bin in build/tests/test_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
 	if [ -n "$kvm_only" ]; then
-		[ "$name" = test_hv_cocoon_vmm ] && [ "$lab_set" != vmm ] || continue
+		[ "$name" = test_hv_cocoon_vmm ] || continue
 		name=${prefix}cocoon-vmm/unit/$name
 	else
 		name=unit/$name
@@ -107,13 +107,13 @@ list_kvm_tests() {
 		# their own tests (vmm.sh test_vmm_linux_template_*).
 		printf 'template = off\n' >>"$results/$b.conf"
 		[ "$b" = cocoon-vmm ] && [ -n "$kvm_only" ] && list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/vmm.sh
-		# The lab's quick set: cocoon-vmm's own tests and `cocoon check` (which backend
-		# a KVM host gets, and why) for each backend.
+		# The lab's default set: cocoon-vmm's own tests and `cocoon check` (which
+		# backend a KVM host gets, and why) for each backend.
 		if [ -n "$kvm_only" ] && [ "$lab_set" = vmm ]; then
 			list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/check.sh
 			continue
 		fi
-		# The lab's default set runs the shim's suites with cocoon-vmm, the default on a
+		# The full set runs the shim's suites with cocoon-vmm, the default on a
 		# KVM host, alone: with QEMU they are the host's TCG runs but for -accel.
 		if [ -n "$kvm_only" ] && [ "$lab_set" != all ] && [ "$b" = qemu ]; then
 			# shellcheck disable=SC2086
@@ -164,7 +164,7 @@ elif [ "$lab_set" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 	prefix=lab/
 	# What L1 will run (its own tests/run.sh lists the same): here only to count it.
 	kvm_only=1 list_kvm_tests >"$list"
-	[ "$lab_set" != vmm ] && wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
+	wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
 	if [ -s "$list" ]; then
 		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests ($lab_set)" >&2
 		tests/lab/lab.sh "$results/lab" env COCOON_TEST_KVM_ONLY=1 COCOON_TEST_LAB="$lab_set" tests/run.sh "$@"
