@@ -370,6 +370,21 @@ test_vmm_net_rejects_bad_options() {
 	assert_contains "$(cat "$T/err")" "bad mac" "error names the mac"
 }
 
+# Device options are k=v lists (getsubopt): an unknown key or a key without its value is
+# refused by name before any VM exists (no /dev/kvm needed).
+test_vmm_device_options_refused() {
+	local opt want
+	for opt in "--net tap=x,bogus=1|--net: unknown key in 'bogus=1'" "--net tap|--net: expected tap=value" \
+		"--fs tag=a,socket=/s,x|--fs: unknown key in 'x'" "--vsock cid=3|--vsock: cid= and socket= are required" \
+		"--console sock=/s|--console: unknown key in 'sock=/s'"; do
+		want=${opt#*|}
+		# shellcheck disable=SC2086
+		timeout 20 "$COCOON_VMM" --kernel "$T/no-kernel" ${opt%%|*} >"$T/out" 2>"$T/err"
+		assert_eq 1 "$?" "exit status for ${opt%%|*}"
+		assert_contains "$(cat "$T/err")" "$want" "error for ${opt%%|*}"
+	done
+}
+
 test_vmm_virtio_fs_via_virtiofsd() {
 	need_kvm
 	local vfsd=/usr/lib/qemu/virtiofsd out

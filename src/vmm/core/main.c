@@ -25,23 +25,19 @@ static const char usage[] =
 	"--profile prints the boot profile (exits by reason and device, phase times) on\n"
 	"stderr at exit; the API's `profile` command reports it while the VM runs.\n";
 
-/* Splits "k=v,k2=v2" in place; returns the value of key or NULL. Unknown keys are errors. */
-static int parse_kv(char *s, const char *const keys[], char *vals[], const char *opt,
+/* Parses "k=v,k2=v2" in place (getsubopt): vals[i] gets the value of keys[i]. Unknown keys
+ * and keys without a value are errors. */
+static int parse_kv(char *s, char *const keys[], char *vals[], const char *opt,
 		    struct cc_error *err)
 {
-	char *save = NULL;
-	for (char *tok = strtok_r(s, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-		if (eq == NULL)
-			return cc_error_set(err, 0, "%s: expected key=value, got '%s'", opt, tok);
-		*eq = '\0';
-		unsigned i;
-		for (i = 0; keys[i] != NULL; i++)
-			if (strcmp(tok, keys[i]) == 0)
-				break;
-		if (keys[i] == NULL)
-			return cc_error_set(err, 0, "%s: unknown key '%s'", opt, tok);
-		vals[i] = eq + 1;
+	while (*s != '\0') {
+		char *val = NULL;
+		int i = getsubopt(&s, keys, &val);
+		if (i < 0)
+			return cc_error_set(err, 0, "%s: unknown key in '%s'", opt, val);
+		if (val == NULL)
+			return cc_error_set(err, 0, "%s: expected %s=value", opt, keys[i]);
+		vals[i] = val;
 	}
 	return 0;
 }
@@ -174,7 +170,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			break;
 		}
 		case O_NET: {
-			static const char *const keys[] = { "tap", "mac", NULL };
+			static char *const keys[] = { "tap", "mac", NULL };
 			char *vals[2] = { NULL, NULL };
 			if (c->n_nets == CC_ARRAY_SIZE(c->nets))
 				return cc_error_set(err, 0, "--net: at most %zu interfaces",
@@ -194,7 +190,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			break;
 		}
 		case O_VSOCK: {
-			static const char *const keys[] = { "cid", "socket", NULL };
+			static char *const keys[] = { "cid", "socket", NULL };
 			char *vals[2] = { NULL, NULL };
 			if (parse_kv(optarg, keys, vals, "--vsock", err) < 0)
 				return -1;
@@ -209,7 +205,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			break;
 		}
 		case O_FS: {
-			static const char *const keys[] = { "tag", "socket", NULL };
+			static char *const keys[] = { "tag", "socket", NULL };
 			char *vals[2] = { NULL, NULL };
 			if (parse_kv(optarg, keys, vals, "--fs", err) < 0)
 				return -1;
@@ -220,7 +216,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			break;
 		}
 		case O_CONSOLE: {
-			static const char *const keys[] = { "socket", NULL };
+			static char *const keys[] = { "socket", NULL };
 			char *vals[1] = { NULL };
 			if (parse_kv(optarg, keys, vals, "--console", err) < 0)
 				return -1;
