@@ -167,14 +167,9 @@ static void on_accept(void *opaque, uint32_t events)
 
 int api_start(struct vmm *v, const char *path, struct cc_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return cc_error_set(err, ENAMETOOLONG, "--api-socket %s", path);
-	strcpy(sa.sun_path, path);
-	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (unlink(path) < 0 && errno != ENOENT) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
-		return cc_error_set(err, errno, "api socket %s", path);
+	cleanup_close int fd = cc_unix_listen(path, 4, SOCK_NONBLOCK | SOCK_CLOEXEC, err);
+	if (fd < 0)
+		return cc_error_prefix(err, "--api-socket");
 	struct api *a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return cc_error_set(err, ENOMEM, "api");

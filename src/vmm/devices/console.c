@@ -344,16 +344,9 @@ static const struct virtio_dev_ops console_ops = {
 
 struct virtio_dev *virtio_console_create(struct vmm *v, const char *path, struct cc_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		cc_error_set(err, ENAMETOOLONG, "--console socket path %s is too long", path);
-		return NULL;
-	}
-	strcpy(sa.sun_path, path);
-	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (unlink(path) < 0 && errno != ENOENT) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		cc_error_set(err, errno, "console socket %s", path);
+	cleanup_close int fd = cc_unix_listen(path, 4, SOCK_NONBLOCK | SOCK_CLOEXEC, err);
+	if (fd < 0) {
+		cc_error_prefix(err, "--console");
 		return NULL;
 	}
 	struct console *cs = calloc(1, sizeof(*cs));

@@ -608,19 +608,12 @@ static const struct virtio_dev_ops vsock_ops = {
 struct virtio_dev *virtio_vsock_create(struct vmm *v, uint64_t cid, const char *uds,
 				       struct cc_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	/* No room kept for "_<port>": a guest-initiated connection whose path does not fit
 	 * is refused (guest_connect), while reserving 11 bytes refused a CRI pod's socket
 	 * (64-character id) under any state dir longer than ~20 characters. */
-	if (strlen(uds) >= sizeof(sa.sun_path)) {
-		cc_error_set(err, ENAMETOOLONG, "--vsock socket path %s is too long", uds);
-		return NULL;
-	}
-	strcpy(sa.sun_path, uds);
-	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (unlink(uds) < 0 && errno != ENOENT) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
-		cc_error_set(err, errno, "vsock socket %s", uds);
+	cleanup_close int fd = cc_unix_listen(uds, 16, SOCK_NONBLOCK | SOCK_CLOEXEC, err);
+	if (fd < 0) {
+		cc_error_prefix(err, "--vsock");
 		return NULL;
 	}
 	struct vsock *vs = calloc(1, sizeof(*vs));
