@@ -90,26 +90,7 @@ row "container start to exit" 6
 row "teardown (power-off, VMM exit, cleanup)" 7
 echo
 
-# PSS (kB) of a process tree: the process and all its descendants.
-tree_pids() {
-	local p=$1 c
-	echo "$p"
-	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree_pids "$c"; done
-}
-pss_kb() {
-	local sum=0 p v
-	for p in $(tree_pids "$1"); do
-		v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
-wait_for() { # FILE TEXT
-	local i
-	for i in $(seq 1 1200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "bench: timed out waiting for '$2' in $1" >&2
-	exit 1
-}
+source "$root/bench/lib.sh"
 idle_cmd="trap 'exit 0' TERM; echo idle-ready; while :; do sleep 1; done"
 declare -A pss
 for b in "${backends[@]}"; do

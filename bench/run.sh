@@ -69,32 +69,13 @@ printf '  %-44s %8s\n' \
 	"total" "$(col 7)"
 echo
 
-# PSS (kB) of a process tree: the process and all its descendants.
-tree_pids() {
-	local p=$1 c
-	echo "$p"
-	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree_pids "$c"; done
-}
-pss_kb() {
-	local sum=0 p v
-	for p in $(tree_pids "$1"); do
-		v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
-wait_for() { # FILE TEXT
-	local i
-	for i in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "bench: timed out waiting for '$2' in $1" >&2
-	exit 1
-}
+source "$root/bench/lib.sh"
 
 # The idle container ends on SIGTERM (as init it would ignore it without a trap).
 idle_cmd="trap 'exit 0' TERM; echo idle-ready; while :; do sleep 1; done"
 "$cocoon" run --rootfs "$work/bundle/rootfs" -- sh -c "$idle_cmd" >"$work/idle.out" 2>&1 &
 idle_pid=$!
-wait_for "$work/idle.out" idle-ready
+wait_for "$work/idle.out" idle-ready 300
 sleep 2 # let the guest settle
 cocoon_pss=$(pss_kb "$idle_pid")
 kill "$idle_pid"; wait "$idle_pid" 2>/dev/null || true
@@ -103,7 +84,7 @@ idle_pid=
 sed -i "s/\"sh\"/\"sh\", \"-c\", \"$idle_cmd\"/" "$work/bundle/config.json"
 runc run --bundle "$work/bundle" "$runc_id" >"$work/idle.out" 2>&1 &
 idle_pid=$!
-wait_for "$work/idle.out" idle-ready
+wait_for "$work/idle.out" idle-ready 300
 sleep 1
 runc_pss=$(pss_kb "$idle_pid")
 runc kill "$runc_id" KILL 2>/dev/null || true
