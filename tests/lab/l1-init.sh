@@ -57,6 +57,14 @@ for m in irqbypass kvm ccp kvm-amd tun vhost_net vhost_vsock bridge veth br_netf
 	/run/modprobe "$m" || say "modprobe $m failed"
 done
 [ -c /dev/kvm ] || say "no /dev/kvm in L1"
+# One KVM VM lives as long as L1 (QEMU, created and never started). KVM flips static
+# keys when the first VM appears and the last one goes (the scheduler's preempt
+# notifiers among them); each flip rewrites kernel text through int3 breakpoints, and
+# under the TCG that runs L1 a flip now and then left both vCPUs soft-locked at the
+# patched jump in finish_task_switch, no timer firing: the stalls of docs/lab.md. With a
+# VM always there, the tests' VMs never flip those keys.
+qemu-system-x86_64 -accel kvm -M microvm -S -m 16 -nodefaults -display none -monitor none \
+	-serial none >/run/kvm-holder.log 2>&1 &
 ip link set lo up
 hostname cocoon-lab
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp
