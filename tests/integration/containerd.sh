@@ -310,7 +310,9 @@ test_ctr_silent_guest_delete() {
 	out=$(timeout 60 ctr --address "$CTD_SOCK" -n "$CTD_NS" tasks rm c16 2>&1) || fail "tasks rm: $out"
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	echo "Delete with a silent guest took $ms ms (stop_grace_ms 2000)"
-	[ "$ms" -lt 6000 ] || fail "Delete waited $ms ms for a silent guest, over stop_grace_ms (2000)"
+	# Without the grace, Delete waits for the agent's reply timeout (30 s). The bound sits
+	# between the two: in the lab's L1 under load, ctr alone takes seconds.
+	[ "$ms" -lt 20000 ] || fail "Delete waited $ms ms for a silent guest (stop_grace_ms 2000, the agent timeout 30000)"
 	ctr_ containers rm c16 || fail "containers rm"
 	wait_gone "$(shim_socket c16)" || fail "shim socket left behind"
 	for i in $(seq 50); do kill -0 $vmm 2>/dev/null || break; sleep 0.2; done
