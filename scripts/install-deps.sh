@@ -13,7 +13,7 @@ pkgs=(
 	qemu-system-x86 qemu-system-common iproute2
 	# tests and benchmarks: real containerd, runc, CNI, busybox images, CRI client, iperf3
 	containerd runc golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
-	containernetworking-plugins busybox-static iperf3 hyperfine nodejs procps psmisc jq
+	containernetworking-plugins busybox-static iperf3 hyperfine nodejs procps psmisc jq curl
 	python3 python3-yaml
 	# Docker-in-Docker in a privileged pod: the test gives dockerd to the pod's VM; it
 	# never runs on the host (see the policy-rc.d guard below)

@@ -15,8 +15,16 @@
 //                                        it (WebSocket, v4.channel.k8s.io, one port):
 //                                        sends input, prints {data, error} once the
 //                                        connection ends
+//   node cri.js SOCKET serve PATH        the same calls for as long as it runs, over HTTP
+//                                        on the unix socket PATH: POST /METHOD with the
+//                                        JSON as body answers 200 and the reply, or 500
+//                                        and the error. A test keeps one: a node start
+//                                        with grpc-js and this proto costs 7-10 s in the
+//                                        lab's emulated L1, and a CRI test makes dozens
+//                                        of calls
 // Errors go to stderr as "METHOD: <grpc status name>: <details>", exit status 1.
 'use strict';
+const http = require('http');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const loader = require('@grpc/proto-loader');
@@ -163,34 +171,58 @@ function portForward(url, port, input) {
 	});
 }
 
-async function main() {
-	const req = arg ? JSON.parse(arg) : {};
-	let out;
+async function run(method, req) {
 	if (method === 'podup') {
 		const t0 = process.hrtime.bigint();
 		const sandbox = podConfig(req);
 		const pod = (await call('RunPodSandbox', { config: sandbox, runtime_handler: req.handler })).pod_sandbox_id;
 		const ctr = (await call('CreateContainer', containerConfig({ ...req, pod }, sandbox))).container_id;
 		await call('StartContainer', { container_id: ctr });
-		out = { pod, container: ctr, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+		return { pod, container: ctr, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
 	} else if (method === 'exec') {
 		const { resize, input, hangup_on, ...exec } = req;
 		const { url } = await call('Exec', exec);
-		out = await stream(url, { resize, input, hangup_on });
+		return stream(url, { resize, input, hangup_on });
 	} else if (method === 'portforward') {
 		const { url } = await call('PortForward', { pod_sandbox_id: req.pod_sandbox_id, port: [req.port] });
-		out = await portForward(url, req.port, req.input);
+		return portForward(url, req.port, req.input);
 	} else if (method === 'RunPodSandbox' && req.pod) {
-		out = await call(method, { config: podConfig(req.pod), runtime_handler: req.handler });
+		return call(method, { config: podConfig(req.pod), runtime_handler: req.handler });
 	} else if (method === 'CreateContainer' && req.pod_config) {
-		out = await call(method, containerConfig(req, podConfig(req.pod_config)));
-	} else {
-		out = await call(method, req);
+		return call(method, containerConfig(req, podConfig(req.pod_config)));
 	}
-	console.log(JSON.stringify(out, text));
+	return call(method, req);
 }
 
-main().then(() => process.exit(0), (e) => {
-	console.error(e.message);
-	process.exit(1);
-});
+const parse = (json) => (json ? JSON.parse(json) : {});
+
+function serve(where) {
+	const server = http.createServer((rq, rs) => {
+		const body = [];
+		rq.on('data', (d) => body.push(d));
+		rq.on('end', () => {
+			const reply = (code, txt) => {
+				rs.writeHead(code, { 'Content-Type': 'text/plain' });
+				rs.end(txt + '\n');
+			};
+			Promise.resolve()
+				.then(() => run(decodeURIComponent(rq.url.slice(1)), parse(Buffer.concat(body).toString())))
+				.then((out) => reply(200, JSON.stringify(out, text)), (e) => reply(500, e.message));
+		});
+	});
+	server.listen(where);
+}
+
+if (method === 'serve') {
+	serve(arg);
+} else {
+	Promise.resolve()
+		.then(() => run(method, parse(arg)))
+		.then((out) => {
+			console.log(JSON.stringify(out, text));
+			process.exit(0);
+		}, (e) => {
+			console.error(e.message);
+			process.exit(1);
+		});
+}

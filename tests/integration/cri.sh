@@ -22,8 +22,8 @@ cri_start() {
   "ipam": {"type": "host-local", "subnet": "$CN_NET.0/24", "dataDir": "$T/ipam",
            "routes": [{"dst": "0.0.0.0/0"}]}}]}
 JSON
-	cri_client_setup
 	ctd_start cri
+	cri_client_start
 	# ctd_start's EXIT trap, plus the bridge.
 	trap cri_cleanup EXIT
 	LOGS=$T/logs
