@@ -30,10 +30,6 @@ wanted() {
 	return 1
 }
 jobs=${COCOON_TEST_JOBS:-$(nproc)}
-# In the lab's L1 one test at a time: on 2026-12-01 the merged tree's lab set stalled L1
-# twice (no test ending for 12 minutes, both L1 vCPUs busy) with two tests at once, and
-# ran green in 142 s one at a time (docs/lab.md, "Known failures").
-[ -n "${COCOON_TEST_KVM_ONLY:-}" ] && jobs=${COCOON_TEST_JOBS:-1}
 results=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-results.XXXXXX")
 trap 'rm -rf "$results"' EXIT
 # "pass|fail|skip NAME" lines, written as tests end: with COCOON_TEST_SUMMARY (the lab's

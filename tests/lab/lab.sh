@@ -75,6 +75,10 @@ mkdir "$run/out"
 	printf ')\n'
 } >"$run/out/env"
 
+# A soft-locked L1 kernel panics (after 2 x watchdog_thresh s) and so ends L1 at once,
+# with the lockup in its serial log, instead of holding the run until the limit. The
+# HMP monitor at $run/monitor.sock is for a person looking at a live L1 (`info
+# registers -a`).
 # sandbox=chroot: the namespace sandbox pivot_roots into the source, and / cannot be.
 /usr/lib/qemu/virtiofsd --socket-path="$run/vfs.sock" -o source=/ -o cache=always -o sandbox=chroot \
 	-o log_level=warn >"$run/virtiofsd.log" 2>&1 &
@@ -84,10 +88,10 @@ for _ in $(seq 100); do [ -S "$run/vfs.sock" ] && break; sleep 0.1; done
 start=$SECONDS
 limit=${COCOON_LAB_TIMEOUT:-2400}
 qemu-system-x86_64 -accel tcg -cpu max -smp "${COCOON_LAB_CPUS:-2}" -m "${COCOON_LAB_MEMORY:-4096}" \
-	-M q35 -display none -monitor none -no-reboot -nic none \
+	-M q35 -display none -monitor "unix:$run/monitor.sock,server,nowait" -no-reboot -nic none \
 	-serial "file:$run/serial.log" \
 	-kernel "$kdir/vmlinuz" -initrd "$run/initrd.img" \
-	-append "console=ttyS0 loglevel=4 panic=-1 lab.init=$root/tests/lab/l1-init.sh" \
+	-append "console=ttyS0 loglevel=4 watchdog_thresh=60 softlockup_panic=1 panic=-1 lab.init=$root/tests/lab/l1-init.sh" \
 	-object memory-backend-memfd,id=mem,size="${COCOON_LAB_MEMORY:-4096}M",share=on -numa node,memdev=mem \
 	-chardev socket,id=vfs,path="$run/vfs.sock" -device vhost-user-fs-pci,chardev=vfs,tag=hostroot \
 	-virtfs "local,path=$run/out,mount_tag=labout,security_model=none" \
