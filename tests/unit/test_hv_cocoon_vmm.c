@@ -43,15 +43,19 @@ static void test_registered(void **state)
 	assert_ptr_equal(hypervisor_find("cocoon-vmm"), &hypervisor_cocoon_vmm);
 }
 
-static void test_probe_without_hw_virt(void **state)
+/* The probe answers what this machine is: with vmx/svm and /dev/kvm (a KVM host, the
+ * lab's L1) cocoon-vmm is usable; without, the refusal names what is missing. */
+static void test_probe_answers_this_host(void **state)
 {
 	(void)state;
-	if (hypervisor_hw_virt())
-		skip();
 	struct vm_config cfg = { .vmm_binary = "/bin/true" };
 	struct cc_error err = { 0 };
-	assert_int_equal(hypervisor_cocoon_vmm.probe(&cfg, &err), -1);
-	assert_non_null(strstr(err.msg, "hardware virtualization"));
+	if (hypervisor_hw_virt()) {
+		assert_int_equal(hypervisor_cocoon_vmm.probe(&cfg, &err), 0);
+	} else {
+		assert_int_equal(hypervisor_cocoon_vmm.probe(&cfg, &err), -1);
+		assert_non_null(strstr(err.msg, "hardware virtualization"));
+	}
 	cfg.vmm_binary = "/nonexistent/cocoon-vmm";
 	assert_int_equal(hypervisor_cocoon_vmm.probe(&cfg, &err), -1);
 	assert_non_null(strstr(err.msg, "not found"));
@@ -104,7 +108,7 @@ int main(void)
 	cc_log_init("test_hv_cocoon_vmm", CC_LOG_ERROR, 2);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registered),
-		cmocka_unit_test(test_probe_without_hw_virt),
+		cmocka_unit_test(test_probe_answers_this_host),
 		cmocka_unit_test(test_agent_channel_over_hybrid_vsock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
