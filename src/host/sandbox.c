@@ -433,8 +433,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 				   cfg->debug && cfg->extra_cmdline ? " " : "",
 				   cfg->extra_cmdline ? cfg->extra_cmdline : "",
 				   !cfg->make_template		      ? ""
-				   : cfg->debug || cfg->extra_cmdline ? " cocoon.template=1"
-								      : "cocoon.template=1");
+				   : cfg->debug || cfg->extra_cmdline ? " " TEMPLATE_CMDLINE
+								      : TEMPLATE_CMDLINE);
 	sb->vm.ops = cfg->hv;
 	sb->vm.cfg = (struct vm_config){
 		.id = sb->id,
