@@ -77,10 +77,16 @@ for i in $(seq 1 "$n"); do
 			echo "bench: a template run was not restored: $(grep -i template "$work/err" | tail -3)" >&2
 			exit 1
 		fi
+		# A restore's parts: the VMM's copy of the template's memory (its debug line in the
+		# console) and the agent's calls from connect to ready (the host's debug lines).
 		awk -v w="$wall" '/^timing / {t[$2]=$3}
-			END {printf "%d %.1f %.1f %.1f %.1f %.1f\n", w, t["vmm_spawned"],
+			/restored --restore-fd: .* pages of RAM in / {for (i = NF; i > 1; i--) if ($i == "RAM") mem = $(i+2)}
+			/debug: sandbox .*: agent connected/ {conn = $2}
+			/debug: sandbox .*: agent said hello/ {hello = $2}
+			END {printf "%d %.1f %.1f %.1f %.1f %.1f %.1f %.1f\n", w, t["vmm_spawned"],
 				t["agent_ready"]-t["vmm_spawned"], t["container_created"]-t["agent_ready"],
-				t["container_exited"]-t["container_created"], t["teardown_done"]-t["container_exited"]}' \
+				t["container_exited"]-t["container_created"], t["teardown_done"]-t["container_exited"],
+				mem, (hello - conn) * 1000}' \
 			"$work/err" >>"$work/start-$m"
 	done
 done
@@ -96,6 +102,8 @@ row() { # LABEL COLUMN
 row "wall time" 1
 row "virtiofsd + VMM spawned" 2
 row "VMM spawn to agent ready (boot, or restore)" 3
+row "  restore: template memory into the memfd" 7
+row "  agent: Hello (+ Reseed, MountShared)" 8
 row "container create" 4
 row "container start to exit" 5
 row "teardown (power-off, VMM exit, cleanup)" 6

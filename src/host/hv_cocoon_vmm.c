@@ -143,6 +143,10 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 		argv[n++] = strdup("--memory");
 		argv[n++] = cc_strdup_printf("%llu", (unsigned long long)c->memory_mib);
 	}
+	if (cc_log_level() >= CC_LOG_DEBUG) { /* its phase times reach console.log */
+		argv[n++] = strdup("--log-level");
+		argv[n++] = strdup("debug");
+	}
 	argv[n++] = strdup("--vsock");
 	argv[n++] = cc_strdup_printf("cid=%u,socket=%s", VMM_GUEST_CID, m->vsock_sock);
 	argv[n++] = strdup("--api-socket");

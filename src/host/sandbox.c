@@ -287,6 +287,48 @@ static void vmm_last_words(struct sandbox *sb, char *out, size_t len)
 	snprintf(out, len, "%s", best != NULL ? best : "it exited during startup");
 }
 
+/* A restore that failed: its VM and virtiofsd (which serves one VM) stopped, why logged,
+ * the sandbox ready to boot cold. */
+static int restore_to_cold(struct sandbox *sb, const struct sandbox_config *cfg, int budget_ms,
+			   const char *fs_sock, const char *fs_log, struct cc_error *err)
+{
+	char why[sizeof(err->msg)];
+	bool exited = sb->vm.pid <= 0 || cc_child_wait(&sb->vm.pid, 0, &sb->vm.status);
+	if (err->err_no == ETIMEDOUT || err->code == TTRPC_DEADLINE_EXCEEDED)
+		snprintf(why, sizeof(why), "its agent did not answer within %d ms", budget_ms);
+	else
+		snprintf(why, sizeof(why), "%s", err->msg);
+	if (sb->agent != NULL) {
+		ttrpc_client_free(sb->agent);
+		sb->agent = NULL;
+	}
+	struct cc_error ignored;
+	cfg->hv->stop(&sb->vm, VMM_TERM_GRACE_MS, &ignored);
+	cfg->hv->destroy(&sb->vm);
+	if (exited) {
+		vmm_last_words(sb, why, sizeof(why));
+		cc_warn("sandbox %s: template %s refused by cocoon-vmm: %s; booting cold (a new "
+			"one is made)",
+			sb->id, sb->template_name, why);
+	} else {
+		cc_warn("sandbox %s: restore from template %s failed: %s; booting cold (a new "
+			"one is made)",
+			sb->id, sb->template_name, why);
+	}
+	sb->template_name[0] = '\0';
+	sb->vm.cfg.restore = false;
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/vm", sb->dir);
+	cc_rm_rf(path, &ignored);
+	snprintf(path, sizeof(path), "%s/vmm-root", sb->dir);
+	rmdir(path);
+	virtiofsd_stop(&sb->virtiofsd_pid);
+	unlink(fs_sock);
+	return virtiofsd_start(cfg->virtiofsd, sb->shared_dir, fs_sock, fs_log,
+			       sb->cgroup.procs_list, cfg->boot_timeout_ms, &sb->virtiofsd_pid,
+			       err);
+}
+
 static int remaining_ms(uint64_t deadline)
 {
 	uint64_t now = cc_now_ns();
@@ -391,8 +433,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 				   cfg->debug && cfg->extra_cmdline ? " " : "",
 				   cfg->extra_cmdline ? cfg->extra_cmdline : "",
 				   !cfg->make_template		      ? ""
-				   : cfg->debug || cfg->extra_cmdline ? " cocoon.template=1"
-								      : "cocoon.template=1");
+				   : cfg->debug || cfg->extra_cmdline ? " " TEMPLATE_CMDLINE
+								      : TEMPLATE_CMDLINE);
 	sb->vm.ops = cfg->hv;
 	sb->vm.cfg = (struct vm_config){
 		.id = sb->id,
@@ -449,34 +491,19 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	}
 	if (cfg->hv->probe(&sb->vm.cfg, err) < 0)
 		goto fail;
+	/* A restore has a fifth of the boot's time (on a KVM host it takes milliseconds);
+	 * past it, or failing, the sandbox boots cold with the whole boot_timeout_ms. */
+	uint64_t vm_deadline =
+		sb->vm.cfg.restore ? cc_now_ns() + (uint64_t)cfg->boot_timeout_ms * 1000000ull / 5
+				   : deadline;
 start_vm:
 	if (cfg->hv->start(&sb->vm, err) < 0)
 		goto fail;
 	sb->t.vmm_spawned = cc_now_ns();
 
-	int fd = cfg->hv->agent_connect(&sb->vm, remaining_ms(deadline), err);
-	if (fd < 0 && sb->vm.cfg.restore && err->err_no != ETIMEDOUT) {
-		/* cocoon-vmm refused the template (corrupt, foreign, KVM would not take its
-		 * state): say why, drop it, and boot this sandbox cold. */
-		struct cc_error ignored2;
-		cfg->hv->stop(&sb->vm, VMM_TERM_GRACE_MS, &ignored2);
-		cfg->hv->destroy(&sb->vm);
-		char why[512];
-		vmm_last_words(sb, why, sizeof(why));
-		cc_warn("sandbox %s: template %s refused by cocoon-vmm: %s; booting cold (a new "
-			"one is made)",
-			sb->id, sb->template_name, why);
-		template_discard(cfg->state_root, &tk);
-		want_maker = true;
-		sb->template_name[0] = '\0';
-		sb->vm.cfg.restore = false;
-		char path[4200];
-		snprintf(path, sizeof(path), "%s/vm", sb->dir);
-		cc_rm_rf(path, &ignored2);
-		snprintf(path, sizeof(path), "%s/vmm-root", sb->dir);
-		rmdir(path);
-		goto start_vm;
-	}
+	int fd = cfg->hv->agent_connect(&sb->vm, remaining_ms(vm_deadline), err);
+	if (fd < 0 && sb->vm.cfg.restore)
+		goto restore_failed;
 	if (fd < 0) {
 		/* The same words whichever backend waited (cocoon-vmm waits in connect, QEMU in
 		 * hello): what the user can change is boot_timeout_ms, not a socket. */
@@ -489,7 +516,10 @@ start_vm:
 	if (sb->agent == NULL)
 		goto fail;
 	sb->t.agent_connected = cc_now_ns();
-	if (hello(sb, remaining_ms(deadline), err) < 0) {
+	cc_debug("sandbox %s: agent connected", sb->id);
+	if (hello(sb, remaining_ms(vm_deadline), err) < 0) {
+		if (sb->vm.cfg.restore)
+			goto restore_failed;
 		if (err->code == TTRPC_DEADLINE_EXCEEDED)
 			cc_error_set(err, 0, "the guest agent did not answer within %d ms",
 				     cfg->boot_timeout_ms);
@@ -497,11 +527,13 @@ start_vm:
 			cc_error_set(err, 0, "the VM stopped before its agent answered");
 		goto fail_console;
 	}
-	if (sb->template_name[0] != '\0' && after_restore(sb, remaining_ms(deadline), err) < 0)
-		goto fail_console;
+	if (sb->vm.cfg.restore && after_restore(sb, remaining_ms(vm_deadline), err) < 0)
+		goto restore_failed;
+	cc_debug("sandbox %s: agent said hello%s", sb->id,
+		 sb->template_name[0] != '\0' ? ", reseeded, share mounted" : "");
 	if (!cfg->make_template && sb->net != NULL && sb->net->n_ifs > 0 &&
-	    configure_network(sb, remaining_ms(deadline), err) < 0)
-		goto fail_console;
+	    configure_network(sb, remaining_ms(vm_deadline), err) < 0)
+		goto restore_failed;
 	if (want_maker)
 		template_spawn_maker(cfg, n_nics);
 	if (sb->template_name[0] != '\0')
@@ -513,6 +545,18 @@ start_vm:
 	/* Closes the agent's connection if the client is freed after a failure below. */
 	*out = sb;
 	return 0;
+
+restore_failed:
+	if (!sb->vm.cfg.restore)
+		goto fail_console;
+	/* The template was refused (corrupt, foreign, KVM would not take its state) or its
+	 * VM did not come up in time: say why, drop it, boot this sandbox cold. */
+	if (restore_to_cold(sb, cfg, cfg->boot_timeout_ms / 5, fs_sock, fs_log, err) < 0)
+		goto fail;
+	template_discard(cfg->state_root, &tk);
+	want_maker = true;
+	deadline = vm_deadline = cc_now_ns() + (uint64_t)cfg->boot_timeout_ms * 1000000ull;
+	goto start_vm;
 
 fail_console:
 	/* Stop the VMM first so its console file is complete. */

@@ -7,16 +7,19 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "host/child.h"
 #include "host/config.h"
+#include "host/host_cgroup.h"
 #include "shared/log.h"
 #include "host/sandbox.h"
 #include "shared/ttrpc.h"
@@ -25,6 +28,7 @@
 #define STATE_FILE "vm.state"
 #define MEMORY_FILE "memory"
 #define KEY_FILE "key"
+#define MAKER_ID_PREFIX "template-"
 
 static uint64_t fnv1a(const char *s)
 {
@@ -226,8 +230,71 @@ void template_spawn_maker(const struct sandbox_config *cfg, unsigned n_nics)
 
 /* ---- the maker ---- */
 
+/* No maker of template `name` runs: ours (we hold its lock), or a template's name
+ * whose lock is free. Anything else (a container a user named template-...) is left. */
+static bool maker_gone(const char *tdir, const char *name, const struct template_key *k)
+{
+	if (strcmp(name, k->name) == 0)
+		return true;
+	unsigned cpus, nics;
+	unsigned long long mib;
+	int at = -1;
+	if (sscanf(name, "c%u-m%llu-n%u-%n", &cpus, &mib, &nics, &at) != 3 || at < 0 ||
+	    strlen(name + at) != 16 || strspn(name + at, "0123456789abcdef") != 16)
+		return false;
+	char lock[PATH_MAX + NAME_MAX + 8];
+	snprintf(lock, sizeof(lock), "%s/%s.lock", tdir, name);
+	cleanup_close int fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;
+	return flock(fd, LOCK_EX | LOCK_NB) == 0; /* released when fd closes */
+}
+
+static void remove_debris_at(const char *path)
+{
+	struct cc_error err;
+	cc_info("templates: removing %s, left by a maker that died", path);
+	if (cc_rm_rf(path, &err) < 0)
+		cc_warn("templates: %s", err.msg);
+}
+
+/* What makers that died left: their sandboxes (<state_root>/template-<name>, with its
+ * host cgroup) and their unfinished templates (templates/.tmp-<name>-<pid>). A maker
+ * holds its template's lock as long as it lives, so what belongs to a name whose lock
+ * is free (or ours) is nobody's. Its VMM and virtiofsd died with it (parent-death
+ * signal). */
+static void remove_debris(const char *state_root, const char *tdir, const struct template_key *k)
+{
+	const char *const where[] = { state_root, tdir };
+	for (size_t i = 0; i < CC_ARRAY_SIZE(where); i++) {
+		const char *dir = where[i];
+		const char *prefix = i == 0 ? MAKER_ID_PREFIX : ".tmp-";
+		DIR *d = opendir(dir);
+		if (d == NULL)
+			continue;
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+				continue;
+			char name[NAME_MAX + 1];
+			snprintf(name, sizeof(name), "%s", e->d_name + strlen(prefix));
+			char *pid = strrchr(name, '-');
+			if (i == 1 && pid != NULL) /* .tmp-<name>-<pid> */
+				*pid = '\0';
+			if (!maker_gone(tdir, name, k))
+				continue;
+			char path[PATH_MAX + 256];
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			if (i == 0)
+				host_cgroup_remove(path);
+			remove_debris_at(path);
+		}
+		closedir(d);
+	}
+}
+
 /* Templates of the same shape with another hash: made for an older kernel, initrd or
- * VMM. */
+ * VMM; and their lock files, unless a maker still holds one (never our own). */
 static void remove_stale(const char *tdir, const struct template_key *k)
 {
 	cleanup_close int dfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -236,8 +303,14 @@ static void remove_stale(const char *tdir, const struct template_key *k)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, k->shape, strlen(k->shape)) != 0 ||
-		    strcmp(e->d_name, k->name) == 0)
+		char name[NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%s", e->d_name);
+		size_t n = strlen(name);
+		bool lock = n > 5 && strcmp(name + n - 5, ".lock") == 0;
+		if (lock)
+			name[n - 5] = '\0';
+		if (strncmp(name, k->shape, strlen(k->shape)) != 0 || strcmp(name, k->name) == 0 ||
+		    (lock && !maker_gone(tdir, name, k)))
 			continue;
 		char path[PATH_MAX + 256];
 		struct cc_error err;
@@ -262,7 +335,8 @@ static int make_nics(unsigned n, pid_t *holder, char *path, size_t len, struct c
 		return cc_error_set(err, errno, "fork");
 	if (pid == 0) {
 		close(p[0]);
-		if (unshare(CLONE_NEWNET) < 0)
+		/* Dies with the maker, even a maker that crashed. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWNET) < 0)
 			_exit(1);
 		for (unsigned i = 0; i < n; i++) {
 			uint8_t mac[6] = TEMPLATE_MAC(i);
@@ -327,6 +401,7 @@ int template_make(const struct sandbox_config *in, unsigned n_nics, struct cc_er
 		cc_info("templates: %s is being made by another process", k.name);
 		return 0;
 	}
+	remove_debris(in->state_root, tdir, &k);
 	struct stat st;
 	if (lstat(final, &st) == 0) {
 		cc_info("templates: %s exists", k.name);
@@ -339,8 +414,10 @@ int template_make(const struct sandbox_config *in, unsigned n_nics, struct cc_er
 		return -1;
 	}
 	struct sandbox_config cfg = *in;
-	char id[64];
-	snprintf(id, sizeof(id), "template-%d", (int)getpid());
+	/* Named after the template, not the process: the next maker (under the lock) knows
+	 * a sandbox of this name is a dead maker's. */
+	char id[sizeof(k.name) + 16];
+	snprintf(id, sizeof(id), MAKER_ID_PREFIX "%s", k.name);
 	cfg.id = id;
 	cfg.make_template = true;
 	cfg.use_template = false;

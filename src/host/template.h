@@ -21,6 +21,12 @@
 struct sandbox_config;
 
 #define TEMPLATE_DIR "templates"
+/* A template's guest: the agent mounts nothing pod-specific; and the kernel's clocksource
+ * watchdog leaves the TSC alone: a clone's TSC and kvm-clock resume from values saved
+ * a few KVM calls apart, and the watchdog would mark the TSC unstable after each
+ * restore (at debug log level its warning alone held a clone's vCPU for 0.4-1 s on
+ * the serial port in the lab). Which clocksource the guest picks is as after a boot. */
+#define TEMPLATE_CMDLINE "cocoon.template=1 tsc=nowatchdog"
 /* MACs the template's NICs have (the maker's dummy links): the agent replaces them with
  * the pod's after a restore. */
 #define TEMPLATE_MAC(i)                                          \

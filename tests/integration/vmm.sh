@@ -466,19 +466,24 @@ test_vmm_linux_template_clones() {
 	assert_eq 0 "$?" "clone b exit status"
 }
 
+# A template test's start: a rootfs, templates on with BOOT_TIMEOUT_MS, and whatever
+# happens, no maker left running and no template left behind at its end.
+template_test_init() { # BOOT_TIMEOUT_MS
+	need_hw_virt
+	make_rootfs "$T/rootfs"
+	printf 'hypervisor = cocoon-vmm\ntemplate = auto\nlog_level = info\nboot_timeout_ms = %s\n' "$1" >"$T/c.conf"
+	export COCOON_CONFIG=$T/c.conf
+	trap templates_cleanup EXIT
+}
+
 # The first sandbox of a shape boots cold and has a template made beside it; the next
 # ones are restored from it: exit codes, stdout/stderr, stdin, a file written through
 # virtio-fs, and what must differ between clones (urandom, uuid) or follow the host
 # (the wall clock). A changed VM size makes a new template; a corrupt template is
 # refused by name and the sandbox boots cold.
 test_vmm_linux_template_cocoon_run() {
-	need_hw_virt
-	make_rootfs "$T/rootfs"
-	printf 'hypervisor = cocoon-vmm\ntemplate = auto\nlog_level = info\nboot_timeout_ms = 300000\n' >"$T/c.conf"
-	export COCOON_CONFIG=$T/c.conf
+	template_test_init 300000
 	local out dir a b before after
-	# Whatever happens: no maker left running, no template left behind.
-	trap templates_cleanup EXIT
 	out=$("$COCOON" run --rootfs "$T/rootfs" -- sh -c 'echo cold; exit 3' 2>"$T/err0")
 	assert_eq 3 "$?" "exit status of the cold run ($(tail -3 "$T/err0"))"
 	assert_eq cold "$out" "stdout of the cold run"
@@ -525,6 +530,81 @@ test_vmm_linux_template_cocoon_run() {
 	assert_eq still "$out" "stdout with a corrupt template"
 	assert_contains "$(cat "$T/err3")" "refused by cocoon-vmm: snapshot --restore-fd: checksum mismatch: the file is corrupt; booting cold" "the refusal says why"
 	wait_template c1-m256-n0- >/dev/null || exit 1
+}
+
+# A template whose VM never answers once restored: its vCPU is saved spinning on itself
+# (a jump to itself written where it stopped in the kernel's text, interrupts off), so
+# the guest never handles the vsock reset and the host's connect is never let through.
+# The restore runs out of its time (a fifth of boot_timeout_ms), the sandbox boots cold
+# with a line naming why, the template is replaced, and the next run restores.
+test_vmm_linux_template_restore_hangs() {
+	template_test_init 150000
+	local dir out
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err0" || fail "cold run: $(tail -3 "$T/err0")"
+	dir=$(wait_template c1-m256-n0-) || exit 1
+	python3 - "$dir" <<'EOF' || fail "damaging $dir"
+import struct, sys, zlib
+d = sys.argv[1]
+b = bytearray(open(d + '/vm.state', 'rb').read())
+off, rip = 32, None  # the header; then records: u16 type, u16 index, u32 length, payload
+while off < len(b):
+    t, i, n = struct.unpack_from('<HHI', b, off)
+    if t == 2:  # REGS: rip and rflags follow 16 registers; interrupts off
+        rip, f = struct.unpack_from('<QQ', b, off + 8 + 128)
+        struct.pack_into('<Q', b, off + 8 + 136, f & ~0x200)
+    elif t == 10:  # MP_STATE: runnable
+        struct.pack_into('<I', b, off + 8, 0)
+    off += 8 + n
+struct.pack_into('<I', b, 20, zlib.crc32(bytes(b[32:])))  # the header's body CRC
+text = 0xffffffff80000000  # the kernel's text is mapped there from physical 0
+if rip is None or rip < text + 0x1000000:
+    sys.exit('vCPU 0 was not saved in the kernel: rip %s' % rip)
+with open(d + '/memory', 'r+b') as m:
+    m.seek(rip - text)
+    m.write(b'\xeb\xfe')  # jmp .
+open(d + '/vm.state', 'wb').write(b)
+EOF
+	out=$("$COCOON" run --rootfs "$T/rootfs" -- echo cold-again 2>"$T/err1")
+	assert_eq 0 "$?" "run with a template that hangs ($(tail -3 "$T/err1"))"
+	assert_eq cold-again "$out" "stdout after the restore failed"
+	assert_contains "$(cat "$T/err1")" "restore from template c1-m256-n0-" "the fallback is logged"
+	assert_contains "$(cat "$T/err1")" "failed: its agent did not answer within 30000 ms; booting cold" "the fallback says why"
+	wait_template c1-m256-n0- >/dev/null || exit 1
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err2" || fail "run after: $(tail -3 "$T/err2")"
+	assert_contains "$(cat "$T/err2")" "restored from template c1-m256-n0-" "the new template is used"
+}
+
+# A maker killed while it boots its VM, and an unfinished template of one killed while
+# it saved: the next maker (under the template's lock) removes both and makes its
+# template; the killed maker's VMM and virtiofsd died with it.
+test_vmm_linux_template_maker_dies() {
+	template_test_init 300000
+	local i mpid sbdir name
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err0" || fail "cold run: $(tail -3 "$T/err0")"
+	for i in $(seq 600); do
+		mpid=$(pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR")
+		sbdir=$(ls -d "$COCOON_STATE_DIR"/template-c1-m256-n0-* 2>/dev/null)
+		[ -n "$mpid" ] && [ -n "$sbdir" ] && pgrep -f -- "$sbdir/vm" >/dev/null && break
+		sleep 0.2
+	done
+	[ -n "$sbdir" ] || fail "the maker's sandbox never appeared: $(tail -5 "$COCOON_STATE_DIR/templates/maker.log")"
+	kill -9 $mpid
+	for i in $(seq 100); do
+		pgrep -f -- "$sbdir/" >/dev/null || break
+		sleep 0.2
+	done
+	pgrep -f -- "$sbdir/" >/dev/null && fail "the killed maker's VMM or virtiofsd lives on: $(pgrep -af -- "$sbdir/")"
+	name=${sbdir##*/template-}
+	mkdir -m 700 "$COCOON_STATE_DIR/templates/.tmp-$name-99999"
+	echo partial >"$COCOON_STATE_DIR/templates/.tmp-$name-99999/memory"
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err1" || fail "second cold run: $(tail -3 "$T/err1")"
+	wait_template c1-m256-n0- >/dev/null || exit 1
+	assert_contains "$(cat "$COCOON_STATE_DIR/templates/maker.log")" "removing $sbdir, left by a maker that died" "the dead maker's sandbox is removed"
+	assert_contains "$(cat "$COCOON_STATE_DIR/templates/maker.log")" ".tmp-$name-99999, left by a maker that died" "the unfinished template is removed"
+	[ ! -e "$sbdir" ] || fail "$sbdir is still there"
+	[ -z "$(ls -A "$COCOON_STATE_DIR/templates" | grep '^\.tmp-')" ] || fail "debris left: $(ls -A "$COCOON_STATE_DIR/templates")"
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err2" || fail "run after: $(tail -3 "$T/err2")"
+	assert_contains "$(cat "$T/err2")" "restored from template c1-m256-n0-" "the template is used"
 }
 
 # template = off: every sandbox boots cold, no template is made, and check says so.

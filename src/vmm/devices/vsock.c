@@ -434,6 +434,7 @@ static int vsock_notify(struct virtio_dev *d, unsigned qi)
 		/* The driver refills the event queue (a kick) once it handled the transport
 		 * reset: only now can a new connection not be caught by that reset. */
 		vs->hold_connects = false;
+		cc_debug("virtio-vsock: the guest handled its transport reset");
 		for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 			if (vs->conns[i] != NULL && vs->conns[i]->state == C_HELD)
 				conn_request(vs->conns[i]);
