@@ -248,3 +248,14 @@ int oj_get_map(json_object *obj, const char *key, const char *parent, char ***ke
 }
 
 /* ---- process ---- */
+
+int oj_lookup(const struct oj_name *t, size_t n, const char *name, long *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(t[i].name, name) == 0) {
+			*out = t[i].value;
+			return 0;
+		}
+	}
+	return -1;
+}

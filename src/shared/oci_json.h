@@ -1,5 +1,6 @@
-/* Typed, bounded reads of a JSON document for the OCI spec parser (oci_spec.c): each
- * names the JSON path of a value it refuses. Internal to the parser. */
+/* Typed, bounded reads of a JSON document for the OCI spec parser (oci_spec.c,
+ * oci_process.c, oci_linux.c): each names the JSON path of a value it refuses; and the
+ * parser's sections, which call each other. Internal to the parser. */
 #ifndef COCOON_OCI_JSON_H
 #define COCOON_OCI_JSON_H
 
@@ -37,5 +38,26 @@ int oj_get_strv(json_object *obj, const char *key, const char *parent, char ***o
 		struct cc_error *err);
 int oj_get_map(json_object *obj, const char *key, const char *parent, char ***keys, char ***values,
 	       struct cc_error *err);
+
+/* A name of the spec and the number it stands for. */
+struct oj_name {
+	const char *name;
+	long value;
+};
+/* The value of name in t[0..n), or -1 when t has no such name. */
+int oj_lookup(const struct oj_name *t, size_t n, const char *name, long *out);
+
+/* ---- the parser's sections ---- */
+
+struct oci_process;
+struct oci_resources;
+struct oci_seccomp;
+struct oci_spec;
+int oci_parse_process(json_object *o, const char *path, struct oci_process *p,
+		      struct cc_error *err);
+int oci_parse_resources(json_object *o, const char *path, struct oci_resources *r,
+			struct cc_error *err);
+int oci_parse_linux(json_object *o, const char *path, struct oci_spec *s, struct cc_error *err);
+void oci_seccomp_free(struct oci_seccomp *sc);
 
 #endif
