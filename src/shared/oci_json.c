@@ -59,6 +59,13 @@ int oj_member(json_object *obj, const char *key, json_type type, const char *par
 	return 0;
 }
 
+int oj_member_at(json_object *obj, const char *key, json_type type, const char *parent,
+		 json_object **out, char *path, struct cc_error *err)
+{
+	oj_join(path, parent, key);
+	return oj_member(obj, key, type, parent, out, err);
+}
+
 int oj_required(const json_object *v, const char *parent, const char *key, struct cc_error *err)
 {
 	if (v != NULL)

@@ -19,6 +19,9 @@ void oj_join(char *buf, const char *parent, const char *key);
 void oj_index_path(char *buf, const char *parent, size_t i);
 int oj_member(json_object *obj, const char *key, json_type type, const char *parent,
 	      json_object **out, struct cc_error *err);
+/* oj_member, and path (PATH_MAX_LEN) set to the member's own path for its parser. */
+int oj_member_at(json_object *obj, const char *key, json_type type, const char *parent,
+		 json_object **out, char *path, struct cc_error *err);
 int oj_required(const json_object *v, const char *parent, const char *key, struct cc_error *err);
 int oj_dup_string(json_object *v, const char *path, char **out, struct cc_error *err);
 int oj_get_string(json_object *obj, const char *key, const char *parent, char **out,

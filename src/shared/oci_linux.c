@@ -127,42 +127,26 @@ int oci_parse_resources(json_object *o, const char *path, struct oci_resources *
 	r->memory_limit = r->memory_swap = r->cpu_quota = r->pids_limit = -1;
 	if (!json_object_is_type(o, json_type_object))
 		return oj_expected(err, path, "an object");
-	if (oj_member(o, "memory", json_type_object, path, &v, err) < 0)
+	if (oj_member_at(o, "memory", json_type_object, path, &v, sub, err) < 0 ||
+	    (v != NULL &&
+	     (oj_get_int_range(v, "limit", sub, -1, INT64_MAX, &r->memory_limit, NULL, err) < 0 ||
+	      oj_get_int_range(v, "swap", sub, -1, INT64_MAX, &r->memory_swap, NULL, err) < 0)))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "memory");
-		if (oj_get_int_range(v, "limit", sub, -1, INT64_MAX, &r->memory_limit, NULL, err) <
-			    0 ||
-		    oj_get_int_range(v, "swap", sub, -1, INT64_MAX, &r->memory_swap, NULL, err) < 0)
-			return -1;
-	}
-	if (oj_member(o, "cpu", json_type_object, path, &v, err) < 0)
+	if (oj_member_at(o, "cpu", json_type_object, path, &v, sub, err) < 0 ||
+	    (v != NULL &&
+	     (oj_get_int_range(v, "quota", sub, -1, INT64_MAX, &r->cpu_quota, NULL, err) < 0 ||
+	      oj_get_uint64(v, "period", sub, &r->cpu_period, err) < 0 ||
+	      oj_get_uint64(v, "shares", sub, &r->cpu_shares, err) < 0 ||
+	      oj_get_string(v, "cpus", sub, &r->cpuset_cpus, err) < 0 ||
+	      oj_get_string(v, "mems", sub, &r->cpuset_mems, err) < 0)))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "cpu");
-		if (oj_get_int_range(v, "quota", sub, -1, INT64_MAX, &r->cpu_quota, NULL, err) <
-			    0 ||
-		    oj_get_uint64(v, "period", sub, &r->cpu_period, err) < 0 ||
-		    oj_get_uint64(v, "shares", sub, &r->cpu_shares, err) < 0 ||
-		    oj_get_string(v, "cpus", sub, &r->cpuset_cpus, err) < 0 ||
-		    oj_get_string(v, "mems", sub, &r->cpuset_mems, err) < 0)
-			return -1;
-	}
-	if (oj_member(o, "devices", json_type_array, path, &v, err) < 0)
+	if (oj_member_at(o, "devices", json_type_array, path, &v, sub, err) < 0 ||
+	    (v != NULL && devices_from(v, sub, r, err) < 0))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "devices");
-		if (devices_from(v, sub, r, err) < 0)
-			return -1;
-	}
-	if (oj_member(o, "pids", json_type_object, path, &v, err) < 0)
+	if (oj_member_at(o, "pids", json_type_object, path, &v, sub, err) < 0 ||
+	    (v != NULL && oj_get_int_range(v, "limit", sub, INT64_MIN, INT64_MAX, &r->pids_limit,
+					   NULL, err) < 0))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "pids");
-		if (oj_get_int_range(v, "limit", sub, INT64_MIN, INT64_MAX, &r->pids_limit, NULL,
-				     err) < 0)
-			return -1;
-	}
 	return 0;
 }
 
@@ -295,13 +279,9 @@ static int parse_seccomp(json_object *o, const char *path, struct oci_seccomp **
 			return cc_error_set(err, 0, "%s: required (a non-empty array)", np);
 		if (parse_action(e, "action", "errnoRet", ep, &r->action, err) < 0)
 			return -1;
-		if (oj_member(e, "args", json_type_array, ep, &v, err) < 0)
+		if (oj_member_at(e, "args", json_type_array, ep, &v, np, err) < 0 ||
+		    (v != NULL && parse_seccomp_args(v, np, r, err) < 0))
 			return -1;
-		if (v != NULL) {
-			oj_join(np, ep, "args");
-			if (parse_seccomp_args(v, np, r, err) < 0)
-				return -1;
-		}
 	}
 	return 0;
 }
@@ -325,31 +305,19 @@ int oci_parse_linux(json_object *o, const char *path, struct oci_spec *s, struct
 {
 	json_object *v;
 	char sub[PATH_MAX_LEN];
-	if (oj_member(o, "namespaces", json_type_array, path, &v, err) < 0)
+	if (oj_member_at(o, "namespaces", json_type_array, path, &v, sub, err) < 0 ||
+	    (v != NULL && parse_namespaces(v, sub, s, err) < 0))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "namespaces");
-		if (parse_namespaces(v, sub, s, err) < 0)
-			return -1;
-	}
-	if (oj_member(o, "resources", json_type_object, path, &v, err) < 0)
+	if (oj_member_at(o, "resources", json_type_object, path, &v, sub, err) < 0 ||
+	    (v != NULL && oci_parse_resources(v, sub, &s->resources, err) < 0))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "resources");
-		if (oci_parse_resources(v, sub, &s->resources, err) < 0)
-			return -1;
-	}
 	if (oj_get_string(o, "cgroupsPath", path, &s->cgroups_path, err) < 0 ||
 	    oj_get_strv(o, "maskedPaths", path, &s->masked_paths, err) < 0 ||
 	    oj_get_strv(o, "readonlyPaths", path, &s->readonly_paths, err) < 0 ||
 	    oj_get_map(o, "sysctl", path, &s->sysctl_keys, &s->sysctl_values, err) < 0)
 		return -1;
-	if (oj_member(o, "seccomp", json_type_object, path, &v, err) < 0)
+	if (oj_member_at(o, "seccomp", json_type_object, path, &v, sub, err) < 0 ||
+	    (v != NULL && parse_seccomp(v, sub, &s->seccomp, err) < 0))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "seccomp");
-		if (parse_seccomp(v, sub, &s->seccomp, err) < 0)
-			return -1;
-	}
 	return 0;
 }

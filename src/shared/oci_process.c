@@ -250,27 +250,15 @@ int oci_parse_process(json_object *o, const char *path, struct oci_process *p, s
 		return cc_error_set(err, 0, "%s: required", sub);
 	if (p->cwd[0] != '/')
 		return cc_error_set(err, 0, "%s: must be an absolute path", sub);
-	if (oj_member(o, "user", json_type_object, path, &v, err) < 0)
+	if (oj_member_at(o, "user", json_type_object, path, &v, sub, err) < 0 ||
+	    (v != NULL && parse_user(v, sub, p, err) < 0))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "user");
-		if (parse_user(v, sub, p, err) < 0)
-			return -1;
-	}
-	if (oj_member(o, "capabilities", json_type_object, path, &v, err) < 0)
+	if (oj_member_at(o, "capabilities", json_type_object, path, &v, sub, err) < 0 ||
+	    (v != NULL && parse_capabilities(v, sub, p, err) < 0))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "capabilities");
-		if (parse_capabilities(v, sub, p, err) < 0)
-			return -1;
-	}
-	if (oj_member(o, "rlimits", json_type_array, path, &v, err) < 0)
+	if (oj_member_at(o, "rlimits", json_type_array, path, &v, sub, err) < 0 ||
+	    (v != NULL && parse_rlimits(v, sub, p, err) < 0))
 		return -1;
-	if (v != NULL) {
-		oj_join(sub, path, "rlimits");
-		if (parse_rlimits(v, sub, p, err) < 0)
-			return -1;
-	}
 	if (oj_get_bool(o, "noNewPrivileges", path, &p->no_new_privileges, err) < 0)
 		return -1;
 	if (oj_get_int_range(o, "oomScoreAdj", path, -1000, 1000, &x, &p->has_oom_score_adj, err) <
