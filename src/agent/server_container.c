@@ -15,7 +15,7 @@ int rpc_create(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 	const Cocoon__Agent__V1__CreateContainerRequest *r =
 		(const Cocoon__Agent__V1__CreateContainerRequest *)msg;
 	if (agent_check_id("container_id", r->container_id, false, err) < 0)
-		return rpc_fail(err, TTRPC_INVALID_ARGUMENT);
+		return cc_error_fail(err, TTRPC_INVALID_ARGUMENT);
 	if (agent_find_container(a, r->container_id) != NULL)
 		return cc_error_code(err, TTRPC_ALREADY_EXISTS, "container %s already exists",
 				     r->container_id);
@@ -24,7 +24,7 @@ int rpc_create(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 	struct oci_spec *spec = NULL;
 	if (oci_spec_parse((const char *)r->spec_json.data, r->spec_json.len, &spec, err) < 0) {
 		cc_error_prefix(err, "spec_json");
-		return rpc_fail(err, TTRPC_INVALID_ARGUMENT);
+		return cc_error_fail(err, TTRPC_INVALID_ARGUMENT);
 	}
 	struct container *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -40,14 +40,14 @@ int rpc_create(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 		rpc_stdio_close(&io);
 		oci_spec_free(spec);
 		free(c);
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	}
 	if (rpc_stdio_take_console(&io, r->stdin, err) < 0) {
 		struct cc_error ignored;
 		rpc_stdio_close(&io);
 		container_destroy(&c->rt, &ignored); /* frees the spec */
 		free(c);
-		return rpc_fail(err, TTRPC_RESOURCE_EXHAUSTED);
+		return cc_error_fail(err, TTRPC_RESOURCE_EXHAUSTED);
 	}
 	rpc_stdio_close_child(&io);
 	c->next = a->containers;
@@ -79,7 +79,7 @@ int rpc_start(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
 				     "container %s was already started", c->rt.id);
 	if (container_start(&c->rt, err) < 0)
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	c->started = true;
 	return rpc_reply_empty(call);
 }
@@ -94,23 +94,11 @@ int rpc_stats(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 		return -1;
 	struct container_stats st;
 	if (container_stats(&c->rt, &st, err) < 0)
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	Cocoon__Agent__V1__StatsResponse resp = COCOON__AGENT__V1__STATS_RESPONSE__INIT;
-	resp.cpu_usage_ns = st.cpu_usage_ns;
-	resp.cpu_user_ns = st.cpu_user_ns;
-	resp.cpu_system_ns = st.cpu_system_ns;
-	resp.cpu_throttled_periods = st.cpu_throttled_periods;
-	resp.cpu_throttled_ns = st.cpu_throttled_ns;
-	resp.memory_usage = st.memory_usage;
-	resp.memory_limit = st.memory_limit;
-	resp.memory_working_set = st.memory_working_set;
-	resp.memory_oom_kills = st.memory_oom_kills;
-	resp.pids_current = st.pids_current;
-	resp.pids_limit = st.pids_limit;
-	resp.io_read_bytes = st.io_read_bytes;
-	resp.io_write_bytes = st.io_write_bytes;
-	resp.memory_rss = st.memory_rss;
-	resp.memory_cache = st.memory_cache;
+#define COPY(name) resp.name = st.name;
+	CONTAINER_STATS_FIELDS(COPY)
+#undef COPY
 	ttrpc_call_reply(call, &resp.base);
 	return 0;
 }
@@ -124,7 +112,7 @@ static int freeze(struct ttrpc_call *call, const ProtobufCMessage *msg, void *us
 	if (c == NULL)
 		return -1;
 	if (container_freeze(&c->rt, frozen, err) < 0)
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	return rpc_reply_empty(call);
 }
 
@@ -156,9 +144,9 @@ int rpc_update(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 	if (oci_resources_parse((const char *)r->resources_json.data, r->resources_json.len, &res,
 				err) < 0) {
 		cc_error_prefix(err, "resources_json");
-		rc = rpc_fail(err, TTRPC_INVALID_ARGUMENT);
+		rc = cc_error_fail(err, TTRPC_INVALID_ARGUMENT);
 	} else if (container_update(&c->rt, &res, err) < 0) {
-		rc = rpc_fail(err, TTRPC_UNKNOWN);
+		rc = cc_error_fail(err, TTRPC_UNKNOWN);
 	} else {
 		rc = rpc_reply_empty(call);
 	}
@@ -177,7 +165,7 @@ int rpc_list(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user, s
 	cleanup_free pid_t *pids = NULL;
 	size_t n = 0;
 	if (container_pids(&c->rt, &pids, &n, err) < 0)
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	cleanup_free uint32_t *out = calloc(n > 0 ? n : 1, sizeof(*out));
 	if (out == NULL)
 		return cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -204,7 +192,7 @@ int rpc_remove_container(struct ttrpc_call *call, const ProtobufCMessage *msg, v
 		return cc_error_code(err, TTRPC_FAILED_PRECONDITION,
 				     "container %s is running; signal it and wait first", c->rt.id);
 	if (agent_container_remove(user, c, err) < 0)
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	cc_info("container %s removed", r->container_id);
 	return rpc_reply_empty(call);
 }
