@@ -13,14 +13,6 @@
 #include "shared/log.h"
 #include "shared/util.h"
 
-/* A failure whose code the callee did not choose gets dflt. Returns -1. */
-int rpc_fail(struct cc_error *err, enum ttrpc_code dflt)
-{
-	if (err->code == 0)
-		err->code = dflt;
-	return -1;
-}
-
 /* A JSON document field of a request: non-empty and bounded before it is parsed. */
 int rpc_json_field_check(const char *name, ProtobufCBinaryData doc, struct cc_error *err)
 {
@@ -106,7 +98,7 @@ int rpc_configure_network(struct ttrpc_call *call, const ProtobufCMessage *msg, 
 		(const Cocoon__Agent__V1__ConfigureNetworkRequest *)msg;
 	if (guest_net_configure(r, err) < 0) {
 		cc_warn("network: %s", err->msg);
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	}
 	return rpc_reply_empty(call);
 }
@@ -123,7 +115,7 @@ int rpc_reseed(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 		explicit_bzero(r->entropy.data, r->entropy.len);
 	if (rc < 0) {
 		cc_warn("reseed: %s", err->msg);
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	}
 	cc_info("CRNG reseeded with %zu host bytes, clock stepped %lld ns", r->entropy.len,
 		(long long)step);
@@ -145,7 +137,7 @@ int rpc_mount_shared(struct ttrpc_call *call, const ProtobufCMessage *msg, void 
 				     "only the guest's init mounts the shared directory");
 	if (guest_mount_shared(err) < 0) {
 		cc_warn("%s", err->msg);
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	}
 	return rpc_reply_empty(call);
 }

@@ -10,8 +10,6 @@
 #include "proto/agent.pb-c.h"
 #include "shared/oci_spec.h"
 
-/* A failure whose code the callee did not choose gets dflt. Returns -1. */
-int rpc_fail(struct cc_error *err, enum ttrpc_code dflt);
 /* A JSON document field of a request: non-empty and bounded before it is parsed. */
 int rpc_json_field_check(const char *name, ProtobufCBinaryData doc, struct cc_error *err);
 int rpc_reply_empty(struct ttrpc_call *call);

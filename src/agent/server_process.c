@@ -122,7 +122,7 @@ int rpc_exec(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user, s
 	    0) {
 		oci_process_free(&proc);
 		cc_error_prefix(err, "process_json");
-		return rpc_fail(err, TTRPC_INVALID_ARGUMENT);
+		return cc_error_fail(err, TTRPC_INVALID_ARGUMENT);
 	}
 	struct stdio_pair io;
 	pid_t pid = 0;
@@ -135,7 +135,7 @@ int rpc_exec(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user, s
 	oci_process_free(&proc);
 	if (rc < 0) {
 		rpc_stdio_close(&io);
-		return rpc_fail(err, TTRPC_UNKNOWN);
+		return cc_error_fail(err, TTRPC_UNKNOWN);
 	}
 	rpc_stdio_close_child(&io);
 	if (agent_add_process(a, c, r->exec_id, pid, terminal, io.out, io.err, io.in) == NULL) {
@@ -164,7 +164,7 @@ int rpc_signal(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 				     r->signal, SIGRTMAX);
 	if (r->all) {
 		if (container_kill(&p->ct->rt, (int)r->signal, 1, err) < 0)
-			return rpc_fail(err, TTRPC_UNKNOWN);
+			return cc_error_fail(err, TTRPC_UNKNOWN);
 		return rpc_reply_empty(call);
 	}
 	if (p->exited)
@@ -172,7 +172,7 @@ int rpc_signal(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 				     p->ct->rt.id, p->exec_id);
 	if (p->exec_id[0] == '\0') {
 		if (container_kill(&p->ct->rt, (int)r->signal, 0, err) < 0)
-			return rpc_fail(err, TTRPC_UNKNOWN);
+			return cc_error_fail(err, TTRPC_UNKNOWN);
 	} else if (kill(p->pid, (int)r->signal) < 0) {
 		/* Not reaped yet, so the pid is still ours. */
 		return cc_error_code(err, TTRPC_UNKNOWN, "kill %d: %s", (int)p->pid,
@@ -323,7 +323,7 @@ int rpc_connect_port(struct ttrpc_call *call, const ProtobufCMessage *msg, void 
 				     r->port);
 	int fd = connect_loopback(r->port, r->ipv6, err);
 	if (fd < 0)
-		return rpc_fail(err, TTRPC_UNAVAILABLE);
+		return cc_error_fail(err, TTRPC_UNAVAILABLE);
 	int in = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	struct process *p =
 		in < 0 ? NULL : agent_add_process(a, c, r->exec_id, 0, false, fd, -1, in);

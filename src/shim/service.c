@@ -36,14 +36,6 @@ int shim_stop_wait_ms(void)
 								 : SHIM_AGENT_TIMEOUT_MS;
 }
 
-/* A failure whose code the callee did not choose gets dflt. Returns -1. */
-int shim_fail(struct cc_error *err, enum ttrpc_code dflt)
-{
-	if (!err->code)
-		err->code = dflt;
-	return -1;
-}
-
 /* Looks the process up; NULL with err set (NOT_FOUND) when it is missing. Lock held. */
 struct shim_proc *shim_find_proc(const char *id, const char *exec_id, struct cc_error *err)
 {
@@ -72,7 +64,7 @@ int shim_container_call(const char *id, enum agent_method method, ProtobufCMessa
 			struct cc_error *err)
 {
 	if (agent_container_call(shim_agent(), method, id, resp, SHIM_AGENT_TIMEOUT_MS, err) < 0)
-		return shim_fail(err, TTRPC_INTERNAL);
+		return cc_error_fail(err, TTRPC_INTERNAL);
 	return 0;
 }
 

@@ -13,8 +13,6 @@ extern const Google__Protobuf__Empty shim_empty;
 
 /* How long a call that stops or removes something (Kill, Delete) waits for the guest. */
 int shim_stop_wait_ms(void);
-/* A failure whose code the callee did not choose gets dflt. Returns -1. */
-int shim_fail(struct cc_error *err, enum ttrpc_code dflt);
 /* Looks the process up; NULL with err set (NOT_FOUND) when it is missing. Lock held. */
 struct shim_proc *shim_find_proc(const char *id, const char *exec_id, struct cc_error *err);
 /* shim_find_proc under the lock, for handlers that only pass the id on to the agent. */

@@ -133,7 +133,7 @@ int task_update(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user
 	ureq.resources_json = r->resources->value;
 	if (agent_call(shim_agent(), AGENT_UPDATE_CONTAINER, &ureq.base, NULL,
 		       SHIM_AGENT_TIMEOUT_MS, err) < 0)
-		rc = shim_fail(err, TTRPC_INTERNAL);
+		rc = cc_error_fail(err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &shim_empty.base);
 	return rc;

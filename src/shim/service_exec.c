@@ -88,16 +88,13 @@ int task_resize_pty(struct ttrpc_call *call, const ProtobufCMessage *msg, void *
 		(const Containerd__Task__V2__ResizePtyRequest *)msg;
 	(void)user;
 
-	pthread_mutex_lock(&shim.lock);
-	bool found = shim_find_proc(r->id, r->exec_id, err) != NULL;
-	pthread_mutex_unlock(&shim.lock);
-	if (!found)
+	if (shim_proc_known(r->id, r->exec_id, err) < 0)
 		return -1;
 	/* A client without a terminal size (0x0) asks for nothing. */
 	if (r->width != 0 && r->height != 0 &&
 	    agent_resize(shim_agent(), r->id, r->exec_id, r->width, r->height,
 			 SHIM_AGENT_TIMEOUT_MS, err) < 0)
-		return shim_fail(err, TTRPC_INTERNAL);
+		return cc_error_fail(err, TTRPC_INTERNAL);
 	ttrpc_call_reply(call, &shim_empty.base);
 	return 0;
 }
