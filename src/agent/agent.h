@@ -103,10 +103,7 @@ int agent_run(struct agent *a, struct cc_error *err);
 /* Kills and removes every container, closes everything. */
 void agent_cleanup(struct agent *a);
 
-/* loop.c: the event loop also serves the RPC handlers (server*.c) and the process
- * table (process.c). */
-uint64_t agent_boottime_ns(void);
-/* epoll_ctl on the agent's set, w carried back with the event. */
+/* loop.c: epoll_ctl on the agent's set, w carried back with the event (process.c). */
 int agent_watch(struct agent *a, int op, int fd, uint32_t events, struct watch *w);
 
 /* process.c: the process table, used by the RPC handlers and the loop. */

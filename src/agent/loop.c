@@ -23,13 +23,6 @@
  * reopened at this period until the host shows up. */
 #define SERIAL_RETRY_NS (50ull * 1000 * 1000)
 
-uint64_t agent_boottime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int agent_watch(struct agent *a, int op, int fd, uint32_t events, struct watch *w)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
@@ -39,7 +32,7 @@ int agent_watch(struct agent *a, int op, int fd, uint32_t events, struct watch *
 int agent_init(struct agent *a, bool pid1, struct cc_error *err)
 {
 	memset(a, 0, sizeof(*a));
-	a->start_ns = agent_boottime_ns();
+	a->start_ns = cc_clock_ns(CLOCK_BOOTTIME);
 	a->pid1 = pid1;
 	a->listen_fd = -1;
 	a->sigfd = -1;
@@ -200,7 +193,7 @@ static void run_timers(struct agent *a, uint64_t now)
 int agent_run(struct agent *a, struct cc_error *err)
 {
 	if (a->ready_ns == 0)
-		a->ready_ns = agent_boottime_ns();
+		a->ready_ns = cc_clock_ns(CLOCK_BOOTTIME);
 	if (a->conn == NULL) {
 		if (a->channel == CHANNEL_SERIAL && a->serial_path[0] != '\0')
 			try_open_serial(a);

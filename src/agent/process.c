@@ -19,13 +19,6 @@
 #include "shared/log.h"
 #include "shared/util.h"
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- the process table ---- */
 
 struct container *agent_find_container(struct agent *a, const char *id)
@@ -329,7 +322,7 @@ static void process_exited(struct process *p, int status)
 		p->exit_status = WEXITSTATUS(status);
 	else if (WIFSIGNALED(status))
 		p->exit_status = 128 + WTERMSIG(status);
-	p->exited_at_ns = realtime_ns();
+	p->exited_at_ns = cc_clock_ns(CLOCK_REALTIME);
 	p->oom_killed = oom_kills(p->ct) > p->oom_kills_at_start;
 	/* An init that was not PID 1 of its own namespace (shareProcessNamespace) leaves
 	 * its children behind, holding its output open: end them, as runc's shim does. */
