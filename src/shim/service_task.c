@@ -48,16 +48,16 @@ int task_create(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user
 	    !(t->init.exec_id = strdup("")) || !(t->init.stdin_path = strdup(r->stdin)) ||
 	    !(t->init.stdout_path = strdup(r->stdout)) ||
 	    !(t->init.stderr_path = strdup(r->stderr))) {
-		return cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		if (t)
 			shim_task_free(t);
+		return cc_error_code(err, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	t->init.task = t;
 	t->init.terminal = r->terminal;
 	t->init.status = SHIM_CREATED;
 	if (shim_task_create(r, t, &booted, err) < 0) {
 		cc_err("create %s: %s", r->id, err->msg);
-		shim_fail(err, TTRPC_INTERNAL);
+		cc_error_fail(err, TTRPC_INTERNAL);
 		shim_task_abandon(t, booted);
 		return -1;
 	}
@@ -132,7 +132,7 @@ int task_start(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 	}
 	if (rc < 0) {
 		cc_err("start %s %s: %s", r->id, r->exec_id, err->msg);
-		return shim_fail(err, TTRPC_INTERNAL);
+		return cc_error_fail(err, TTRPC_INTERNAL);
 	}
 	pthread_mutex_lock(&shim.lock);
 	if (p->status == SHIM_CREATED)
@@ -195,7 +195,7 @@ int task_kill(struct ttrpc_call *call, const ProtobufCMessage *msg, void *user,
 		pthread_mutex_unlock(&shim.lock);
 	}
 	if (sent < 0 && !(r->signal == SIGKILL && shim_vm_is_lost()))
-		rc = shim_fail(err, TTRPC_INTERNAL);
+		rc = cc_error_fail(err, TTRPC_INTERNAL);
 	else
 		ttrpc_call_reply(call, &shim_empty.base);
 	return rc;
