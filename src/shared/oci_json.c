@@ -266,3 +266,19 @@ int oj_lookup(const struct oj_name *t, size_t n, const char *name, long *out)
 	}
 	return -1;
 }
+
+int oj_get_name(json_object *obj, const char *key, const char *parent, const struct oj_name *t,
+		size_t n, const char *what, long *out, const char **name, struct cc_error *err)
+{
+	json_object *v;
+	char path[PATH_MAX_LEN];
+	if (oj_member(obj, key, json_type_string, parent, &v, err) < 0 ||
+	    oj_required(v, parent, key, err) < 0)
+		return -1;
+	*name = json_object_get_string(v);
+	if (oj_lookup(t, n, *name, out) < 0) {
+		oj_join(path, parent, key);
+		return cc_error_set(err, 0, "%s: unknown %s \"%.64s\"", path, what, *name);
+	}
+	return 0;
+}

@@ -49,6 +49,10 @@ struct oj_name {
 };
 /* The value of name in t[0..n), or -1 when t has no such name. */
 int oj_lookup(const struct oj_name *t, size_t n, const char *name, long *out);
+/* Member key of obj, a required string naming an entry of t: its value in *out, the
+ * name in *name; else an error naming the path and the kind of name (what). */
+int oj_get_name(json_object *obj, const char *key, const char *parent, const struct oj_name *t,
+		size_t n, const char *what, long *out, const char **name, struct cc_error *err);
 
 /* ---- the parser's sections ---- */
 

@@ -62,19 +62,17 @@ static int parse_namespaces(json_object *arr, const char *path, struct oci_spec 
 	if (s->namespaces == NULL)
 		return cc_error_set(err, ENOMEM, "%s", path);
 	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(arr, i), *type;
+		json_object *e = json_object_array_get_idx(arr, i);
 		char ep[PATH_MAX_LEN], tp[PATH_MAX_LEN];
+		const char *name;
 		long t;
 		oj_index_path(ep, path, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
 			return oj_expected(err, ep, "an object");
-		if (oj_member(e, "type", json_type_string, ep, &type, err) < 0 ||
-		    oj_required(type, ep, "type", err) < 0)
+		if (oj_get_name(e, "type", ep, namespaces, CC_ARRAY_SIZE(namespaces), "namespace",
+				&t, &name, err) < 0)
 			return -1;
 		oj_join(tp, ep, "type");
-		const char *name = json_object_get_string(type);
-		if (oj_lookup(namespaces, CC_ARRAY_SIZE(namespaces), name, &t) < 0)
-			return cc_error_set(err, 0, "%s: unknown namespace \"%.64s\"", tp, name);
 		for (size_t j = 0; j < i; j++) {
 			if (s->namespaces[j].type == (enum oci_ns_type)t)
 				return cc_error_set(err, 0, "%s: duplicate namespace %s", tp, name);
@@ -194,9 +192,10 @@ static int parse_seccomp_args(json_object *arr, const char *path, struct oci_sec
 	if (r->args == NULL)
 		return cc_error_set(err, ENOMEM, "%s", path);
 	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(arr, i), *op;
+		json_object *e = json_object_array_get_idx(arr, i);
 		struct oci_seccomp_arg *a = &r->args[i];
-		char ep[PATH_MAX_LEN], op_path[PATH_MAX_LEN];
+		char ep[PATH_MAX_LEN];
+		const char *name;
 		int64_t idx = 0;
 		long opv;
 		bool found;
@@ -211,14 +210,9 @@ static int parse_seccomp_args(json_object *arr, const char *path, struct oci_sec
 		if (oj_get_uint64(e, "value", ep, &a->value, err) < 0 ||
 		    oj_get_uint64(e, "valueTwo", ep, &a->value_two, err) < 0)
 			return -1;
-		if (oj_member(e, "op", json_type_string, ep, &op, err) < 0 ||
-		    oj_required(op, ep, "op", err) < 0)
+		if (oj_get_name(e, "op", ep, seccomp_ops, CC_ARRAY_SIZE(seccomp_ops), "operator",
+				&opv, &name, err) < 0)
 			return -1;
-		oj_join(op_path, ep, "op");
-		const char *name = json_object_get_string(op);
-		if (oj_lookup(seccomp_ops, CC_ARRAY_SIZE(seccomp_ops), name, &opv) < 0)
-			return cc_error_set(err, 0, "%s: unknown operator \"%.64s\"", op_path,
-					    name);
 		a->op = (int)opv;
 		r->n_args++;
 	}

@@ -134,21 +134,17 @@ static int parse_rlimits(json_object *arr, const char *path, struct oci_process 
 	if (p->rlimits == NULL)
 		return cc_error_set(err, ENOMEM, "%s", path);
 	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(arr, i), *type, *v;
+		json_object *e = json_object_array_get_idx(arr, i), *v;
 		struct oci_rlimit *r = &p->rlimits[i];
 		char ep[PATH_MAX_LEN], vp[PATH_MAX_LEN];
+		const char *name;
 		long res;
 		oj_index_path(ep, path, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
 			return oj_expected(err, ep, "an object");
-		if (oj_member(e, "type", json_type_string, ep, &type, err) < 0 ||
-		    oj_required(type, ep, "type", err) < 0)
+		if (oj_get_name(e, "type", ep, rlimits, CC_ARRAY_SIZE(rlimits), "rlimit", &res,
+				&name, err) < 0)
 			return -1;
-		const char *name = json_object_get_string(type);
-		if (oj_lookup(rlimits, CC_ARRAY_SIZE(rlimits), name, &res) < 0) {
-			oj_join(vp, ep, "type");
-			return cc_error_set(err, 0, "%s: unknown rlimit \"%.64s\"", vp, name);
-		}
 		for (size_t j = 0; j < i; j++) {
 			if (p->rlimits[j].resource == (int)res)
 				return cc_error_set(err, 0, "%s: duplicate rlimit %s", ep, name);
