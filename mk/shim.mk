@@ -31,8 +31,8 @@ $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: $(SHIM_PROTO_ROOT)/%.proto $(addprefix $(SH
 	@mkdir -p $(B)/gen
 	protoc-c -I$(SHIM_PROTO_ROOT) --c_out=$(B)/gen $(patsubst $(SHIM_PROTO_ROOT)/%,%,$<)
 
-# Generated files are reached through pattern rules only; keep make from deleting them.
-.SECONDARY: $(SHIM_PROTO_C) $(SHIM_PROTO_H) $(addprefix $(SHIM_PROTO_ROOT)/,$(SHIM_PROTOS))
+# Generated files are reached through pattern rules only; the Makefile's bare .SECONDARY
+# keeps make from deleting them (a .SECONDARY with targets here would cancel it).
 
 $(call obj,$(SHIM_SRC)): | $(SHIM_PROTO_H)
 $(B)/bin/containerd-shim-cocoon-v2: $(call obj,$(SHIM_PROTO_C))

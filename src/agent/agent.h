@@ -103,8 +103,10 @@ int agent_run(struct agent *a, struct cc_error *err);
 /* Kills and removes every container, closes everything. */
 void agent_cleanup(struct agent *a);
 
-/* Used by the RPC handlers (server.c). */
-uint64_t agent_boottime_ns(void);
+/* loop.c: epoll_ctl on the agent's set, w carried back with the event (process.c). */
+int agent_watch(struct agent *a, int op, int fd, uint32_t events, struct watch *w);
+
+/* process.c: the process table, used by the RPC handlers and the loop. */
 struct container *agent_find_container(struct agent *a, const char *id);
 struct process *agent_find_process(struct container *c, const char *exec_id);
 /* Takes ownership of the parent's ends (out/err read ends, stdin write end; -1 none). */
@@ -120,6 +122,18 @@ void agent_proc_close_stdin(struct agent *a, struct process *p);
 void agent_proc_remove(struct agent *a, struct process *p);
 /* Destroys the container (kills what is left) and frees it with its processes. */
 int agent_container_remove(struct agent *a, struct container *c, struct cc_error *err);
+/* What the loop hands to the process table: output or stdin ready, SIGCHLD, the end of
+ * an epoll batch, a timer tick, the host connection gone. */
+void agent_proc_on_output(struct agent *a, struct process *p, int idx);
+void agent_proc_on_stdin(struct agent *a, struct process *p);
+void agent_reap(struct agent *a);
+/* Frees the processes agent_proc_remove took out of the table. */
+void agent_free_removed(struct agent *a);
+void agent_proc_answer_waiters(struct process *p, uint64_t now);
+/* Fails the parked calls of a connection that left; output stays buffered. */
+void agent_proc_drop_calls(struct agent *a, struct process *p);
+/* When a parked WaitProcess is answered even without EOF (CLOCK_MONOTONIC), 0 none. */
+uint64_t agent_proc_drain_deadline(const struct process *p);
 
 /* server.c: the method table of service AGENT_SERVICE. */
 extern const struct ttrpc_method agent_methods[];

@@ -64,11 +64,20 @@ int container_update(struct container_rt *c, const struct oci_resources *r, stru
  * collects the exits. */
 int container_destroy(struct container_rt *c, struct cc_error *err);
 
-/* cgroup v2 statistics of the container. */
+/* cgroup v2 statistics of the container, named as the fields of proto StatsResponse: the
+ * struct and the handler's copy into the reply are both made from this one list. */
+/* clang-format off */
+#define CONTAINER_STATS_FIELDS(X)                                                   \
+	X(cpu_usage_ns) X(cpu_user_ns) X(cpu_system_ns)                             \
+	X(cpu_throttled_periods) X(cpu_throttled_ns)                                \
+	X(memory_usage) X(memory_limit) X(memory_working_set) X(memory_rss)         \
+	X(memory_cache) X(memory_oom_kills)                                         \
+	X(pids_current) X(pids_limit) X(io_read_bytes) X(io_write_bytes)
+/* clang-format on */
 struct container_stats {
-	uint64_t cpu_usage_ns, cpu_user_ns, cpu_system_ns, cpu_throttled_periods, cpu_throttled_ns;
-	uint64_t memory_usage, memory_limit, memory_working_set, memory_rss, memory_cache;
-	uint64_t memory_oom_kills, pids_current, pids_limit, io_read_bytes, io_write_bytes;
+#define CONTAINER_STATS_FIELD(name) uint64_t name;
+	CONTAINER_STATS_FIELDS(CONTAINER_STATS_FIELD)
+#undef CONTAINER_STATS_FIELD
 };
 int container_stats(struct container_rt *c, struct container_stats *st, struct cc_error *err);
 /* Pids in the container's cgroup (caller frees *pids). */

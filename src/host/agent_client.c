@@ -42,11 +42,6 @@ static const struct {
 	[AGENT_SHUTDOWN] = { "Shutdown", &cocoon__agent__v1__empty__descriptor },
 };
 
-const char *agent_method_name(enum agent_method m)
-{
-	return (unsigned)m < AGENT_N_METHODS ? methods[m].name : "?";
-}
-
 int agent_call(const struct agent_client *a, enum agent_method m, const ProtobufCMessage *req,
 	       ProtobufCMessage **resp, int timeout_ms, struct cc_error *err)
 {

@@ -52,8 +52,6 @@ struct agent_client {
 	bool name_calls;
 };
 
-const char *agent_method_name(enum agent_method m);
-
 /* One call: req sent, the reply unpacked into *resp (the method's reply type; free with
  * protobuf_c_message_free_unpacked) or dropped when resp is NULL. timeout_ms <= 0 waits
  * forever. Errors carry a ttrpc code. */

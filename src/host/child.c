@@ -303,12 +303,6 @@ int cc_child_spawn_jail(char *const argv[], const char *log_path, const char *ne
 	return 0;
 }
 
-int cc_child_spawn(char *const argv[], const char *log_path, const char *netns, pid_t *pid,
-		   struct cc_error *err)
-{
-	return cc_child_spawn_jail(argv, log_path, netns, NULL, pid, err);
-}
-
 int cc_child_wait(pid_t *pid, int timeout_ms, int *status)
 {
 	if (*pid <= 0)

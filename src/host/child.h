@@ -15,12 +15,6 @@
  * Fails with "NAME not found" (ENOENT) or "NAME: Permission denied". */
 int cc_find_executable(const char *name, char *out, size_t out_len, struct cc_error *err);
 
-/* Starts argv[0] (a path) with stdin from /dev/null and stdout+stderr appended to
- * log_path, in the network namespace at netns unless that is NULL. Returns once exec
- * succeeded; a failed exec (or setns) is reported in err. */
-int cc_child_spawn(char *const argv[], const char *log_path, const char *netns, pid_t *pid,
-		   struct cc_error *err);
-
 /* A jail for a sandbox's VMM: the process starts as PID 1 of a new pid namespace (it
  * sees no other process) in a new mount namespace whose root is an empty tmpfs holding
  * only the listed paths, bind-mounted at their host paths; then it drops to uid/gid
@@ -45,9 +39,11 @@ struct cc_jail {
  * process's pid and a counter. Never 0, never an id of /etc/passwd's range. */
 void cc_jail_ids(uid_t *uid, gid_t *gid);
 
-/* cc_child_spawn in a jail (see struct cc_jail; NULL: none). The log file is opened
- * before the jail is entered (log_path NULL: jail->log_fd instead); argv[0] must be
- * reachable inside it. */
+/* Starts argv[0] (a path) with stdin from /dev/null and stdout+stderr appended to
+ * log_path, in the network namespace at netns unless that is NULL, in a jail (see
+ * struct cc_jail; NULL: none). Returns once exec succeeded; a failed exec (or setns) is
+ * reported in err. The log file is opened before the jail is entered (log_path NULL:
+ * jail->log_fd instead); argv[0] must be reachable inside it. */
 int cc_child_spawn_jail(char *const argv[], const char *log_path, const char *netns,
 			const struct cc_jail *jail, pid_t *pid, struct cc_error *err);
 

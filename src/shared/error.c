@@ -53,6 +53,13 @@ int cc_error_prefix(struct cc_error *err, const char *fmt, ...)
 	return -1;
 }
 
+int cc_error_fail(struct cc_error *err, int dflt)
+{
+	if (err->code == 0)
+		err->code = dflt;
+	return -1;
+}
+
 void cc_error_clear(struct cc_error *err)
 {
 	err->err_no = 0;

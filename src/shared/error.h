@@ -20,6 +20,9 @@ int cc_error_code(struct cc_error *err, int code, const char *fmt, ...)
 /* Prefixes context to an existing message: "ctx: old". Returns -1. */
 int cc_error_prefix(struct cc_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A failure goes back to an RPC caller: gives it the status code dflt unless the callee
+ * chose one. Returns -1. */
+int cc_error_fail(struct cc_error *err, int dflt);
 void cc_error_clear(struct cc_error *err);
 
 #endif

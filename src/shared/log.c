@@ -81,11 +81,16 @@ int cc_log_parse_level(const char *s)
 	return -1;
 }
 
-uint64_t cc_now_ns(void)
+uint64_t cc_clock_ns(clockid_t clk)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cc_now_ns(void)
+{
+	return cc_clock_ns(CLOCK_MONOTONIC);
 }
 
 void cc_log(enum cc_log_level level, const char *fmt, ...)

@@ -4,6 +4,7 @@
 #define COCOON_LOG_H
 
 #include <stdint.h>
+#include <time.h>
 
 enum cc_log_level { CC_LOG_ERROR, CC_LOG_WARN, CC_LOG_INFO, CC_LOG_DEBUG };
 
@@ -18,6 +19,8 @@ int cc_log_parse_level(const char *s);
 void cc_log(enum cc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Nanoseconds on CLOCK_MONOTONIC (comparable across host processes). */
 uint64_t cc_now_ns(void);
+/* Nanoseconds on clock clk (CLOCK_REALTIME for timestamps others read, CLOCK_BOOTTIME). */
+uint64_t cc_clock_ns(clockid_t clk);
 
 #define cc_err(...) cc_log(CC_LOG_ERROR, __VA_ARGS__)
 #define cc_warn(...) cc_log(CC_LOG_WARN, __VA_ARGS__)

@@ -59,6 +59,13 @@ int oj_member(json_object *obj, const char *key, json_type type, const char *par
 	return 0;
 }
 
+int oj_member_at(json_object *obj, const char *key, json_type type, const char *parent,
+		 json_object **out, char *path, struct cc_error *err)
+{
+	oj_join(path, parent, key);
+	return oj_member(obj, key, type, parent, out, err);
+}
+
 int oj_required(const json_object *v, const char *parent, const char *key, struct cc_error *err)
 {
 	if (v != NULL)
@@ -248,3 +255,30 @@ int oj_get_map(json_object *obj, const char *key, const char *parent, char ***ke
 }
 
 /* ---- process ---- */
+
+int oj_lookup(const struct oj_name *t, size_t n, const char *name, long *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(t[i].name, name) == 0) {
+			*out = t[i].value;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int oj_get_name(json_object *obj, const char *key, const char *parent, const struct oj_name *t,
+		size_t n, const char *what, long *out, const char **name, struct cc_error *err)
+{
+	json_object *v;
+	char path[PATH_MAX_LEN];
+	if (oj_member(obj, key, json_type_string, parent, &v, err) < 0 ||
+	    oj_required(v, parent, key, err) < 0)
+		return -1;
+	*name = json_object_get_string(v);
+	if (oj_lookup(t, n, *name, out) < 0) {
+		oj_join(path, parent, key);
+		return cc_error_set(err, 0, "%s: unknown %s \"%.64s\"", path, what, *name);
+	}
+	return 0;
+}

@@ -156,7 +156,7 @@ int shim_delete(const struct shim_args *args, struct cc_error *err)
 	cc_error_clear(err);
 
 	resp.exit_status = 128 + SIGKILL;
-	shim_timestamp(&ts, shim_realtime_ns());
+	shim_timestamp(&ts, cc_clock_ns(CLOCK_REALTIME));
 	resp.exited_at = &ts;
 	size_t n = protobuf_c_message_pack(&resp.base, buf);
 	if (cc_write_all(STDOUT_FILENO, buf, n, err) < 0)

@@ -174,7 +174,7 @@ void shim_publish(const char *topic, const char *type_url, const ProtobufCMessag
 	if (!e->data)
 		goto oom;
 	protobuf_c_message_pack(msg, e->data);
-	e->at_ns = shim_realtime_ns();
+	e->at_ns = cc_clock_ns(CLOCK_REALTIME);
 	pthread_mutex_lock(&ev.lock);
 	if (!ev.started || ev.n >= EVENT_QUEUE_MAX) {
 		pthread_mutex_unlock(&ev.lock);

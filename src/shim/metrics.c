@@ -25,31 +25,41 @@ uint8_t *shim_metrics_pack(const struct Cocoon__Agent__V1__StatsResponse *s, siz
 	Io__Containerd__Cgroups__V1__BlkIOEntry wr = IO__CONTAINERD__CGROUPS__V1__BLK_IOENTRY__INIT;
 	Io__Containerd__Cgroups__V1__BlkIOEntry *ios[2] = { &rd, &wr };
 
-	pids.current = s->pids_current;
-	pids.limit = s->pids_limit;
-	usage.total = s->cpu_usage_ns;
-	usage.user = s->cpu_user_ns;
-	usage.kernel = s->cpu_system_ns;
-	thr.throttled_periods = s->cpu_throttled_periods;
-	thr.throttled_time = s->cpu_throttled_ns;
+	/* The counters that cross as they are: where each of the guest's numbers goes. */
+	const struct {
+		uint64_t *to;
+		uint64_t from;
+	} same[] = {
+		{ &pids.current, s->pids_current },
+		{ &pids.limit, s->pids_limit },
+		{ &usage.total, s->cpu_usage_ns },
+		{ &usage.user, s->cpu_user_ns },
+		{ &usage.kernel, s->cpu_system_ns },
+		{ &thr.throttled_periods, s->cpu_throttled_periods },
+		{ &thr.throttled_time, s->cpu_throttled_ns },
+		{ &mu.usage, s->memory_usage },
+		{ &mu.limit, s->memory_limit },
+		{ &mem.rss, s->memory_rss },
+		{ &mem.total_rss, s->memory_rss },
+		{ &mem.cache, s->memory_cache },
+		{ &mem.total_cache, s->memory_cache },
+		{ &oom.oom_kill, s->memory_oom_kills },
+		{ &rd.value, s->io_read_bytes },
+		{ &wr.value, s->io_write_bytes },
+	};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		*same[i].to = same[i].from;
 	cpu.usage = &usage;
 	cpu.throttling = &thr;
-	mu.usage = s->memory_usage;
-	mu.limit = s->memory_limit;
 	mem.usage = &mu;
-	mem.rss = mem.total_rss = s->memory_rss;
-	mem.cache = mem.total_cache = s->memory_cache;
 	/* CRI's working set = usage - total_inactive_file. */
 	mem.total_inactive_file = mem.inactive_file =
 		s->memory_usage > s->memory_working_set ? s->memory_usage - s->memory_working_set
 							: 0;
-	oom.oom_kill = s->memory_oom_kills;
 	rd.op = "Read";
 	rd.device = "";
-	rd.value = s->io_read_bytes;
 	wr.op = "Write";
 	wr.device = "";
-	wr.value = s->io_write_bytes;
 	blk.n_io_service_bytes_recursive = 2;
 	blk.io_service_bytes_recursive = ios;
 	m.pids = &pids;

@@ -234,6 +234,5 @@ int shim_sockaddr(const char *address, struct sockaddr_un *sa, struct cc_error *
 bool shim_listening(const struct sockaddr_un *sa, int hangup_wait_ms);
 /* Protobuf Timestamp of a CLOCK_REALTIME nanosecond value. */
 void shim_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns);
-uint64_t shim_realtime_ns(void);
 
 #endif

@@ -98,13 +98,6 @@ void shim_task_free(struct shim_task *t)
 	free(t);
 }
 
-uint64_t shim_realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void shim_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns)
 {
 	ts->seconds = (int64_t)(ns / 1000000000ull);
@@ -171,7 +164,7 @@ static void *watch(void *arg)
 		ev.container_id = p->task->id;
 		shim_publish("/tasks/oom", "containerd.events.TaskOOM", &ev.base);
 	}
-	shim_proc_set_exited(p, status, shim_realtime_ns());
+	shim_proc_set_exited(p, status, cc_clock_ns(CLOCK_REALTIME));
 	pthread_mutex_unlock(&shim.lock);
 	return NULL;
 }

@@ -302,13 +302,3 @@ void vcpu_kick(struct vcpu *c)
 	c->run->immediate_exit = 1;
 	pthread_kill(c->thread, VCPU_KICK_SIGNAL);
 }
-
-void vcpu_destroy(struct vcpu *c)
-{
-	if (c->run != NULL)
-		munmap(c->run, c->run_size);
-	if (c->fd >= 0)
-		close(c->fd);
-	if (c->stats_fd >= 0)
-		close(c->stats_fd);
-}

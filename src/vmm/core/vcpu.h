@@ -35,6 +35,5 @@ int vcpu_setup_boot(struct vcpu *c, const struct boot_entry *e, struct cc_error 
 int vcpu_start(struct vcpu *c, struct cc_error *err);
 /* Forces the vCPU out of KVM_RUN (pause, exit). */
 void vcpu_kick(struct vcpu *c);
-void vcpu_destroy(struct vcpu *c);
 
 #endif

@@ -1,14 +1,15 @@
+/* The agent's process table: containers and their processes, each process's output
+ * buffered until the host reads it, its stdin queued until the process takes it, its
+ * exit, and the calls parked on them (ReadStream, WaitProcess, WriteStdin). The loop
+ * (loop.c) calls in here when an fd is ready or a child exits. */
 #include "agent/agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -17,67 +18,6 @@
 #include "proto/agent.pb-c.h"
 #include "shared/log.h"
 #include "shared/util.h"
-
-/* A virtio-serial port reports POLLHUP while the host end is not connected; it is
- * reopened at this period until the host shows up. */
-#define SERIAL_RETRY_NS (50ull * 1000 * 1000)
-
-uint64_t agent_boottime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int ep_ctl(struct agent *a, int op, int fd, uint32_t events, struct watch *w)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-	return epoll_ctl(a->epfd, op, fd, &ev);
-}
-
-int agent_init(struct agent *a, bool pid1, struct cc_error *err)
-{
-	memset(a, 0, sizeof(*a));
-	a->start_ns = agent_boottime_ns();
-	a->pid1 = pid1;
-	a->listen_fd = -1;
-	a->sigfd = -1;
-	a->epfd = -1;
-	a->sig_w = (struct watch){ .kind = WATCH_SIGNAL, .obj = a };
-	a->conn_w = (struct watch){ .kind = WATCH_CONN, .obj = a };
-	a->listen_w = (struct watch){ .kind = WATCH_LISTEN, .obj = a };
-
-	/* A process closing its stdin must give us EPIPE, not kill the agent. */
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	if (!pid1) {
-		sigaddset(&set, SIGTERM);
-		sigaddset(&set, SIGINT);
-		/* Outside the VM, orphans of our containers come back to us, not to init. */
-		if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-			return cc_error_set(err, errno, "PR_SET_CHILD_SUBREAPER");
-	}
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return cc_error_set(err, errno, "sigprocmask");
-	a->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a->epfd < 0)
-		return cc_error_set(err, errno, "epoll_create1");
-	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (a->sigfd < 0)
-		return cc_error_set(err, errno, "signalfd");
-	if (ep_ctl(a, EPOLL_CTL_ADD, a->sigfd, EPOLLIN, &a->sig_w) < 0)
-		return cc_error_set(err, errno, "epoll_ctl signalfd");
-	return 0;
-}
 
 /* ---- the process table ---- */
 
@@ -142,7 +82,7 @@ struct process *agent_add_process(struct agent *a, struct container *c, const ch
 		if (fds[i] < 0)
 			continue;
 		set_nonblock(fds[i]);
-		if (ep_ctl(a, EPOLL_CTL_ADD, fds[i], EPOLLIN, &p->out_w[i]) == 0)
+		if (agent_watch(a, EPOLL_CTL_ADD, fds[i], EPOLLIN, &p->out_w[i]) == 0)
 			p->out_watched[i] = true;
 		else
 			cc_warn("%s/%s: cannot watch output: %s", c->rt.id, exec_id,
@@ -223,7 +163,7 @@ void agent_proc_remove(struct agent *a, struct process *p)
 	a->removed = p;
 }
 
-static void free_removed(struct agent *a)
+void agent_free_removed(struct agent *a)
 {
 	while (a->removed != NULL) {
 		struct process *p = a->removed;
@@ -274,7 +214,7 @@ static void reply_wait(struct process *p, struct ttrpc_call *call)
 	ttrpc_call_reply(call, &r.base);
 }
 
-static void answer_waiters(struct process *p, uint64_t now)
+void agent_proc_answer_waiters(struct process *p, uint64_t now)
 {
 	if (p->waiters == NULL || !wait_ready(p, now))
 		return;
@@ -309,12 +249,12 @@ static void answer_reads(struct agent *a, struct process *p, int i)
 		p->last_output_ns = cc_now_ns();
 		/* Room again: resume reading a stream that backpressure had paused. */
 		if (s->fd >= 0 && !s->eof && !p->out_watched[i] && !stream_full(s) &&
-		    ep_ctl(a, EPOLL_CTL_ADD, s->fd, EPOLLIN, &p->out_w[i]) == 0)
+		    agent_watch(a, EPOLL_CTL_ADD, s->fd, EPOLLIN, &p->out_w[i]) == 0)
 			p->out_watched[i] = true;
 	}
 }
 
-static void on_output(struct agent *a, struct process *p, int i)
+void agent_proc_on_output(struct agent *a, struct process *p, int i)
 {
 	struct stream *s = &p->out[i];
 	int e;
@@ -329,7 +269,7 @@ static void on_output(struct agent *a, struct process *p, int i)
 		p->out_watched[i] = false;
 	}
 	answer_reads(a, p, i);
-	answer_waiters(p, cc_now_ns());
+	agent_proc_answer_waiters(p, cc_now_ns());
 }
 
 void agent_proc_read(struct agent *a, struct process *p, int idx, struct ttrpc_call *call,
@@ -382,7 +322,7 @@ static void process_exited(struct process *p, int status)
 		p->exit_status = WEXITSTATUS(status);
 	else if (WIFSIGNALED(status))
 		p->exit_status = 128 + WTERMSIG(status);
-	p->exited_at_ns = realtime_ns();
+	p->exited_at_ns = cc_clock_ns(CLOCK_REALTIME);
 	p->oom_killed = oom_kills(p->ct) > p->oom_kills_at_start;
 	/* An init that was not PID 1 of its own namespace (shareProcessNamespace) leaves
 	 * its children behind, holding its output open: end them, as runc's shim does. */
@@ -394,10 +334,10 @@ static void process_exited(struct process *p, int status)
 	p->last_output_ns = cc_now_ns();
 	cc_debug("%s/%s: pid %d exited with %d%s", p->ct->rt.id, p->exec_id, (int)p->pid,
 		 p->exit_status, p->oom_killed ? " (oom killed)" : "");
-	answer_waiters(p, p->last_output_ns);
+	agent_proc_answer_waiters(p, p->last_output_ns);
 }
 
-static void reap(struct agent *a)
+void agent_reap(struct agent *a)
 {
 	int status;
 	pid_t pid;
@@ -405,19 +345,6 @@ static void reap(struct agent *a)
 		struct process *p = find_pid(a, pid);
 		if (p != NULL)
 			process_exited(p, status);
-	}
-}
-
-static void on_signal(struct agent *a)
-{
-	struct signalfd_siginfo si;
-	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGCHLD) {
-			reap(a);
-		} else {
-			cc_info("signal %u: stopping", si.ssi_signo);
-			a->stop = true;
-		}
 	}
 }
 
@@ -462,13 +389,13 @@ static void flush_stdin(struct process *p)
 	}
 }
 
-static void pump_stdin(struct agent *a, struct process *p)
+void agent_proc_on_stdin(struct agent *a, struct process *p)
 {
 	bool was_watched = p->writes != NULL;
 	flush_stdin(p);
 	bool want = p->writes != NULL;
 	if (want && !was_watched)
-		ep_ctl(a, EPOLL_CTL_ADD, p->stdin_fd, EPOLLOUT, &p->stdin_w);
+		agent_watch(a, EPOLL_CTL_ADD, p->stdin_fd, EPOLLOUT, &p->stdin_w);
 	else if (!want && was_watched)
 		epoll_ctl(a->epfd, EPOLL_CTL_DEL, p->stdin_fd, NULL);
 	if (!want && p->stdin_close_queued)
@@ -506,7 +433,7 @@ void agent_proc_write(struct agent *a, struct process *p, struct ttrpc_call *cal
 		return; /* already waiting for EPOLLOUT */
 	flush_stdin(p);
 	if (p->writes != NULL)
-		ep_ctl(a, EPOLL_CTL_ADD, p->stdin_fd, EPOLLOUT, &p->stdin_w);
+		agent_watch(a, EPOLL_CTL_ADD, p->stdin_fd, EPOLLOUT, &p->stdin_w);
 }
 
 void agent_proc_close_stdin(struct agent *a, struct process *p)
@@ -517,201 +444,19 @@ void agent_proc_close_stdin(struct agent *a, struct process *p)
 		close_stdin(a, p);
 }
 
-/* ---- the host connection ---- */
-
-static int start_conn(struct agent *a, int fd, struct cc_error *err)
+/* The host connection is gone: its parked calls fail, output stays buffered. */
+void agent_proc_drop_calls(struct agent *a, struct process *p)
 {
-	a->conn = ttrpc_conn_new(fd, agent_methods, agent_n_methods, a);
-	if (a->conn == NULL) {
-		close(fd);
-		return cc_error_set(err, ENOMEM, "ttrpc connection");
-	}
-	if (ep_ctl(a, EPOLL_CTL_ADD, ttrpc_conn_fd(a->conn), EPOLLIN, &a->conn_w) < 0) {
-		int e = errno;
-		ttrpc_conn_close(a->conn);
-		a->conn = NULL;
-		return cc_error_set(err, e, "epoll_ctl connection");
-	}
-	cc_info("host connected");
+	if (p->writes != NULL)
+		epoll_ctl(a->epfd, EPOLL_CTL_DEL, p->stdin_fd, NULL);
+	fail_parked(p, TTRPC_UNAVAILABLE, "host disconnected");
+	if (p->stdin_close_queued)
+		close_stdin(a, p);
+}
+
+uint64_t agent_proc_drain_deadline(const struct process *p)
+{
+	if (p->exited && p->waiters != NULL && !outputs_eof(p))
+		return p->last_output_ns + AGENT_DRAIN_IDLE_NS;
 	return 0;
-}
-
-int agent_serve_fd(struct agent *a, int fd, struct cc_error *err)
-{
-	a->channel = CHANNEL_FD;
-	return start_conn(a, fd, err);
-}
-
-/* Parked calls belong to the connection that made them: a host that reconnects asks
- * again, and output must stay buffered for it rather than go to a dead connection. */
-static void drop_conn(struct agent *a)
-{
-	epoll_ctl(a->epfd, EPOLL_CTL_DEL, ttrpc_conn_fd(a->conn), NULL);
-	ttrpc_conn_close(a->conn);
-	a->conn = NULL;
-	for (struct container *c = a->containers; c != NULL; c = c->next)
-		for (struct process *p = c->procs; p != NULL; p = p->next) {
-			if (p->writes != NULL)
-				epoll_ctl(a->epfd, EPOLL_CTL_DEL, p->stdin_fd, NULL);
-			fail_parked(p, TTRPC_UNAVAILABLE, "host disconnected");
-			if (p->stdin_close_queued)
-				close_stdin(a, p);
-		}
-	cc_info("host disconnected");
-	if (a->channel == CHANNEL_FD)
-		a->stop = true;
-	else if (a->channel == CHANNEL_SERIAL)
-		a->reopen_at_ns = cc_now_ns() + SERIAL_RETRY_NS;
-	else if (a->listen_fd >= 0)
-		ep_ctl(a, EPOLL_CTL_ADD, a->listen_fd, EPOLLIN, &a->listen_w);
-}
-
-static void try_open_serial(struct agent *a)
-{
-	a->reopen_at_ns = 0;
-	int fd = open(a->serial_path, O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		cc_warn("open %s: %s", a->serial_path, strerror(errno));
-		a->reopen_at_ns = cc_now_ns() + SERIAL_RETRY_NS;
-		return;
-	}
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	if (poll(&pfd, 1, 0) < 0 || (pfd.revents & POLLHUP)) {
-		close(fd); /* host not connected yet */
-		a->reopen_at_ns = cc_now_ns() + SERIAL_RETRY_NS;
-		return;
-	}
-	struct cc_error err;
-	if (start_conn(a, fd, &err) < 0) {
-		cc_warn("%s: %s", a->serial_path, err.msg);
-		a->reopen_at_ns = cc_now_ns() + SERIAL_RETRY_NS;
-	}
-}
-
-static void on_listen(struct agent *a)
-{
-	int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			cc_warn("accept: %s", strerror(errno));
-		return;
-	}
-	struct cc_error err;
-	if (start_conn(a, fd, &err) < 0) {
-		cc_warn("%s", err.msg);
-		return;
-	}
-	/* One host at a time: the next is accepted after this one leaves. */
-	epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->listen_fd, NULL);
-}
-
-/* ---- the loop ---- */
-
-/* Milliseconds until the next timer (serial retry, drain deadline), -1 for none. */
-static int next_timeout_ms(struct agent *a, uint64_t now)
-{
-	uint64_t next = a->reopen_at_ns;
-	for (struct container *c = a->containers; c != NULL; c = c->next)
-		for (struct process *p = c->procs; p != NULL; p = p->next)
-			if (p->exited && p->waiters != NULL && !outputs_eof(p)) {
-				uint64_t d = p->last_output_ns + AGENT_DRAIN_IDLE_NS;
-				if (next == 0 || d < next)
-					next = d;
-			}
-	if (next == 0)
-		return -1;
-	if (next <= now)
-		return 0;
-	return (int)((next - now + 999999) / 1000000);
-}
-
-static void run_timers(struct agent *a, uint64_t now)
-{
-	if (a->reopen_at_ns != 0 && a->reopen_at_ns <= now && a->conn == NULL)
-		try_open_serial(a);
-	for (struct container *c = a->containers; c != NULL; c = c->next)
-		for (struct process *p = c->procs; p != NULL; p = p->next)
-			answer_waiters(p, now);
-}
-
-int agent_run(struct agent *a, struct cc_error *err)
-{
-	if (a->ready_ns == 0)
-		a->ready_ns = agent_boottime_ns();
-	if (a->conn == NULL) {
-		if (a->channel == CHANNEL_SERIAL && a->serial_path[0] != '\0')
-			try_open_serial(a);
-		else if (a->listen_fd >= 0 &&
-			 ep_ctl(a, EPOLL_CTL_ADD, a->listen_fd, EPOLLIN, &a->listen_w) < 0)
-			return cc_error_set(err, errno, "epoll_ctl listener");
-	}
-	while (!a->stop) {
-		struct epoll_event evs[32];
-		int n = epoll_wait(a->epfd, evs, CC_ARRAY_SIZE(evs),
-				   next_timeout_ms(a, cc_now_ns()));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return cc_error_set(err, errno, "epoll_wait");
-		}
-		for (int i = 0; i < n && !a->stop; i++) {
-			struct watch *w = evs[i].data.ptr;
-			switch (w->kind) {
-			case WATCH_SIGNAL: on_signal(a); break;
-			case WATCH_CONN:
-				if (a->conn == NULL)
-					break;
-				struct cc_error cerr;
-				if (ttrpc_conn_process(a->conn, &cerr) < 0) {
-					if (cerr.err_no != 0 ||
-					    strcmp(cerr.msg, "connection closed") != 0)
-						cc_warn("host connection: %s", cerr.msg);
-					drop_conn(a);
-				}
-				break;
-			case WATCH_LISTEN:
-				if (a->conn == NULL)
-					on_listen(a);
-				break;
-			case WATCH_OUTPUT:
-				if (!((struct process *)w->obj)->removed)
-					on_output(a, w->obj, w->idx);
-				break;
-			case WATCH_STDIN:
-				if (!((struct process *)w->obj)->removed)
-					pump_stdin(a, w->obj);
-				break;
-			}
-		}
-		free_removed(a);
-		run_timers(a, cc_now_ns());
-	}
-	return 0;
-}
-
-void agent_cleanup(struct agent *a)
-{
-	if (a->conn != NULL)
-		drop_conn(a);
-	while (a->containers != NULL) {
-		struct cc_error err;
-		struct container *c = a->containers;
-		if (agent_container_remove(a, c, &err) < 0) {
-			cc_warn("removing container %s: %s", c->rt.id, err.msg);
-			/* Forget it anyway: we are going away. */
-			while (c->procs != NULL)
-				agent_proc_remove(a, c->procs);
-			a->containers = c->next;
-			oci_spec_free(c->rt.spec);
-			free(c);
-		}
-	}
-	if (a->listen_fd >= 0)
-		close(a->listen_fd);
-	if (a->sigfd >= 0)
-		close(a->sigfd);
-	free_removed(a);
-	if (a->epfd >= 0)
-		close(a->epfd);
-	a->listen_fd = a->sigfd = a->epfd = -1;
 }
