@@ -13,7 +13,7 @@
 #   whose files come back to OUTDIR, and COCOON_TEST_SUMMARY=$LAB_OUT/summary (where
 #   tests/run.sh leaves its "pass|fail|skip NAME" lines). OUTDIR/console.log is the
 #   command's output. Exits 0 when L1 ran the command to its end, 1 when it could not
-#   boot or ran out of time (COCOON_LAB_TIMEOUT seconds, 2400 by default); OUTDIR/summary
+#   boot or ran out of time (COCOON_LAB_TIMEOUT seconds, 3000 by default); OUTDIR/summary
 #   then holds what finished plus a failed "L1" line.
 # Environment: COCOON_LAB_MEMORY (MiB, default 4096), COCOON_LAB_CPUS (default 2).
 set -u
@@ -86,7 +86,7 @@ vfsd_pid=$!
 for _ in $(seq 100); do [ -S "$run/vfs.sock" ] && break; sleep 0.1; done
 [ -S "$run/vfs.sock" ] || lab_fail "virtiofsd did not start: $(cat "$run/virtiofsd.log")"
 start=$SECONDS
-limit=${COCOON_LAB_TIMEOUT:-2400}
+limit=${COCOON_LAB_TIMEOUT:-3000}
 qemu-system-x86_64 -accel tcg -cpu max -smp "${COCOON_LAB_CPUS:-2}" -m "${COCOON_LAB_MEMORY:-4096}" \
 	-M q35 -display none -monitor "unix:$run/monitor.sock,server,nowait" -no-reboot -nic none \
 	-serial "file:$run/serial.log" \
