@@ -11,11 +11,11 @@
 # /dev/kvm they run here; without, where QEMU can emulate SVM, they run in the
 # nested-KVM lab (tests/lab/lab.sh), named lab/BACKEND/test_…, together with the
 # cocoon-vmm tests (vmm.sh, unit/test_hv_cocoon_vmm) that need /dev/kvm.
-# COCOON_TEST_LAB picks what the lab runs (docs/lab.md): `full` (the default) cocoon-vmm's
-# own tests (vmm.sh with its Linux guests and templates, unit/test_hv_cocoon_vmm), the
-# `cocoon run` suite for both backends and the containerd, CRI and network suites with
-# cocoon-vmm; `vmm` only cocoon-vmm's own tests and check.sh for each backend (a quick
-# look); `all` adds the shim's suites with QEMU -accel kvm; `0` no lab.
+# COCOON_TEST_LAB picks what the lab runs (docs/lab.md): `vmm` (the default) cocoon-vmm's
+# own tests (vmm.sh with its Linux guests and templates, unit/test_hv_cocoon_vmm) and
+# check.sh for each backend; `full` adds the `cocoon run` suite for both backends and the
+# containerd, CRI and network suites with cocoon-vmm; `all` adds the shim's suites with
+# QEMU -accel kvm; `0` no lab.
 # Inside L1 the lab runs this script with COCOON_TEST_KVM_ONLY=1 (only that part) and
 # COCOON_TEST_SUMMARY=FILE (results kept).
 set -u
@@ -38,7 +38,7 @@ summary=${COCOON_TEST_SUMMARY:-$results/summary}
 : >"$summary"
 
 kvm_only=${COCOON_TEST_KVM_ONLY:-}
-lab_set=${COCOON_TEST_LAB:-full}
+lab_set=${COCOON_TEST_LAB:-vmm}
 prefix=
 [ -n "$kvm_only" ] && prefix=lab/
 # Files whose tests run for each KVM backend: the `cocoon run` suite, and what goes
@@ -107,7 +107,7 @@ list_kvm_tests() {
 		# their own tests (vmm.sh test_vmm_linux_template_*).
 		printf 'template = off\n' >>"$results/$b.conf"
 		[ "$b" = cocoon-vmm ] && [ -n "$kvm_only" ] && list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/vmm.sh
-		# The quick set: cocoon-vmm's own tests and `cocoon check` (which backend a
+		# The default set: cocoon-vmm's own tests and `cocoon check` (which backend a
 		# KVM host gets, and why) for each backend.
 		if [ -n "$kvm_only" ] && [ "$lab_set" = vmm ]; then
 			list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/check.sh
