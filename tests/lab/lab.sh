@@ -111,7 +111,16 @@ wait "$qemu_pid"
 qrc=$?
 qemu_pid=
 collect
-grep -q '^lab-l1: command exited' "$run/out/console.log" 2>/dev/null ||
-	lab_fail "L1 ended before its tests did (QEMU status $qrc after $((SECONDS - start))s; serial: $(tail -c 3000 "$run/serial.log") $(cat "$run/qemu.log"))"
+if ! grep -q '^lab-l1: command exited' "$run/out/console.log" 2>/dev/null; then
+	# The L1 kernel's last words, from its first report of trouble (at most 200 lines).
+	first=$(grep -n -m1 -E 'BUG|Oops|panic|soft lockup|rcu.*stall|general protection|double fault' \
+		"$run/serial.log" | cut -d: -f1)
+	{
+		echo "lab: L1's serial log:"
+		if [ -n "$first" ]; then tail -n +"$first" "$run/serial.log" | head -200; else tail -50 "$run/serial.log"; fi
+		cat "$run/qemu.log"
+	} | sed 's/^/    /' >&2
+	lab_fail "L1 ended before its tests did (QEMU status $qrc after $((SECONDS - start))s; its serial log above)"
+fi
 echo "lab: L1 ran for $((SECONDS - start))s" >&2
 exit 0
