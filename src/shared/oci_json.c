@@ -165,11 +165,18 @@ int oj_get_uint64(json_object *obj, const char *key, const char *parent, uint64_
 	return oj_to_uint64(v, path, out, err);
 }
 
-int oj_check_count(size_t n, const char *path, struct cc_error *err)
+/* A zeroed table of N entries of SIZE bytes and one more (a NULL end where the entries
+ * are pointers), N bounded by OCI_MAX_ITEMS; NULL with ERR set otherwise. */
+void *oj_table(size_t n, size_t size, const char *path, struct cc_error *err)
 {
-	if (n > OCI_MAX_ITEMS)
-		return cc_error_set(err, 0, "%s: more than %d entries", path, OCI_MAX_ITEMS);
-	return 0;
+	if (n > OCI_MAX_ITEMS) {
+		cc_error_set(err, 0, "%s: more than %d entries", path, OCI_MAX_ITEMS);
+		return NULL;
+	}
+	void *t = calloc(n + 1, size);
+	if (t == NULL)
+		cc_error_set(err, ENOMEM, "%s", path);
+	return t;
 }
 
 void oj_free_strv(char **v)
@@ -187,11 +194,9 @@ int oj_strv_from(json_object *arr, const char *path, char ***out, struct cc_erro
 	if (!json_object_is_type(arr, json_type_array))
 		return oj_expected(err, path, "an array of strings");
 	size_t n = json_object_array_length(arr);
-	if (oj_check_count(n, path, err) < 0)
-		return -1;
-	char **v = calloc(n + 1, sizeof(*v));
+	char **v = oj_table(n, sizeof(*v), path, err);
 	if (v == NULL)
-		return cc_error_set(err, ENOMEM, "%s", path);
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(arr, i);
 		char p[PATH_MAX_LEN];
@@ -232,12 +237,12 @@ int oj_get_map(json_object *obj, const char *key, const char *parent, char ***ke
 	if (m == NULL)
 		return 0;
 	size_t n = (size_t)json_object_object_length(m), i = 0;
-	if (oj_check_count(n, path, err) < 0)
+	*keys = oj_table(n, sizeof(char *), path, err);
+	if (*keys == NULL)
 		return -1;
-	*keys = calloc(n + 1, sizeof(char *));
-	*values = calloc(n + 1, sizeof(char *));
-	if (*keys == NULL || *values == NULL)
-		return cc_error_set(err, ENOMEM, "%s", path);
+	*values = oj_table(n, sizeof(char *), path, err);
+	if (*values == NULL)
+		return -1;
 	json_object_object_foreach(m, k, v)
 	{
 		char p[PATH_MAX_LEN];

@@ -34,7 +34,7 @@ int oj_get_int_range(json_object *obj, const char *key, const char *parent, int6
 int oj_to_uint64(json_object *v, const char *path, uint64_t *out, struct cc_error *err);
 int oj_get_uint64(json_object *obj, const char *key, const char *parent, uint64_t *out,
 		  struct cc_error *err);
-int oj_check_count(size_t n, const char *path, struct cc_error *err);
+void *oj_table(size_t n, size_t size, const char *path, struct cc_error *err);
 void oj_free_strv(char **v);
 int oj_strv_from(json_object *arr, const char *path, char ***out, struct cc_error *err);
 int oj_get_strv(json_object *obj, const char *key, const char *parent, char ***out,

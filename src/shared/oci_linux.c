@@ -253,11 +253,9 @@ static int parse_seccomp(json_object *o, const char *path, struct oci_seccomp **
 		return 0;
 	oj_join(sub, path, "syscalls");
 	size_t n = json_object_array_length(arr);
-	if (oj_check_count(n, sub, err) < 0)
-		return -1;
-	sc->rules = calloc(n + 1, sizeof(*sc->rules));
+	sc->rules = oj_table(n, sizeof(*sc->rules), sub, err);
 	if (sc->rules == NULL)
-		return cc_error_set(err, ENOMEM, "%s", sub);
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(arr, i), *v;
 		struct oci_seccomp_rule *r = &sc->rules[i];

@@ -77,11 +77,9 @@ static int parse_caps(json_object *arr, const char *path, int **out, size_t *n,
 	if (!json_object_is_type(arr, json_type_array))
 		return oj_expected(err, path, "an array of strings");
 	size_t len = json_object_array_length(arr);
-	if (oj_check_count(len, path, err) < 0)
-		return -1;
-	*out = calloc(len + 1, sizeof(int));
+	*out = oj_table(len, sizeof(int), path, err);
 	if (*out == NULL)
-		return cc_error_set(err, ENOMEM, "%s", path);
+		return -1;
 	*n = 0;
 	for (size_t i = 0; i < len; i++) {
 		json_object *e = json_object_array_get_idx(arr, i);
@@ -128,11 +126,9 @@ static int parse_rlimits(json_object *arr, const char *path, struct oci_process 
 			 struct cc_error *err)
 {
 	size_t n = json_object_array_length(arr);
-	if (oj_check_count(n, path, err) < 0)
-		return -1;
-	p->rlimits = calloc(n + 1, sizeof(*p->rlimits));
+	p->rlimits = oj_table(n, sizeof(*p->rlimits), path, err);
 	if (p->rlimits == NULL)
-		return cc_error_set(err, ENOMEM, "%s", path);
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(arr, i), *v;
 		struct oci_rlimit *r = &p->rlimits[i];

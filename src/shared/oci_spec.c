@@ -20,11 +20,9 @@ static int parse_mounts(json_object *arr, const char *path, struct oci_spec *s,
 			struct cc_error *err)
 {
 	size_t n = json_object_array_length(arr);
-	if (oj_check_count(n, path, err) < 0)
-		return -1;
-	s->mounts = calloc(n + 1, sizeof(*s->mounts));
+	s->mounts = oj_table(n, sizeof(*s->mounts), path, err);
 	if (s->mounts == NULL)
-		return cc_error_set(err, ENOMEM, "%s", path);
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(arr, i);
 		struct oci_mount *m = &s->mounts[i];
