@@ -68,8 +68,11 @@ static int restore_to_cold(struct sandbox *sb, const struct sandbox_config *cfg,
 {
 	char why[sizeof(err->msg)];
 	bool exited = sb->vm.pid <= 0 || cc_child_wait(&sb->vm.pid, 0, &sb->vm.status);
-	if (err->err_no == ETIMEDOUT || err->code == TTRPC_DEADLINE_EXCEEDED)
-		snprintf(why, sizeof(why), "its agent did not answer within %d ms", budget_ms);
+	bool timed_out = err->err_no == ETIMEDOUT || err->code == TTRPC_DEADLINE_EXCEEDED;
+	if (timed_out)
+		/* Which step it waited on: the connection, Hello, Reseed or MountShared. */
+		snprintf(why, sizeof(why), "its agent did not answer within %d ms (%.900s)",
+			 budget_ms, err->msg);
 	else
 		snprintf(why, sizeof(why), "%s", err->msg);
 	if (sb->agent != NULL) {
@@ -88,6 +91,9 @@ static int restore_to_cold(struct sandbox *sb, const struct sandbox_config *cfg,
 		cc_warn("sandbox %s: restore from template %s failed: %s; booting cold (a new "
 			"one is made)",
 			sb->id, sb->template_name, why);
+		/* What the restored guest printed, if anything (a lockup, an RCU stall). */
+		if (timed_out)
+			sandbox_log_console(sb, CC_LOG_WARN, CONSOLE_TAIL_LINES);
 	}
 	sb->template_name[0] = '\0';
 	sb->vm.cfg.restore = false;
@@ -375,7 +381,7 @@ int sandbox_destroy(struct sandbox *sb, struct cc_error *err)
 	}
 	virtiofsd_stop(&sb->virtiofsd_pid);
 	host_cgroup_destroy(&sb->cgroup);
-	sandbox_log_console(sb);
+	sandbox_log_console(sb, CC_LOG_DEBUG, CONSOLE_DEBUG_LINES);
 	struct cc_error e;
 	if (pod_net_teardown(sb->net, rc == 0 ? err : &e) < 0)
 		rc = -1;

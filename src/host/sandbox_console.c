@@ -10,9 +10,6 @@
 #include "shared/log.h"
 #include "shared/util.h"
 
-#define CONSOLE_TAIL_LINES 20
-#define CONSOLE_DEBUG_LINES 200
-
 /* The last `max_lines` lines of the guest console, printable bytes only (the guest is
  * untrusted), or NULL when there is none. The caller frees it. */
 static char *console_tail(struct sandbox *sb, int max_lines)
@@ -60,22 +57,21 @@ void sandbox_add_console_tail(struct sandbox *sb, struct cc_error *err)
 	snprintf(err->msg + n, room, "\n--- guest console (last lines) ---\n%s", tail);
 }
 
-/* With debug logging, the guest's own log (kernel and agent, on its console) follows
- * ours, so one --debug run shows both sides. */
-void sandbox_log_console(struct sandbox *sb)
+/* The guest's own log (kernel and agent, on its console) after ours, so one run's log
+ * shows both sides: all of it with debug logging, its last lines when a restore failed. */
+void sandbox_log_console(struct sandbox *sb, enum cc_log_level level, int max_lines)
 {
-	if (cc_log_level() < CC_LOG_DEBUG)
+	if (cc_log_level() < level)
 		return;
-	cleanup_free char *text = console_tail(sb, CONSOLE_DEBUG_LINES);
+	cleanup_free char *text = console_tail(sb, max_lines);
 	for (char *line = text, *next; line != NULL && *line != '\0'; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)
 			*next++ = '\0';
-		cc_debug("guest: %s", line);
+		cc_log(level, "sandbox %s: guest: %s", sb->id, line);
 	}
 }
 
-/* The VMM's own last words in the console log (why it refused a template). */
 void sandbox_vmm_last_words(struct sandbox *sb, char *out, size_t len)
 {
 	cleanup_free char *text = console_tail(sb, CONSOLE_TAIL_LINES);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "host/sandbox.h"
+#include "shared/log.h"
 
 /* sandbox_agent.c: the typed client's connection, and the calls at start. */
 struct ttrpc_client *sandbox_agent_conn(void *ctx, struct cc_error *err);
@@ -17,8 +18,10 @@ int sandbox_configure_network(struct sandbox *sb, int timeout_ms, struct cc_erro
 /* sandbox_console.c */
 /* Appends the last lines of the guest console to err: why the agent never answered. */
 void sandbox_add_console_tail(struct sandbox *sb, struct cc_error *err);
-/* With debug logging, logs the guest's console after ours. */
-void sandbox_log_console(struct sandbox *sb);
+#define CONSOLE_TAIL_LINES 20	/* what explains a failure */
+#define CONSOLE_DEBUG_LINES 200 /* what follows ours with debug logging */
+/* Logs the guest console's last max_lines lines at level (if that level is logged). */
+void sandbox_log_console(struct sandbox *sb, enum cc_log_level level, int max_lines);
 /* The VMM's own last words in the console log (why it refused a template). */
 void sandbox_vmm_last_words(struct sandbox *sb, char *out, size_t len);
 

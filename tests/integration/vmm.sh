@@ -568,7 +568,8 @@ EOF
 	assert_eq 0 "$?" "run with a template that hangs ($(tail -3 "$T/err1"))"
 	assert_eq cold-again "$out" "stdout after the restore failed"
 	assert_contains "$(cat "$T/err1")" "restore from template c1-m256-n0-" "the fallback is logged"
-	assert_contains "$(cat "$T/err1")" "failed: its agent did not answer within 30000 ms; booting cold" "the fallback says why"
+	assert_contains "$(cat "$T/err1")" "failed: its agent did not answer within 30000 ms (no agent on vsock port 1024" "the fallback says why and on what it waited"
+	assert_contains "$(cat "$T/err1")" "; booting cold" "the fallback says what comes next"
 	wait_template c1-m256-n0- >/dev/null || exit 1
 	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err2" || fail "run after: $(tail -3 "$T/err2")"
 	assert_contains "$(cat "$T/err2")" "restored from template c1-m256-n0-" "the new template is used"
