@@ -22,11 +22,18 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 filters=("$@")
-# wanted NAME: true when no filter is given or NAME contains one of them.
+# wanted NAME: true when no filter is given or NAME contains one of them; a filter
+# "=NAME" matches that name only, or the part of FILE:NAME after the colon (the lab
+# resumes a crashed L1's tests by name).
 wanted() {
 	[ ${#filters[@]} -eq 0 ] && return 0
 	local f
-	for f in "${filters[@]}"; do [[ "$1" == *"$f"* ]] && return 0; done
+	for f in "${filters[@]}"; do
+		case $f in
+		=*) [ "$1" = "${f#=}" ] || [ "${1#*:}" = "${f#=}" ] && return 0 ;;
+		*) [[ "$1" == *"$f"* ]] && return 0 ;;
+		esac
+	done
 	return 1
 }
 jobs=${COCOON_TEST_JOBS:-$(nproc)}
@@ -168,17 +175,35 @@ elif [ "$lab_set" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 	prefix=lab/
 	# What L1 will run (its own tests/run.sh lists the same): here only to count it.
 	kvm_only=1 list_kvm_tests >"$list"
-	wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo unit >>"$list"
-	if [ -s "$list" ]; then
+	wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo "- - lab/cocoon-vmm/unit/test_hv_cocoon_vmm -" >>"$list"
+	# One L1 for the list; if L1 dies before its end (its kernel crashed, or it ran out
+	# of time), the crash stays a failure and the tests it had not finished run once
+	# more in a fresh L1, named exactly, so one crash does not lose the rest of the set.
+	lab_round=1
+	lab_filters=("$@")
+	while [ -s "$list" ]; do
+		out=$results/lab$lab_round
 		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests ($lab_set)" >&2
-		tests/lab/lab.sh "$results/lab" env COCOON_TEST_KVM_ONLY=1 COCOON_TEST_LAB="$lab_set" tests/run.sh "$@"
+		tests/lab/lab.sh "$out" env COCOON_TEST_KVM_ONLY=1 COCOON_TEST_LAB="$lab_set" tests/run.sh "${lab_filters[@]}"
 		lrc=$?
-		[ $lrc -eq 0 ] || grep -qs '^fail L1' "$results/lab/summary" ||
-			echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$summary"
+		[ $lrc -eq 0 ] || grep -qs '^fail L1' "$out/summary" ||
+			echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$out/summary"
 		# L1's own output, less its totals (folded into the line below).
-		grep -vE '^(failed: |[0-9]+ passed, )' "$results/lab/console.log" 2>/dev/null
-		cat "$results/lab/summary" >>"$summary" 2>/dev/null
-	fi
+		grep -vE '^(failed: |[0-9]+ passed, )' "$out/console.log" 2>/dev/null
+		cat "$out/summary" >>"$summary" 2>/dev/null
+		grep -qs '^fail L1' "$out/summary" && [ $lab_round -lt 2 ] || break
+		# What that L1 did not finish: listed names with no result line.
+		cut -d' ' -f3 "$list" | while read -r name; do
+			grep -qE "^(pass|fail|skip) $name( |\$)" "$out/summary" || echo "$name"
+		done >"$results/rest"
+		grep -q . "$results/rest" || break
+		lab_filters=()
+		while read -r name; do lab_filters+=("=$name"); done <"$results/rest"
+		awk 'NR == FNR { rest[$1]; next } $3 in rest' "$results/rest" "$list" >"$list.rest"
+		mv "$list.rest" "$list"
+		echo "lab: L1 died before its end: $(wc -l <"$list") tests it had not finished run in a fresh L1" >&2
+		lab_round=$((lab_round + 1))
+	done
 fi
 
 pass=$(grep -c '^pass' "$summary")

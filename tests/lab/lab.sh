@@ -24,7 +24,7 @@ shift
 mkdir -p "$dest"
 lab_fail() {
 	echo "lab: $*" >&2
-	echo "fail L1 ($*)" >>"$dest/summary"
+	printf 'fail L1 (%s)\n' "$(printf '%s' "$*" | tr '\n' ' ')" >>"$dest/summary" # one line
 	exit 1
 }
 case $root in *[[:space:]]*) lab_fail "the clone's path has blanks: $root" ;; esac
