@@ -3,7 +3,7 @@
 # integration test function (tests/integration/*.sh, functions named test_*), the
 # latter in parallel; then the KVM backends' tests (see below). Ends with one line:
 # "N passed, N failed, N skipped".
-# Usage: tests/run.sh [FILTER...]   (run tests whose name contains any FILTER)
+# Usage: tests/run.sh [FILTER...]   (tests whose name contains a FILTER; =NAME: that test)
 #
 # KVM backends: the `cocoon run`, containerd, CRI and network tests run once more for
 # each KVM backend, cocoon-vmm and QEMU -accel kvm, chosen by a COCOON_CONFIG file,
