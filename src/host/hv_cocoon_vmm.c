@@ -224,6 +224,8 @@ static int try_connect(const char *path, int timeout_ms)
 	return cc_steal_fd(&fd);
 }
 
+#define PROFILE_ANSWER_MAX 2048 /* the VMM's PROFILE_LINE_MAX */
+
 /* The API's answer to one command, for the log. */
 static void api_ask(const char *sock, const char *cmd, char *out, size_t len, int timeout_ms)
 {
@@ -249,6 +251,42 @@ static void api_ask(const char *sock, const char *cmd, char *out, size_t len, in
 	out[strcspn(out, "\n")] = '\0';
 }
 
+/* The value of KEY in a profile line ("key=value ..."), or "-". */
+static void profile_value(const char *line, const char *key, char *out, size_t len)
+{
+	size_t klen = strlen(key);
+	for (const char *p = line; (p = strstr(p, key)) != NULL; p += klen)
+		if ((p == line || p[-1] == ' ') && p[klen] == '=') {
+			snprintf(out, len, "%.*s", (int)strcspn(p + klen + 1, " "), p + klen + 1);
+			return;
+		}
+	snprintf(out, len, "-");
+}
+
+/* Why no agent answered, as far as the VMM can tell: whether the guest printed, and
+ * whether its vCPUs still run (KVM's exit counters over a second) or sit halted. */
+static void vmm_state(const struct cvmm *m, char *out, size_t len)
+{
+	static const char *const keys[] = { "first_output_ms", "vmm_exits", "kvm.exits",
+					    "kvm.halt_exits" };
+	char line[2][PROFILE_ANSWER_MAX], v[2][CC_ARRAY_SIZE(keys)][32];
+	api_ask(m->api_sock, "profile\n", line[0], sizeof(line[0]), 1000);
+	struct timespec ts = { 1, 0 };
+	nanosleep(&ts, NULL);
+	api_ask(m->api_sock, "profile\n", line[1], sizeof(line[1]), 1000);
+	if (strncmp(line[1], "ok ", 3) != 0) {
+		snprintf(out, len, "its API did not answer");
+		return;
+	}
+	for (int s = 0; s < 2; s++)
+		for (size_t k = 0; k < CC_ARRAY_SIZE(keys); k++)
+			profile_value(line[s], keys[k], v[s][k], sizeof(v[s][k]));
+	snprintf(out, len,
+		 "the guest's first output at %s ms; exits to the VMM %s; over 1 s KVM exits "
+		 "%s -> %s, halts %s -> %s",
+		 v[1][0], v[1][1], v[0][2], v[1][2], v[0][3], v[1][3]);
+}
+
 static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *err)
 {
 	struct cvmm *m = vm->priv;
@@ -259,7 +297,7 @@ static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *er
 		int fd = try_connect(m->vsock_sock, left_ms > 0 ? left_ms : 1);
 		if (fd >= 0) {
 			if (cc_log_level() >= CC_LOG_DEBUG) {
-				char line[2048];
+				char line[PROFILE_ANSWER_MAX];
 				api_ask(m->api_sock, "profile\n", line, sizeof(line), 1000);
 				cc_debug("cocoon-vmm boot profile: %s", line);
 			}
@@ -268,9 +306,13 @@ static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *er
 		if (cc_child_wait(&vm->pid, 0, &vm->status))
 			return cc_error_set(err, 0, "cocoon-vmm exited during startup (see %s)",
 					    vm->console_log);
-		if (cc_now_ns() >= deadline)
-			return cc_error_set(err, ETIMEDOUT, "no agent on vsock port %d through %s",
-					    AGENT_VSOCK_PORT, m->vsock_sock);
+		if (cc_now_ns() >= deadline) {
+			char state[512];
+			vmm_state(m, state, sizeof(state));
+			return cc_error_set(err, ETIMEDOUT,
+					    "no agent on vsock port %d through %s; cocoon-vmm: %s",
+					    AGENT_VSOCK_PORT, m->vsock_sock, state);
+		}
 		struct timespec ts = { 0, 5000000 };
 		nanosleep(&ts, NULL);
 	}

@@ -287,9 +287,12 @@ start_vm:
 	if (fd < 0) {
 		/* The same words whichever backend waited (cocoon-vmm waits in connect, QEMU in
 		 * hello): what the user can change is boot_timeout_ms, not a socket. */
-		if (err->err_no == ETIMEDOUT)
-			cc_error_set(err, 0, "the guest agent did not answer within %d ms",
-				     cfg->boot_timeout_ms);
+		if (err->err_no == ETIMEDOUT) {
+			char why[sizeof(err->msg)];
+			snprintf(why, sizeof(why), "%s", err->msg);
+			cc_error_set(err, 0, "the guest agent did not answer within %d ms (%.900s)",
+				     cfg->boot_timeout_ms, why);
+		}
 		goto fail_console;
 	}
 	sb->agent = ttrpc_client_new(fd, err);

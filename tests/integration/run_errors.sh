@@ -151,6 +151,10 @@ test_run_guest_never_answers() {
 	assert_contains "$out" "the guest agent did not answer within $ms ms" "message"
 	assert_contains "$out" "guest console" "console tail shown"
 	assert_contains "$out" "not-an-agent-$$" "the guest's own output"
+	# cocoon-vmm also says what its vCPUs did meanwhile.
+	if grep -qs '^hypervisor = cocoon-vmm' "${COCOON_CONFIG:-/dev/null}"; then
+		assert_contains "$out" "cocoon-vmm: the guest's first output at " "the VMM's view"
+	fi
 }
 
 # Sockets live in the sandbox's state directory: one too deep for a unix socket path is
