@@ -575,7 +575,17 @@ int template_take_spare(const char *state_root, const struct template_key *k, co
 	return template_spare_claim(tfd, sfd, "ram", (uint64_t)st.st_size, fd, err);
 }
 
-int template_spare_fill(int tdirfd, int memfd, uint64_t *pages, struct cc_error *err)
+/* The scheduling class of this process: the copy is ahead of need and must not slow a
+ * sandbox that starts meanwhile (in the lab a filler at normal priority doubled the
+ * create and start times of the container whose restore started it), but the spares
+ * lock is held at normal priority, never by a process that may wait for a CPU. */
+static void idle_priority(bool idle)
+{
+	if (sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &(struct sched_param){ 0 }) < 0)
+		cc_debug("templates: scheduling class: %s", strerror(errno));
+}
+
+int template_spare_fill(int tdirfd, int lockfd, int memfd, uint64_t *pages, struct cc_error *err)
 {
 	char tmp[64], name[64];
 	static unsigned seq;
@@ -589,9 +599,17 @@ int template_spare_fill(int tdirfd, int memfd, uint64_t *pages, struct cc_error 
 		openat(tdirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cc_error_set(err, errno, "creating spare %s", tmp);
-	int rc = 0;
-	if (ftruncate(fd, st.st_size) < 0)
+	/* Held while it is written: a filler that finds it locked counts it as coming, one
+	 * that finds it free removes it as a dead filler's. */
+	int rc = flock(fd, LOCK_EX) < 0 ? cc_error_set(err, errno, "locking spare %s", tmp) : 0;
+	if (rc == 0 && ftruncate(fd, st.st_size) < 0)
 		rc = cc_error_set(err, errno, "sizing spare %s", tmp);
+	/* The copy without the spares lock: a restore's discard of the template never
+	 * waits for it (its tmp file is removed with the rest, and the rename below fails). */
+	if (lockfd >= 0) {
+		flock(lockfd, LOCK_UN);
+		idle_priority(true);
+	}
 	*pages = 0;
 	/* Extent by extent, like a restore's copy: a hole stays a hole (no page). */
 	for (off_t off = 0; rc == 0 && off < st.st_size;) {
@@ -616,6 +634,14 @@ int template_spare_fill(int tdirfd, int memfd, uint64_t *pages, struct cc_error 
 		*pages += (uint64_t)(hole - data + 4095) / 4096;
 		off = hole;
 	}
+	struct stat dst;
+	if (lockfd >= 0) {
+		idle_priority(false);
+		if (flock(lockfd, LOCK_EX) < 0 && rc == 0)
+			rc = cc_error_set(err, errno, "locking the spares");
+		if (rc == 0 && fstat(tdirfd, &dst) == 0 && dst.st_nlink == 0)
+			rc = cc_error_set(err, 0, "the template was removed");
+	}
 	if (rc == 0 && renameat(tdirfd, tmp, tdirfd, name) < 0)
 		rc = cc_error_set(err, errno, "naming spare %s", name);
 	if (rc < 0)
@@ -623,9 +649,7 @@ int template_spare_fill(int tdirfd, int memfd, uint64_t *pages, struct cc_error 
 	return rc;
 }
 
-/* Spares of the template at tdirfd, and the removal of a dead filler's unfinished ones
- * (the caller holds the spares lock: nobody else writes). */
-static unsigned count_spares(int tdirfd)
+unsigned template_spare_count(int tdirfd)
 {
 	cleanup_close int dup_fd = dup(tdirfd);
 	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
@@ -640,6 +664,12 @@ static unsigned count_spares(int tdirfd)
 			n++;
 		else if (strncmp(e->d_name, "." TEMPLATE_SPARE_PREFIX,
 				 strlen("." TEMPLATE_SPARE_PREFIX)) == 0) {
+			cleanup_close int fd =
+				openat(tdirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+				n++;
+				continue;
+			}
 			cc_info("templates: removing %s, left by a filler that died", e->d_name);
 			unlinkat(tdirfd, e->d_name, 0);
 		}
@@ -686,16 +716,18 @@ void template_fill_spares(const char *state_root, const char *name, unsigned spa
 		host_cgroup_destroy(&cg);
 		return;
 	}
-	/* One filler at a time per template; each counts again under the lock, so spares
-	 * claimed while another filled are made up for. */
+	/* Each filler counts (whole spares and those being written) under the lock and
+	 * starts a spare there, so several never make more than `spares`, and spares
+	 * claimed meanwhile are made up for; the copy runs without it. */
 	cleanup_close int lfd =
 		openat(dfd, TEMPLATE_SPARE_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	struct stat dst;
 	if (lfd < 0 || flock(lfd, LOCK_EX) < 0 || fstat(dfd, &dst) < 0 || dst.st_nlink == 0)
 		goto out; /* discarded or replaced while we waited */
-	for (unsigned have = count_spares(dfd); have < spares; have = count_spares(dfd)) {
+	for (unsigned have = template_spare_count(dfd); have < spares;
+	     have = template_spare_count(dfd)) {
 		uint64_t pages, t0 = cc_now_ns();
-		if (template_spare_fill(dfd, mfd, &pages, &err) < 0) {
+		if (template_spare_fill(dfd, lfd, mfd, &pages, &err) < 0) {
 			cc_warn("templates: spare of %s: %s", name, err.msg);
 			break;
 		}

@@ -61,8 +61,8 @@ int template_make(const struct sandbox_config *cfg, unsigned n_nics, struct cc_e
 /* Spares (docs/vmm.md "Spare memory"): copies of a template's RAM made ahead of need in
  * its directory, each a file on the state root's memory filesystem that one restore
  * takes as its guest's RAM instead of copying the template's. A spare is written as
- * .spare-<pid> and renamed to spare-<pid>-<n> when whole; only the filler (under
- * spares.lock) writes, so a .spare-* seen under the lock is a dead filler's. */
+ * .spare-<pid> (locked by its filler while written) and renamed to spare-<pid>-<n> when
+ * whole, both under spares.lock; an unlocked .spare-* is a dead filler's. */
 #define TEMPLATE_SPARE_PREFIX "spare-"
 #define TEMPLATE_SPARE_LOCK "spares.lock"
 #define TEMPLATE_MAX_SPARES 16 /* config template_spares: 0..16 */
@@ -80,8 +80,13 @@ int template_spare_claim(int tdirfd, int sbdirfd, const char *as, uint64_t size,
 int template_take_spare(const char *state_root, const struct template_key *k, const char *sb_dir,
 			int memory_fd, int *fd, struct cc_error *err);
 /* Writes one spare of memfd (the template's memory file) into tdirfd: data extents
- * only, holes stay holes; *pages counts what was copied. */
-int template_spare_fill(int tdirfd, int memfd, uint64_t *pages, struct cc_error *err);
+ * only, holes stay holes; *pages counts what was copied. lockfd (or -1) is the spares
+ * lock, held on entry and on return: released, at idle priority, for the copy. */
+int template_spare_fill(int tdirfd, int lockfd, int memfd, uint64_t *pages, struct cc_error *err);
+/* Spares of the template at tdirfd, whole or being written (their filler holds an flock
+ * on them), after removing a dead filler's unfinished ones (unlocked). The caller holds
+ * the spares lock: no spare is started meanwhile. */
+unsigned template_spare_count(int tdirfd);
 /* The filler's work (cocoon template-spare, and the maker after it made a template):
  * in the host cgroup <state_root>/templates (its pages are charged there, not to a
  * pod), tops the template up to `spares` spares, where the state root is on a memory

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,7 +169,7 @@ static void test_spare_fill_and_claim(void **state)
 	int tfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(tfd >= 0);
 	uint64_t pages = 0;
-	assert_int_equal(template_spare_fill(tfd, mem, &pages, &err), 0);
+	assert_int_equal(template_spare_fill(tfd, -1, mem, &pages, &err), 0);
 	assert_true(pages >= 2 && pages < 8 * MIB / 4096);
 
 	snprintf(sbdir, sizeof(sbdir), "%s/sb", root);
@@ -201,7 +202,7 @@ static void test_spare_fill_and_claim(void **state)
 	closedir(d);
 
 	/* Of another size (a template rebuilt under it): refused, named, removed. */
-	assert_int_equal(template_spare_fill(tfd, mem, &pages, &err), 0);
+	assert_int_equal(template_spare_fill(tfd, -1, mem, &pages, &err), 0);
 	assert_int_equal(template_spare_claim(tfd, sfd, "ram", 4 * MIB, &ram, &err), -1);
 	assert_non_null(strstr(err.msg, "the template's RAM is 4194304"));
 	assert_int_equal(faccessat(sfd, "ram", F_OK, 0), -1);
@@ -209,6 +210,31 @@ static void test_spare_fill_and_claim(void **state)
 	close(sfd);
 	close(tfd);
 	close(mem);
+}
+
+/* Counting under the spares lock: whole spares and those a live filler writes (it holds
+ * an flock on its file) count; a dead filler's unlocked file is removed. */
+static void test_spare_count(void **state)
+{
+	(void)state;
+	int tfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(tfd >= 0);
+	assert_int_equal(template_spare_count(tfd), 0);
+	put("spare-1-2", "", 0600);
+	put(".spare-3", "", 0600);
+	put(".spare-4", "", 0600);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/.spare-4", tdir);
+	int live = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(live >= 0);
+	assert_int_equal(flock(live, LOCK_EX), 0);
+	assert_int_equal(template_spare_count(tfd), 2);
+	assert_int_equal(faccessat(tfd, ".spare-3", F_OK, 0), -1);
+	assert_int_equal(faccessat(tfd, ".spare-4", F_OK, 0), 0);
+	close(live); /* its filler died */
+	assert_int_equal(template_spare_count(tfd), 1);
+	assert_int_equal(faccessat(tfd, ".spare-4", F_OK, 0), -1);
+	close(tfd);
 }
 
 int main(void)
@@ -220,6 +246,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
 		cmocka_unit_test(test_spare_names),
 		cmocka_unit_test_setup_teardown(test_spare_fill_and_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_count, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
