@@ -1,7 +1,10 @@
 #!/bin/bash
 # Sandbox templates (cocoon-vmm): `cocoon run true` booted cold (template = off) against
-# restored from a template (template = auto, the template made beforehand), in one run.
-# Prints, for both and as the ratio template/cold:
+# restored from a template (template = auto, the template made beforehand), in one run:
+# `copy` copies the template's memory into the new VM's memfd (template_spares = 0),
+# `spare` maps a spare made ahead of need (template_spares = 1; the next run waits for
+# the filler to refill it, as a start that is not back to back finds it refilled).
+# Prints, for each and as the ratio to cold:
 #   - `cocoon run true` wall time (median of N) and its breakdown from --debug timing
 #     lines (for a restore, "VMM spawn to agent ready" includes Reseed and MountShared);
 #   - host memory (PSS) of one idle sandbox's VMM + virtiofsd (the cocoon process aside).
@@ -34,10 +37,12 @@ cleanup() {
 }
 trap cleanup EXIT
 "$root/tests/busybox-rootfs.sh" "$work/rootfs" >/dev/null
-modes=(cold template)
+modes=(cold copy spare)
 common='hypervisor = cocoon-vmm\nboot_timeout_ms = 300000\n'
 printf "${common}template = off\n" >"$work/cold.conf"
-printf "${common}template = auto\n" >"$work/template.conf"
+printf "${common}template = auto\ntemplate_spares = 0\n" >"$work/copy.conf"
+printf "${common}template = auto\ntemplate_spares = 1\n" >"$work/spare.conf"
+workers() { pgrep -f -- "template-(make|spare) --state-dir $COCOON_STATE_DIR" >/dev/null; }
 
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -50,21 +55,21 @@ cocoon_m() { # MODE ARGS...
 
 echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo)"
 echo "kvm: $(grep -qw svm /proc/cpuinfo && echo svm || echo vmx)$([ "$(hostname)" = cocoon-lab ] && echo ' (lab, nested emulation: L1 under QEMU TCG)')"
-echo "runs: $n each, cold and template alternated"
+echo "runs: $n each, cold, copy and spare alternated"
 
 # The template: the first run of its shape boots cold and has it made beside it. Every
 # run here uses --debug (for the timing lines), which is part of a template's key.
 t0=$(now_ms)
-cocoon_m template run --debug --rootfs "$work/rootfs" -- true 2>/dev/null
+cocoon_m spare run --debug --rootfs "$work/rootfs" -- true 2>/dev/null
 for i in $(seq 1 1200); do
-	pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR" >/dev/null || break
+	workers || break
 	sleep 0.5
 done
 tdir=$(ls -d "$COCOON_STATE_DIR"/templates/c*-* 2>/dev/null | head -1)
 [ -n "$tdir" ] || { echo "bench: no template made: $(tail -5 "$COCOON_STATE_DIR/templates/maker.log")" >&2; exit 1; }
 echo "template $(basename "$tdir"): made $(($(now_ms) - t0)) ms after the first run started;" \
 	"memory file $(du -k "$tdir/memory" | cut -f1) kB on disk of $(($(stat -c %s "$tdir/memory") / 1024)) kB, vm.state $(stat -c %s "$tdir/vm.state") bytes"
-grep 'templates: made' "$COCOON_STATE_DIR/templates/maker.log" | sed 's/^/  maker: /' || true
+grep -E 'templates: (made|spare)' "$COCOON_STATE_DIR/templates/maker.log" | sed 's/^/  maker: /' || true
 echo
 
 for i in $(seq 1 "$n"); do
@@ -73,8 +78,11 @@ for i in $(seq 1 "$n"); do
 		cocoon_m "$m" run --debug --rootfs "$work/rootfs" -- true 2>"$work/err" >/dev/null ||
 			{ echo "bench: $m run failed: $(tail -5 "$work/err")" >&2; exit 1; }
 		wall=$(($(now_ms) - t0))
-		if [ "$m" = template ] && ! grep -q "restored from template" "$work/err"; then
-			echo "bench: a template run was not restored: $(grep -i template "$work/err" | tail -3)" >&2
+		want=""
+		[ "$m" = copy ] && want="its memory copied"
+		[ "$m" = spare ] && want="its memory from a spare"
+		if [ -n "$want" ] && ! grep -q "restored from template .*($want)" "$work/err"; then
+			echo "bench: a $m run was not restored so: $(grep -i template "$work/err" | tail -3)" >&2
 			exit 1
 		fi
 		# A restore's parts: the VMM's copy of the template's memory (its debug line in the
@@ -88,16 +96,26 @@ for i in $(seq 1 "$n"); do
 				t["container_exited"]-t["container_created"], t["teardown_done"]-t["container_exited"],
 				mem, (hello - conn) * 1000}' \
 			"$work/err" >>"$work/start-$m"
+		# The filler, between starts: its time is not the start's.
+		if [ "$m" = spare ]; then
+			for j in $(seq 1 1200); do workers || break; sleep 0.1; done
+		fi
 	done
 done
+echo "spares filled (the maker's first, then one after each spare run):"
+grep 'templates: spare' "$COCOON_STATE_DIR/templates/maker.log" | sed 's/.*filled (/  /; s/)$//' | tr '\n' ';' | sed 's/;$/\n/'
+echo
 col() { awk -v c="$2" '{print $c}' "$work/start-$1" | median; }
 echo "cocoon run true, median of $n (ms):"
-printf '  %-48s %10s %10s %8s\n' "" cold template ratio
+printf '  %-48s %9s %9s %9s %8s %8s\n' "" cold copy spare copy/c spare/c
 row() { # LABEL COLUMN
-	local c t
+	local c t s
 	c=$(col cold "$2")
-	t=$(col template "$2")
-	printf '  %-48s %10s %10s %8s\n' "$1" "$c" "$t" "$( [ "${c%.*}" -gt 0 ] 2>/dev/null && ratio "$t" "$c" || echo -)"
+	t=$(col copy "$2")
+	s=$(col spare "$2")
+	printf '  %-48s %9s %9s %9s %8s %8s\n' "$1" "$c" "$t" "$s" \
+		"$( [ "${c%.*}" -gt 0 ] 2>/dev/null && ratio "$t" "$c" || echo -)" \
+		"$( [ "${c%.*}" -gt 0 ] 2>/dev/null && ratio "$s" "$c" || echo -)"
 }
 row "wall time" 1
 row "virtiofsd + VMM spawned" 2
@@ -119,10 +137,13 @@ for m in "${modes[@]}"; do
 	sleep 3 # let the guest settle
 	pss[$m]=$(pss_kb "${pids[0]}" descendants) # VMM + virtiofsd
 	[ "$m" = cold ] || grep -q "restored from template" "$work/idle.err" ||
-		{ echo "bench: the idle template sandbox was not restored" >&2; exit 1; }
+		{ echo "bench: the idle $m sandbox was not restored" >&2; exit 1; }
 	kill "${pids[0]}"
 	wait "${pids[0]}" 2>/dev/null || true
 	pids=()
+	for j in $(seq 1 1200); do workers || break; sleep 0.1; done
 done
-echo "host memory of one idle sandbox (PSS of VMM + virtiofsd, kB):"
-printf '  %-48s %10s %10s %8s\n' "" "${pss[cold]}" "${pss[template]}" "$(ratio "${pss[template]}" "${pss[cold]}")"
+echo "host memory of one idle sandbox (PSS of VMM + virtiofsd, kB; a spare's pages count"
+echo "where they are mapped, though charged to the filler's cgroup):"
+printf '  %-48s %9s %9s %9s %8s %8s\n' "" "${pss[cold]}" "${pss[copy]}" "${pss[spare]}" \
+	"$(ratio "${pss[copy]}" "${pss[cold]}")" "$(ratio "${pss[spare]}" "${pss[cold]}")"

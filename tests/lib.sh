@@ -34,12 +34,16 @@ make_rootfs() { # DIR
 	"$ROOT/tests/busybox-rootfs.sh" "$1"
 }
 
-# Sandbox templates (host/template.h), made by a detached maker: waits until no maker
-# runs and the template of a shape is in place; prints its directory.
+# Sandbox templates (host/template.h), made by a detached maker and topped up with spares
+# by a detached filler: waits until neither runs and the template of a shape is in
+# place (with the spares the maker filled); prints its directory.
+template_workers() {
+	pgrep -f -- "template-(make|spare) --state-dir $COCOON_STATE_DIR" >/dev/null
+}
 wait_template() { # SHAPE
 	local i d
 	for i in $(seq 600); do
-		if ! pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR" >/dev/null; then
+		if ! template_workers; then
 			d=$(ls -d "$COCOON_STATE_DIR"/templates/"$1"* 2>/dev/null | head -1)
 			[ -n "$d" ] && { echo "$d"; return 0; }
 		fi
@@ -47,11 +51,11 @@ wait_template() { # SHAPE
 	done
 	fail "no template $1 after 300 s: $(cat "$COCOON_STATE_DIR/templates/maker.log" 2>/dev/null | tail -5)"
 }
-# At a template test's end, whatever happened: no maker running, no template left.
+# At a template test's end, whatever happened: no maker or filler running, no template left.
 templates_cleanup() {
 	local i
 	for i in $(seq 600); do
-		pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR" >/dev/null || break
+		template_workers || break
 		sleep 0.5
 	done
 	rm -rf "$COCOON_STATE_DIR/templates"

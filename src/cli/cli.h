@@ -13,6 +13,7 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_template_make(int argc, char **argv);
+int cmd_template_spare(int argc, char **argv);
 
 /* Loads the config (path may be NULL) and reports failures on stderr. */
 int cli_load_config(struct cc_config *cfg, const char *path);

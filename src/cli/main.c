@@ -50,6 +50,8 @@ int main(int argc, char **argv)
 	/* Internal: started by a sandbox, not listed. */
 	if (strcmp(argv[1], "template-make") == 0)
 		return cmd_template_make(argc - 1, argv + 1);
+	if (strcmp(argv[1], "template-spare") == 0)
+		return cmd_template_spare(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);

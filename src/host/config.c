@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "host/hypervisor.h"
+#include "host/template.h"
 #include "shared/log.h"
 #include "shared/util.h"
 
@@ -51,6 +52,7 @@ void cc_config_defaults(struct cc_config *cfg, const char *prefix)
 	cfg->stop_grace_ms = 10000;
 	cfg->max_execs = 128;
 	snprintf(cfg->template_mode, sizeof(cfg->template_mode), "auto");
+	cfg->template_spares = 1;
 }
 
 bool cc_config_templates(const struct cc_config *cfg, const struct hypervisor_ops *hv,
@@ -95,6 +97,7 @@ static const struct key keys[] = {
 	{ "max_execs", UINT(max_execs, 1, 4096) },
 	{ "template", K_TEMPLATE, offsetof(struct cc_config, template_mode),
 	  sizeof(((struct cc_config *)0)->template_mode), 0, 0 },
+	{ "template_spares", UINT(template_spares, 0, TEMPLATE_MAX_SPARES) },
 	{ "log_level", K_LOGLEVEL, offsetof(struct cc_config, log_level), sizeof(int), 0, 0 },
 };
 

@@ -25,9 +25,10 @@ struct cc_config {
 	int boot_timeout_ms;
 	int stop_grace_ms;  /* after a SIGKILL the guest did not carry out, the host kills the VM */
 	unsigned max_execs; /* live exec'd processes per pod (each holds host threads) */
-	char template_mode[8]; /* "auto": sandboxes start from templates where the backend
-				* can (cocoon-vmm); "off": every sandbox boots cold */
-	char source[4096];     /* the file these values came from, "" for defaults */
+	char template_mode[8];	  /* "auto": sandboxes start from templates where the backend
+				   * can (cocoon-vmm); "off": every sandbox boots cold */
+	unsigned template_spares; /* spare copies of a template's RAM kept ready, 0: none */
+	char source[4096];	  /* the file these values came from, "" for defaults */
 };
 
 /* Built-in defaults; guest artifacts under <prefix>/share/cocoon. */

@@ -127,7 +127,8 @@ static int cvmm_start(struct vm *vm, struct cc_error *err)
 	if (c->restore) {
 		/* The jailed VMM cannot open the root-only template: it inherits our fds. */
 		argv[n++] = strdup("--restore-fd");
-		argv[n++] = cc_strdup_printf("%d,%d", c->restore_state_fd, c->restore_memory_fd);
+		argv[n++] = cc_strdup_printf("%d,%d%s", c->restore_state_fd, c->restore_memory_fd,
+					     c->restore_map ? ",map" : "");
 	} else {
 		argv[n++] = strdup("--kernel");
 		argv[n++] = strdup(c->kernel);

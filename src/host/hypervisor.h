@@ -39,6 +39,9 @@ struct vm_config {
 	 * only describe the template. */
 	bool restore;
 	int restore_state_fd, restore_memory_fd;
+	/* restore_memory_fd is a spare of the template's RAM, read-write: the VM's RAM as
+	 * it is, not copied (host/template.h). */
+	bool restore_map;
 };
 
 /* Kernel arguments both backends give the guest to cut its boot, found with cocoon-vmm's

@@ -58,6 +58,7 @@ void sandbox_config_from_settings(struct sandbox_config *sc, const struct cc_con
 		.memory_mib = cfg->default_memory_mib,
 		.debug = cfg->log_level >= CC_LOG_DEBUG,
 		.boot_timeout_ms = cfg->boot_timeout_ms,
+		.template_spares = cfg->template_spares,
 	};
 }
 
@@ -97,6 +98,7 @@ static int restore_to_cold(struct sandbox *sb, const struct sandbox_config *cfg,
 	}
 	sb->template_name[0] = '\0';
 	sb->vm.cfg.restore = false;
+	sb->vm.cfg.restore_map = false;
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/vm", sb->dir);
 	cc_rm_rf(path, &ignored);
@@ -241,7 +243,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	unsigned n_nics = sb->vm.cfg.n_nets;
 	/* The maker starts once this sandbox's agent answered: it never competes with the
 	 * cold boot it is meant to spare the next sandboxes. */
-	bool want_maker = false;
+	bool want_maker = false, want_filler = false;
 	struct template_key tk;
 	if (cfg->use_template && cfg->hv->snapshot != NULL) {
 		struct cc_error te;
@@ -253,6 +255,24 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 			sb->vm.cfg.restore_state_fd = tstate;
 			sb->vm.cfg.restore_memory_fd = tmem;
 			snprintf(sb->template_name, sizeof(sb->template_name), "%s", tk.name);
+			/* A spare made ahead (host/template.h) is the guest's RAM as it is; without
+			 * one the VMM copies the template's. Either way a filler tops them up. */
+			int spare = -1;
+			if (cfg->template_spares > 0 && template_spares_here(cfg->state_root)) {
+				want_filler = true;
+				r = template_take_spare(cfg->state_root, &tk, sb->dir, tmem, &spare,
+							&te);
+				if (r < 0)
+					cc_warn("sandbox %s: spare of template %s: %s; copying its "
+						"memory",
+						sb->id, tk.name, te.msg);
+			}
+			if (spare >= 0) {
+				close(tmem);
+				tmem = spare;
+				sb->vm.cfg.restore_memory_fd = tmem;
+				sb->vm.cfg.restore_map = true;
+			}
 		} else if (r == -2) {
 			cc_warn("sandbox %s: no template: %s; booting cold", sb->id, te.msg);
 		} else {
@@ -320,8 +340,11 @@ start_vm:
 	if (want_maker)
 		template_spawn_maker(cfg, n_nics);
 	if (sb->template_name[0] != '\0')
-		cc_info("sandbox %s: restored from template %s in %.0f ms", sb->id,
-			sb->template_name, (double)(cc_now_ns() - sb->t.start) / 1e6);
+		cc_info("sandbox %s: restored from template %s in %.0f ms (%s)", sb->id,
+			sb->template_name, (double)(cc_now_ns() - sb->t.start) / 1e6,
+			sb->vm.cfg.restore_map ? "its memory from a spare" : "its memory copied");
+	if (want_filler && sb->template_name[0] != '\0')
+		template_spawn_filler(cfg->state_root, sb->template_name, cfg->template_spares);
 	sb->t.agent_ready = cc_now_ns();
 	cc_debug("sandbox %s: agent ready (guest %s, boot to ready %llu ms)", sb->id,
 		 sb->guest_kernel, (unsigned long long)(sb->t.guest_boot_to_ready_ns / 1000000ull));

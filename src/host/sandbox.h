@@ -56,6 +56,9 @@ struct sandbox_config {
 	/* This sandbox is the template being made: booted with cocoon.template=1 (the
 	 * agent mounts nothing, the host configures no network). */
 	bool make_template;
+	/* Spare copies of the template's RAM kept ready for the next restores (config
+	 * template_spares; host/template.h), 0: every restore copies. */
+	unsigned template_spares;
 };
 
 /* Timestamps (cc_now_ns) for the benchmark breakdown. */

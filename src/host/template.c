@@ -13,9 +13,12 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "host/child.h"
 #include "host/config.h"
@@ -144,6 +147,19 @@ fail:
 	return -1;
 }
 
+/* Removes a template directory under its spares lock: a filler writing a spare in it
+ * finishes first, and one that takes the lock after sees the directory gone. */
+static int remove_template_dir(const char *path, struct cc_error *err)
+{
+	cleanup_close int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int lfd = dfd < 0 ? -1
+					: openat(dfd, TEMPLATE_SPARE_LOCK,
+						 O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lfd >= 0)
+		flock(lfd, LOCK_EX);
+	return cc_rm_rf(path, err);
+}
+
 void template_discard(const char *state_root, const struct template_key *k)
 {
 	char path[PATH_MAX];
@@ -152,8 +168,33 @@ void template_discard(const char *state_root, const struct template_key *k)
 		return;
 	size_t n = strlen(path);
 	snprintf(path + n, sizeof(path) - n, "/%s", k->name);
-	if (cc_rm_rf(path, &err) < 0)
+	if (remove_template_dir(path, &err) < 0)
 		cc_warn("removing template %s: %s", path, err.msg);
+}
+
+/* Runs argv[0] detached (its own session, reparented to init) so it outlives a `cocoon
+ * run true`, stdout and stderr appended to log; only async-signal-safe calls between
+ * fork and exec (the shim has threads). */
+static int spawn_detached(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return 0;
 }
 
 void template_spawn_maker(const struct sandbox_config *cfg, unsigned n_nics)
@@ -170,11 +211,12 @@ void template_spawn_maker(const struct sandbox_config *cfg, unsigned n_nics)
 	snprintf(log, sizeof(log), "%s/maker.log", tdir);
 	char *argv[32];
 	size_t n = 0;
-	char cpus[16], mem[32], nics[16], timeout[16];
+	char cpus[16], mem[32], nics[16], timeout[16], spares[16];
 	snprintf(cpus, sizeof(cpus), "%u", cfg->cpus);
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)cfg->memory_mib);
 	snprintf(nics, sizeof(nics), "%u", n_nics);
 	snprintf(timeout, sizeof(timeout), "%d", cfg->boot_timeout_ms);
+	snprintf(spares, sizeof(spares), "%u", cfg->template_spares);
 	argv[n++] = cocoon;
 	argv[n++] = "template-make";
 	argv[n++] = "--state-dir";
@@ -193,6 +235,8 @@ void template_spawn_maker(const struct sandbox_config *cfg, unsigned n_nics)
 	argv[n++] = nics;
 	argv[n++] = "--timeout-ms";
 	argv[n++] = timeout;
+	argv[n++] = "--spares";
+	argv[n++] = spares;
 	if (cfg->vmm_binary != NULL) {
 		argv[n++] = "--vmm";
 		argv[n++] = (char *)cfg->vmm_binary;
@@ -204,27 +248,10 @@ void template_spawn_maker(const struct sandbox_config *cfg, unsigned n_nics)
 	if (cfg->debug)
 		argv[n++] = "--debug";
 	argv[n] = NULL;
-	/* Detached (its own session, reparented to init), so it outlives a `cocoon run
-	 * true`; only async-signal-safe calls between fork and exec (the shim has threads). */
-	pid_t pid = fork();
-	if (pid < 0) {
+	if (spawn_detached(argv, log) < 0) {
 		cc_warn("templates: fork: %s", strerror(errno));
 		return;
 	}
-	if (pid == 0) {
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		execv(cocoon, argv);
-		_exit(127);
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
 	cc_info("templates: making %s in the background (%s)", cfg->state_root, log);
 }
 
@@ -316,7 +343,7 @@ static void remove_stale(const char *tdir, const struct template_key *k)
 		struct cc_error err;
 		snprintf(path, sizeof(path), "%s/%s", tdir, e->d_name);
 		cc_info("templates: removing %s (its key changed)", path);
-		if (cc_rm_rf(path, &err) < 0)
+		if ((lock ? cc_rm_rf(path, &err) : remove_template_dir(path, &err)) < 0)
 			cc_warn("templates: %s", err.msg);
 	}
 	closedir(d);
@@ -465,5 +492,268 @@ int template_make(const struct sandbox_config *in, unsigned n_nics, struct cc_er
 	remove_stale(tdir, &k);
 	cc_info("templates: made %s (boot %.0f ms, save %.0f ms)", final,
 		(double)(booted - t0) / 1e6, (double)(cc_now_ns() - booted) / 1e6);
+	/* Still in the background: the first restores find a spare. */
+	if (in->template_spares > 0)
+		template_fill_spares(in->state_root, k.name, in->template_spares);
 	return 0;
+}
+
+/* ---- spares ---- */
+
+bool template_spares_here(const char *state_root)
+{
+	struct statfs fs;
+	return statfs(state_root, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
+bool template_spare_name(const char *name)
+{
+	const char *p = name + strlen(TEMPLATE_SPARE_PREFIX);
+	if (strncmp(name, TEMPLATE_SPARE_PREFIX, strlen(TEMPLATE_SPARE_PREFIX)) != 0)
+		return false;
+	size_t a = strspn(p, "0123456789");
+	if (a == 0 || a > 10 || p[a] != '-')
+		return false;
+	size_t b = strspn(p + a + 1, "0123456789");
+	return b > 0 && b <= 20 && p[a + 1 + b] == '\0';
+}
+
+int template_spare_claim(int tdirfd, int sbdirfd, const char *as, uint64_t size, int *fd,
+			 struct cc_error *err)
+{
+	cleanup_close int dup_fd = dup(tdirfd);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	if (d == NULL)
+		return cc_error_set(err, errno, "listing the template's spares");
+	dup_fd = -1;  /* the DIR has it */
+	rewinddir(d); /* a dup shares the offset of the last listing */
+	int rc = 1;
+	struct dirent *e;
+	while (rc == 1 && (e = readdir(d)) != NULL) {
+		if (!template_spare_name(e->d_name))
+			continue;
+		/* Another restore renamed it first: the next one. */
+		if (renameat(tdirfd, e->d_name, sbdirfd, as) < 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = cc_error_set(err, errno, "claiming spare %s", e->d_name);
+			break;
+		}
+		cleanup_close int f = openat(sbdirfd, as, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (f < 0)
+			rc = cc_error_set(err, errno, "opening spare %s", e->d_name);
+		else if (check_private(f, S_IFREG, e->d_name, err) < 0)
+			rc = -1;
+		else if (fstat(f, &st) < 0 || (uint64_t)st.st_size != size)
+			rc = cc_error_set(
+				err, 0, "spare %s: %lld bytes, the template's RAM is %llu",
+				e->d_name, (long long)st.st_size, (unsigned long long)size);
+		else {
+			*fd = cc_steal_fd(&f);
+			rc = 0;
+		}
+		unlinkat(sbdirfd, as, 0);
+	}
+	closedir(d);
+	return rc;
+}
+
+int template_take_spare(const char *state_root, const struct template_key *k, const char *sb_dir,
+			int memory_fd, int *fd, struct cc_error *err)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	if (templates_dir(state_root, dir, sizeof(dir), err) < 0)
+		return -1;
+	size_t n = strlen(dir);
+	snprintf(dir + n, sizeof(dir) - n, "/%s", k->name);
+	cleanup_close int tfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int sfd = open(sb_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0 || sfd < 0 || fstat(memory_fd, &st) < 0)
+		return cc_error_set(err, errno, "%s", tfd < 0 ? dir : sb_dir);
+	return template_spare_claim(tfd, sfd, "ram", (uint64_t)st.st_size, fd, err);
+}
+
+/* The scheduling class of this process: the copy is ahead of need and must not slow a
+ * sandbox that starts meanwhile (in the lab a filler at normal priority doubled the
+ * create and start times of the container whose restore started it), but the spares
+ * lock is held at normal priority, never by a process that may wait for a CPU. */
+static void idle_priority(bool idle)
+{
+	if (sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &(struct sched_param){ 0 }) < 0)
+		cc_debug("templates: scheduling class: %s", strerror(errno));
+}
+
+int template_spare_fill(int tdirfd, int lockfd, int memfd, uint64_t *pages, struct cc_error *err)
+{
+	char tmp[64], name[64];
+	static unsigned seq;
+	struct stat st;
+	if (fstat(memfd, &st) < 0)
+		return cc_error_set(err, errno, "template memory");
+	snprintf(tmp, sizeof(tmp), ".%s%d", TEMPLATE_SPARE_PREFIX, (int)getpid());
+	snprintf(name, sizeof(name), TEMPLATE_SPARE_PREFIX "%d-%llu", (int)getpid(),
+		 (unsigned long long)(cc_now_ns() / 1000 + seq++));
+	cleanup_close int fd =
+		openat(tdirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cc_error_set(err, errno, "creating spare %s", tmp);
+	/* Held while it is written: a filler that finds it locked counts it as coming, one
+	 * that finds it free removes it as a dead filler's. */
+	int rc = flock(fd, LOCK_EX) < 0 ? cc_error_set(err, errno, "locking spare %s", tmp) : 0;
+	if (rc == 0 && ftruncate(fd, st.st_size) < 0)
+		rc = cc_error_set(err, errno, "sizing spare %s", tmp);
+	/* The copy without the spares lock: a restore's discard of the template never
+	 * waits for it (its tmp file is removed with the rest, and the rename below fails). */
+	if (lockfd >= 0) {
+		flock(lockfd, LOCK_UN);
+		idle_priority(true);
+	}
+	*pages = 0;
+	/* Extent by extent, like a restore's copy: a hole stays a hole (no page). */
+	for (off_t off = 0; rc == 0 && off < st.st_size;) {
+		off_t data = lseek(memfd, off, SEEK_DATA);
+		if (data < 0)
+			break; /* ENXIO: no data past off */
+		off_t hole = lseek(memfd, data, SEEK_HOLE);
+		if (hole < 0 || hole > st.st_size)
+			hole = st.st_size;
+		if (lseek(fd, data, SEEK_SET) < 0) {
+			rc = cc_error_set(err, errno, "seeking spare %s", tmp);
+			break;
+		}
+		for (off_t from = data; rc == 0 && from < hole;) {
+			ssize_t n = sendfile(fd, memfd, &from, (size_t)(hole - from));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				rc = cc_error_set(err, n < 0 ? errno : EIO, "writing spare %s",
+						  tmp);
+		}
+		*pages += (uint64_t)(hole - data + 4095) / 4096;
+		off = hole;
+	}
+	struct stat dst;
+	if (lockfd >= 0) {
+		idle_priority(false);
+		if (flock(lockfd, LOCK_EX) < 0 && rc == 0)
+			rc = cc_error_set(err, errno, "locking the spares");
+		if (rc == 0 && fstat(tdirfd, &dst) == 0 && dst.st_nlink == 0)
+			rc = cc_error_set(err, 0, "the template was removed");
+	}
+	if (rc == 0 && renameat(tdirfd, tmp, tdirfd, name) < 0)
+		rc = cc_error_set(err, errno, "naming spare %s", name);
+	if (rc < 0)
+		unlinkat(tdirfd, tmp, 0);
+	return rc;
+}
+
+unsigned template_spare_count(int tdirfd)
+{
+	cleanup_close int dup_fd = dup(tdirfd);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	if (d == NULL)
+		return 0;
+	dup_fd = -1;
+	rewinddir(d); /* a dup shares the offset of the last listing */
+	unsigned n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (template_spare_name(e->d_name))
+			n++;
+		else if (strncmp(e->d_name, "." TEMPLATE_SPARE_PREFIX,
+				 strlen("." TEMPLATE_SPARE_PREFIX)) == 0) {
+			cleanup_close int fd =
+				openat(tdirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+				n++;
+				continue;
+			}
+			cc_info("templates: removing %s, left by a filler that died", e->d_name);
+			unlinkat(tdirfd, e->d_name, 0);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+void template_fill_spares(const char *state_root, const char *name, unsigned spares)
+{
+	char dir[PATH_MAX], tdir[PATH_MAX], cgname[PATH_MAX + 32];
+	struct cc_error err;
+	if (templates_dir(state_root, tdir, sizeof(tdir), &err) < 0 ||
+	    (size_t)snprintf(dir, sizeof(dir), "%s/%s", tdir, name) >= sizeof(dir)) {
+		cc_warn("templates: spares of %s: name too long", name);
+		return;
+	}
+	if (!template_spares_here(state_root)) {
+		cc_info("templates: no spares for %s: %s is not on a memory filesystem (tmpfs)",
+			name, state_root);
+		return;
+	}
+	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int mfd =
+		dfd < 0 ? -1 : openat(dfd, MEMORY_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (mfd < 0 || fstat(mfd, &st) < 0) {
+		cc_info("templates: no spares for %s: %s", dir, strerror(errno));
+		return;
+	}
+	/* First of all out of the cgroup we were started in (a pod's, which its teardown
+	 * removes) into one of Cocoon's own, of this filler alone (fillers of one template
+	 * wait for each other in theirs): the spare's pages are charged there, not to the
+	 * pod whose restore started us, at most `spares` copies of the template's touched
+	 * pages. */
+	snprintf(cgname, sizeof(cgname), "%s-spares-%d", dir, (int)getpid());
+	struct host_cgroup cg;
+	struct host_cgroup_limits lim = {
+		.memory_mib = ((uint64_t)st.st_size >> 20) * spares,
+	};
+	if (host_cgroup_create(cgname, &lim, &cg, &err) < 0 ||
+	    host_cgroup_join_self(&cg, &err) < 0) {
+		cc_warn("templates: no spares for %s: %s", name, err.msg);
+		host_cgroup_destroy(&cg);
+		return;
+	}
+	/* Each filler counts (whole spares and those being written) under the lock and
+	 * starts a spare there, so several never make more than `spares`, and spares
+	 * claimed meanwhile are made up for; the copy runs without it. */
+	cleanup_close int lfd =
+		openat(dfd, TEMPLATE_SPARE_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct stat dst;
+	if (lfd < 0 || flock(lfd, LOCK_EX) < 0 || fstat(dfd, &dst) < 0 || dst.st_nlink == 0)
+		goto out; /* discarded or replaced while we waited */
+	for (unsigned have = template_spare_count(dfd); have < spares;
+	     have = template_spare_count(dfd)) {
+		uint64_t pages, t0 = cc_now_ns();
+		if (template_spare_fill(dfd, lfd, mfd, &pages, &err) < 0) {
+			cc_warn("templates: spare of %s: %s", name, err.msg);
+			break;
+		}
+		cc_info("templates: spare %u of %s filled (%llu pages in %.0f ms)", have + 1, name,
+			(unsigned long long)pages, (double)(cc_now_ns() - t0) / 1e6);
+	}
+out:
+	host_cgroup_destroy(&cg);
+}
+
+void template_spawn_filler(const char *state_root, const char *name, unsigned spares)
+{
+	char prefix[PATH_MAX], cocoon[PATH_MAX + 16], tdir[PATH_MAX], log[PATH_MAX + 96];
+	char n[16];
+	struct cc_error err;
+	if (cc_install_prefix(prefix, sizeof(prefix), &err) < 0 ||
+	    templates_dir(state_root, tdir, sizeof(tdir), &err) < 0) {
+		cc_warn("templates: %s", err.msg);
+		return;
+	}
+	snprintf(cocoon, sizeof(cocoon), "%s/bin/cocoon", prefix);
+	snprintf(log, sizeof(log), "%s/maker.log", tdir);
+	snprintf(n, sizeof(n), "%u", spares);
+	char *argv[] = { cocoon,       "template-spare", "--state-dir", (char *)state_root,
+			 "--template", (char *)name,	 "--spares",	n,
+			 NULL };
+	if (spawn_detached(argv, log) < 0)
+		cc_warn("templates: fork: %s", strerror(errno));
 }

@@ -15,6 +15,7 @@
 #define COCOON_TEMPLATE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "shared/error.h"
 
@@ -53,7 +54,48 @@ void template_discard(const char *state_root, const struct template_key *k);
 /* Starts `cocoon template-make` for cfg in the background, detached: it outlives the
  * caller. Unless one is being made already (the lock); errors are only logged. */
 void template_spawn_maker(const struct sandbox_config *cfg, unsigned n_nics);
-/* The maker's work (cocoon template-make): boots, saves, renames into place. */
+/* The maker's work (cocoon template-make): boots, saves, renames into place, then fills
+ * cfg->template_spares spares. */
 int template_make(const struct sandbox_config *cfg, unsigned n_nics, struct cc_error *err);
+
+/* Spares (docs/vmm.md "Spare memory"): copies of a template's RAM made ahead of need in
+ * its directory, each a file on the state root's memory filesystem that one restore
+ * takes as its guest's RAM instead of copying the template's. A spare is written as
+ * .spare-<pid> (locked by its filler while written) and renamed to spare-<pid>-<n> when
+ * whole, both under spares.lock; an unlocked .spare-* is a dead filler's. */
+#define TEMPLATE_SPARE_PREFIX "spare-"
+#define TEMPLATE_SPARE_LOCK "spares.lock"
+#define TEMPLATE_MAX_SPARES 16 /* config template_spares: 0..16 */
+/* Whether name is a whole spare's file name (spare-<digits>-<digits>). */
+bool template_spare_name(const char *name);
+/* Takes one spare of the template open at tdirfd for the sandbox whose directory is
+ * sbdirfd: renamed to sbdirfd/as (of two restores racing for it, one rename wins),
+ * opened read-write, unlinked (its pages live as long as the VM maps them). 0 with
+ * *fd, 1 when there is none; -1 when a claimed file is not a root-only regular file of
+ * size bytes (it is removed). */
+int template_spare_claim(int tdirfd, int sbdirfd, const char *as, uint64_t size, int *fd,
+			 struct cc_error *err);
+/* template_spare_claim for the template k names and the sandbox directory sb_dir,
+ * sized like memory_fd (the template's memory file). */
+int template_take_spare(const char *state_root, const struct template_key *k, const char *sb_dir,
+			int memory_fd, int *fd, struct cc_error *err);
+/* Writes one spare of memfd (the template's memory file) into tdirfd: data extents
+ * only, holes stay holes; *pages counts what was copied. lockfd (or -1) is the spares
+ * lock, held on entry and on return: released, at idle priority, for the copy. */
+int template_spare_fill(int tdirfd, int lockfd, int memfd, uint64_t *pages, struct cc_error *err);
+/* Spares of the template at tdirfd, whole or being written (their filler holds an flock
+ * on them), after removing a dead filler's unfinished ones (unlocked). The caller holds
+ * the spares lock: no spare is started meanwhile. */
+unsigned template_spare_count(int tdirfd);
+/* The filler's work (cocoon template-spare, and the maker after it made a template):
+ * in the host cgroup <state_root>/templates (its pages are charged there, not to a
+ * pod), tops the template up to `spares` spares, where the state root is on a memory
+ * filesystem. Errors are logged. */
+void template_fill_spares(const char *state_root, const char *name, unsigned spares);
+/* Starts `cocoon template-spare` for template `name` in the background, detached. */
+void template_spawn_filler(const char *state_root, const char *name, unsigned spares);
+/* Whether the state root keeps spares: on tmpfs, where a spare is memory like a memfd
+ * (on a disk, a spare would page guest RAM to and from the disk). */
+bool template_spares_here(const char *state_root);
 
 #endif

@@ -149,10 +149,10 @@ test_cri_net_runc_and_cocoon_pods() {
 }
 
 # A pod restored from a template (cocoon-vmm, template = auto): the first pod of its
-# shape boots cold and has the template made; the next is restored from it and is a
-# whole pod: on the CNI bridge at its own IP with its own MAC (the host fetches its
-# page), exec, exit codes, a file written to a volume through virtio-fs, its hostname,
-# and random bytes of its own.
+# shape boots cold and has the template made, with a spare of its RAM; the next is
+# restored from it, its RAM the spare, and is a whole pod: on the CNI bridge at its own
+# IP with its own MAC (the host fetches its page), exec, exit codes, a file written to
+# a volume through virtio-fs, its hostname, and random bytes of its own.
 test_cri_net_template_pod() {
 	grep -qwE 'vmx|svm' /proc/cpuinfo || skip "no hardware virtualization here: run in the lab"
 	[ "$(sed -n 's/^hypervisor *= *//p' "${COCOON_CONFIG:-/dev/null}")" = cocoon-vmm ] ||
@@ -169,6 +169,7 @@ test_cri_net_template_pod() {
 	b=$(cn_pod tb cocoon) || { ctd_log_tail; fail "RunPodSandbox b"; }
 	assert_contains "$(grep -o "pod VM [^ ]* ready: .*" "$CTD/containerd.log")" "booted cold" "the shim logs pod a's cold boot"
 	assert_contains "$(grep -o "pod VM [^ ]* ready: .*" "$CTD/containerd.log")" "restored from a template" "the shim logs pod b's restore"
+	assert_contains "$(grep -o "restored from template .*" "$CTD/containerd.log")" "(its memory from a spare)" "pod b's RAM is the spare the maker filled"
 	assert_contains "$(cat "$CTD/containerd.log")" "templates in use (template = auto, backend cocoon-vmm)" "the shim logs that templates are in use"
 	mkdir -p "$T/vol"
 	wb=$(cn_ctr "$b" tb web "$(jq -nc '["sh", "-c", "mkdir -p /www && echo from restored pod b >/www/index.html && exec httpd -f -p 8080 -h /www"]')" \

@@ -476,11 +476,21 @@ template_test_init() { # BOOT_TIMEOUT_MS
 	trap templates_cleanup EXIT
 }
 
-# The first sandbox of a shape boots cold and has a template made beside it; the next
-# ones are restored from it: exit codes, stdout/stderr, stdin, a file written through
-# virtio-fs, and what must differ between clones (urandom, uuid) or follow the host
-# (the wall clock). A changed VM size makes a new template; a corrupt template is
-# refused by name and the sandbox boots cold.
+# The spares (spare-*) of the template in DIR once no filler runs.
+spares_of() { # DIR
+	local i
+	for i in $(seq 600); do template_workers || break; sleep 0.5; done
+	ls "$1" | grep -c '^spare-'
+}
+
+# The first sandbox of a shape boots cold and has a template made beside it, with a
+# spare of its RAM (template_spares = 1); the next ones are restored from it: exit
+# codes, stdout/stderr, stdin, a file written through virtio-fs (virtiofsd maps the
+# spare), and what must differ between clones (urandom, uuid) or follow the host (the
+# wall clock). Of two clones at once one takes the spare and the other copies the
+# template's memory (or takes a spare refilled meanwhile); the spare is refilled. A
+# changed VM size makes a new template; a corrupt template is refused by name and the
+# sandbox boots cold.
 test_vmm_linux_template_cocoon_run() {
 	template_test_init 300000
 	local out dir a b before after
@@ -491,6 +501,10 @@ test_vmm_linux_template_cocoon_run() {
 	dir=$(wait_template c1-m256-n0-) || exit 1
 	assert_eq "700 600 600 600" "$(stat -c %a "$dir" "$dir/memory" "$dir/vm.state" "$dir/key" | tr '\n' ' ' | sed 's/ $//')" "template permissions"
 	assert_contains "$("$COCOON" check 2>&1)" "in use (template = auto, backend cocoon-vmm)" "cocoon check"
+	[ "$(stat -f -c %T "$COCOON_STATE_DIR")" = tmpfs ] || fail "the state dir is not on tmpfs here: no spares to test"
+	assert_eq 1 "$(spares_of "$dir")" "the maker filled one spare"
+	assert_eq "600 0" "$(stat -c '%a %u' "$dir"/spare-*)" "the spare is root-only"
+	assert_contains "$(cat "$COCOON_STATE_DIR/templates/maker.log")" "spare 1 of c1-m256-n0-" "the maker's log names the spare"
 
 	# Two clones at once.
 	for c in a b; do
@@ -499,9 +513,15 @@ test_vmm_linux_template_cocoon_run() {
 		 echo "rc=$? before=$before after=$(date +%s.%N)" >"$T/rc-$c") &
 	done
 	wait
+	local spared=0
 	for c in a b; do
 		assert_contains "$(cat "$T/rc-$c")" "rc=5 " "exit status of clone $c ($(tail -5 "$T/err-$c"))"
 		assert_contains "$(cat "$T/err-$c")" "restored from template c1-m256-n0-" "clone $c was restored"
+		if grep -q "restored from template c1-m256-n0-.*(its memory from a spare)" "$T/err-$c"; then
+			spared=$((spared + 1))
+		else
+			assert_contains "$(cat "$T/err-$c")" "(its memory copied)" "clone $c copied the template's memory"
+		fi
 		assert_contains "$(cat "$T/err-$c")" "err-$c" "stderr of clone $c"
 		assert_eq "in-$c" "$(sed -n 1p "$T/out-$c")" "stdin to stdout of clone $c"
 		assert_eq "written-$c" "$(cat "$T/rootfs/file-$c")" "file written through virtio-fs by clone $c"
@@ -514,6 +534,18 @@ test_vmm_linux_template_cocoon_run() {
 	a=$(sed -n 2,3p "$T/out-a"); b=$(sed -n 2,3p "$T/out-b")
 	[ "$(sed -n 2p "$T/out-a")" != "$(sed -n 2p "$T/out-b")" ] || fail "two clones read the same /dev/urandom bytes: $a"
 	[ "$(sed -n 3p "$T/out-a")" != "$(sed -n 3p "$T/out-b")" ] || fail "two clones made the same uuid: $a"
+	# One spare: one clone took it; the other copied, unless a filler had refilled it.
+	[ $spared -ge 1 ] || fail "no clone was restored from the spare"
+	assert_eq 1 "$(spares_of "$dir")" "the spare is refilled"
+	assert_contains "$(cat "$COCOON_STATE_DIR/templates/maker.log")" "spare 1 of c1-m256-n0-" "a filler refilled it"
+	[ -z "$(ls -A "$dir" | grep -v -e '^spare-[0-9]*-[0-9]*$' -e '^spares.lock$' -e '^memory$' -e '^vm.state$' -e '^key$')" ] ||
+		fail "unexpected files in the template: $(ls -A "$dir")"
+	# A restore from the spare with template_spares = 0: no spare is taken, none made.
+	printf 'template_spares = 0\n' >>"$T/c.conf"
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err-nospare" || fail "run with template_spares = 0: $(tail -3 "$T/err-nospare")"
+	assert_contains "$(cat "$T/err-nospare")" "(its memory copied)" "template_spares = 0 copies"
+	assert_eq 1 "$(spares_of "$dir")" "template_spares = 0 leaves the spare"
+	sed -i '/template_spares/d' "$T/c.conf"
 
 	# Another VM size: another template, beside the first.
 	"$COCOON" run --memory 200M --rootfs "$T/rootfs" -- true 2>"$T/err2"
@@ -535,15 +567,17 @@ test_vmm_linux_template_cocoon_run() {
 # A template whose VM never answers once restored: its vCPU is saved spinning on itself
 # (a jump to itself written where it stopped in the kernel's text, interrupts off), so
 # the guest never handles the vsock reset and the host's connect is never let through.
-# The restore runs out of its time (a fifth of boot_timeout_ms), the sandbox boots cold
-# with a line naming why, the template is replaced, and the next run restores.
+# The restore (from the template's spare) runs out of its time (a fifth of
+# boot_timeout_ms), the sandbox boots cold with a line naming why, the template is
+# replaced, spares and all, and the next run restores.
 test_vmm_linux_template_restore_hangs() {
 	template_test_init 150000
 	local dir out
 	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err0" || fail "cold run: $(tail -3 "$T/err0")"
 	dir=$(wait_template c1-m256-n0-) || exit 1
+	assert_eq 1 "$(ls "$dir" | grep -c '^spare-')" "the template has a spare"
 	python3 - "$dir" <<'EOF' || fail "damaging $dir"
-import struct, sys, zlib
+import os, struct, sys, zlib
 d = sys.argv[1]
 b = bytearray(open(d + '/vm.state', 'rb').read())
 off, rip = 32, None  # the header; then records: u16 type, u16 index, u32 length, payload
@@ -559,9 +593,11 @@ struct.pack_into('<I', b, 20, zlib.crc32(bytes(b[32:])))  # the header's body CR
 text = 0xffffffff80000000  # the kernel's text is mapped there from physical 0
 if rip is None or rip < text + 0x1000000:
     sys.exit('vCPU 0 was not saved in the kernel: rip %s' % rip)
-with open(d + '/memory', 'r+b') as m:
-    m.seek(rip - text)
-    m.write(b'\xeb\xfe')  # jmp .
+# The template's RAM and its spares (copies of it, made ahead) alike.
+for f in ['memory'] + [f for f in os.listdir(d) if f.startswith('spare-')]:
+    with open(d + '/' + f, 'r+b') as m:
+        m.seek(rip - text)
+        m.write(b'\xeb\xfe')  # jmp .
 open(d + '/vm.state', 'wb').write(b)
 EOF
 	out=$("$COCOON" run --rootfs "$T/rootfs" -- echo cold-again 2>"$T/err1")

@@ -159,6 +159,13 @@ static void test_template_setting(void **state)
 	assert_string_equal(c.template_mode, "auto");
 	assert_int_equal(cc_config_parse(&c, "\ntemplate = sometimes\n", "t.conf", &err), -1);
 	assert_string_equal(err.msg, "t.conf:2: template: expected auto or off, got 'sometimes'");
+	/* Spares of a template's RAM: one by default, 0 turns them off. */
+	assert_int_equal(c.template_spares, 1);
+	assert_int_equal(cc_config_parse(&c, "template_spares = 0\n", "t.conf", &err), 0);
+	assert_int_equal(c.template_spares, 0);
+	assert_int_equal(cc_config_parse(&c, "template_spares = 17\n", "t.conf", &err), -1);
+	assert_string_equal(err.msg,
+			    "t.conf:1: template_spares: expected a number from 0 to 16, got '17'");
 }
 
 static void test_install_prefix(void **state)

@@ -6,10 +6,12 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,6 +130,113 @@ static void test_discard(void **state)
 	assert_int_equal(template_open(root, &key, &s, &m, &err), 1);
 }
 
+/* Spare names: a whole spare is spare-<pid>-<n>; a filler's unfinished .spare-<pid>, the
+ * lock and anything else a restore must never take. */
+static void test_spare_names(void **state)
+{
+	(void)state;
+	assert_true(template_spare_name("spare-12-345"));
+	assert_true(template_spare_name("spare-1-1"));
+	assert_false(template_spare_name(".spare-12"));
+	assert_false(template_spare_name("spare-12"));
+	assert_false(template_spare_name("spare-12-"));
+	assert_false(template_spare_name("spare--3"));
+	assert_false(template_spare_name("spare-1-2-3"));
+	assert_false(template_spare_name("spare-1-2x"));
+	assert_false(template_spare_name("spare-12345678901-1"));
+	assert_false(template_spare_name(TEMPLATE_SPARE_LOCK));
+	assert_false(template_spare_name("memory"));
+}
+
+#define MIB (1u << 20)
+
+/* A filled spare is the template's memory with its holes, under its final name only;
+ * one claim takes it (gone from both directories, open read-write), the next finds
+ * none; a claimed file of the wrong size is refused and removed. */
+static void test_spare_fill_and_claim(void **state)
+{
+	(void)state;
+	struct cc_error err;
+	char path[512], sbdir[512];
+	snprintf(path, sizeof(path), "%s/memory", tdir);
+	int mem = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(mem >= 0);
+	assert_int_equal(ftruncate(mem, 8 * MIB), 0);
+	char page[4096];
+	memset(page, 0xa5, sizeof(page));
+	assert_int_equal(pwrite(mem, page, sizeof(page), 0), sizeof(page));
+	assert_int_equal(pwrite(mem, page, sizeof(page), 5 * MIB), sizeof(page));
+	int tfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(tfd >= 0);
+	uint64_t pages = 0;
+	assert_int_equal(template_spare_fill(tfd, -1, mem, &pages, &err), 0);
+	assert_true(pages >= 2 && pages < 8 * MIB / 4096);
+
+	snprintf(sbdir, sizeof(sbdir), "%s/sb", root);
+	assert_int_equal(mkdir(sbdir, 0700), 0);
+	int sfd = open(sbdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(sfd >= 0);
+	int ram = -1;
+	assert_int_equal(template_spare_claim(tfd, sfd, "ram", 8 * MIB, &ram, &err), 0);
+	struct stat st;
+	assert_int_equal(fstat(ram, &st), 0);
+	assert_int_equal(st.st_size, 8 * MIB);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	char got[4096];
+	assert_int_equal(pread(ram, got, sizeof(got), 5 * MIB), sizeof(got));
+	assert_memory_equal(got, page, sizeof(got));
+	assert_int_equal(pread(ram, got, sizeof(got), 3 * MIB), sizeof(got));
+	assert_int_equal(got[0] | got[4095], 0);
+	/* Holes stayed holes where the filesystem has them. */
+	off_t data = lseek(ram, 4096, SEEK_DATA);
+	assert_true(data < 0 || data >= 4096);
+	assert_int_equal(pwrite(ram, "x", 1, 0), 1); /* the guest's RAM: writable */
+	close(ram);
+	assert_int_equal(faccessat(sfd, "ram", F_OK, 0), -1);
+	/* Nothing left to claim, no unfinished file beside the template. */
+	assert_int_equal(template_spare_claim(tfd, sfd, "ram", 8 * MIB, &ram, &err), 1);
+	DIR *d = opendir(tdir);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		assert_null(strstr(e->d_name, "spare-"));
+	closedir(d);
+
+	/* Of another size (a template rebuilt under it): refused, named, removed. */
+	assert_int_equal(template_spare_fill(tfd, -1, mem, &pages, &err), 0);
+	assert_int_equal(template_spare_claim(tfd, sfd, "ram", 4 * MIB, &ram, &err), -1);
+	assert_non_null(strstr(err.msg, "the template's RAM is 4194304"));
+	assert_int_equal(faccessat(sfd, "ram", F_OK, 0), -1);
+	assert_int_equal(template_spare_claim(tfd, sfd, "ram", 8 * MIB, &ram, &err), 1);
+	close(sfd);
+	close(tfd);
+	close(mem);
+}
+
+/* Counting under the spares lock: whole spares and those a live filler writes (it holds
+ * an flock on its file) count; a dead filler's unlocked file is removed. */
+static void test_spare_count(void **state)
+{
+	(void)state;
+	int tfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(tfd >= 0);
+	assert_int_equal(template_spare_count(tfd), 0);
+	put("spare-1-2", "", 0600);
+	put(".spare-3", "", 0600);
+	put(".spare-4", "", 0600);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/.spare-4", tdir);
+	int live = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(live >= 0);
+	assert_int_equal(flock(live, LOCK_EX), 0);
+	assert_int_equal(template_spare_count(tfd), 2);
+	assert_int_equal(faccessat(tfd, ".spare-3", F_OK, 0), -1);
+	assert_int_equal(faccessat(tfd, ".spare-4", F_OK, 0), 0);
+	close(live); /* its filler died */
+	assert_int_equal(template_spare_count(tfd), 1);
+	assert_int_equal(faccessat(tfd, ".spare-4", F_OK, 0), -1);
+	close(tfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +244,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_is_not_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+		cmocka_unit_test(test_spare_names),
+		cmocka_unit_test_setup_teardown(test_spare_fill_and_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_count, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,8 @@ static const char usage[] =
 	"                  [--console socket=PATH] [--rng] [--api-socket PATH]\n"
 	"                  [--log-level LEVEL] [--profile]\n"
 	"       cocoon-vmm --restore DIR [device and socket options as above]\n"
-	"       cocoon-vmm --restore-fd STATE,MEMORY [options]: DIR's two files as open fds\n"
+	"       cocoon-vmm --restore-fd STATE,MEMORY[,map] [options]: DIR's two files as open\n"
+	"                  fds; with map, MEMORY (read-write) is the guest's RAM as it is\n"
 	"Boots a PVH ELF or a bzImage, or resumes the VM saved in DIR by the API's\n"
 	"snapshot command; the serial console is on stdout.\n"
 	"Exit status: 0 guest reset/poweroff, 1 VMM error, 2 guest crash.\n"
@@ -231,12 +232,16 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cc_err
 			/* STATE,MEMORY: files a privileged parent opened for a jailed VMM. */
 			int sfd, mfd, used = 0;
 			if (sscanf(optarg, "%d,%d%n", &sfd, &mfd, &used) != 2 ||
-			    optarg[used] != '\0' || sfd < 3 || mfd < 3 || sfd == mfd)
+			    (optarg[used] != '\0' && strcmp(optarg + used, ",map") != 0) ||
+			    sfd < 3 || mfd < 3 || sfd == mfd)
 				return cc_error_set(
 					err, 0,
-					"--restore-fd: expected STATE,MEMORY (fds >= 3), "
+					"--restore-fd: expected STATE,MEMORY[,map] (fds >= 3), "
 					"got '%s'",
 					optarg);
+			/* map: MEMORY is a spare copy of the snapshot's RAM made for this VM
+			 * (docs/vmm.md): mapped shared as the guest's RAM, not copied. */
+			c->restore_map = optarg[used] != '\0';
 			c->restore_fds = true;
 			c->restore_state_fd = sfd;
 			c->restore_memory_fd = mfd;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int gmem_create(struct guest_mem *m, uint64_t size, struct cc_error *err)
@@ -28,6 +29,27 @@ fail:
 	close(m->fd);
 	m->fd = -1;
 	return -1;
+}
+
+int gmem_adopt(struct guest_mem *m, int fd, uint64_t size, struct cc_error *err)
+{
+	struct stat st;
+	m->host = NULL;
+	m->size = size;
+	m->fd = -1;
+	if (fstat(fd, &st) < 0)
+		return cc_error_set(err, errno, "guest RAM file (fd %d)", fd);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+		return cc_error_set(
+			err, 0, "guest RAM file (fd %d): %lld bytes, the snapshot's RAM is %llu",
+			fd, S_ISREG(st.st_mode) ? (long long)st.st_size : -1LL,
+			(unsigned long long)size);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return cc_error_set(err, errno, "mapping the guest RAM file (fd %d)", fd);
+	m->host = p;
+	m->fd = fd;
+	return 0;
 }
 
 void gmem_destroy(struct guest_mem *m)

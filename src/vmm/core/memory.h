@@ -14,6 +14,10 @@ struct guest_mem {
 };
 
 int gmem_create(struct guest_mem *m, uint64_t size, struct cc_error *err);
+/* Guest RAM that already holds what it should (a spare copy of a snapshot's RAM, opened
+ * read-write by our parent): fd, a regular file of exactly size bytes, mapped shared. The
+ * fd is the guest memory's from then on (gmem_destroy closes it). */
+int gmem_adopt(struct guest_mem *m, int fd, uint64_t size, struct cc_error *err);
 void gmem_destroy(struct guest_mem *m);
 /* Host pointer for [gpa, gpa+len) or NULL when any byte of it lies outside RAM.
  * Every guest-supplied address goes through here. */

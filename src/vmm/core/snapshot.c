@@ -484,8 +484,10 @@ int snapshot_restore(struct vmm *v, const struct vm_state *s, const char *dir, s
 		return cc_error_set(err, 0,
 				    "the snapshot has %u virtio devices, the command line gives %u",
 				    s->n_devices, n);
-	uint64_t pages, t0 = cc_now_ns();
-	if ((v->cfg->restore_fds
+	uint64_t pages = 0, t0 = cc_now_ns();
+	/* A mapped spare already holds the snapshot's RAM: nothing to copy. */
+	if (!v->cfg->restore_map &&
+	    (v->cfg->restore_fds
 		     ? snap_memory_load_fd(&v->mem, v->cfg->restore_memory_fd, dir, &pages, err)
 		     : snap_memory_load(&v->mem, dir, &pages, err)) < 0)
 		return -1;
@@ -499,8 +501,8 @@ int snapshot_restore(struct vmm *v, const struct vm_state *s, const char *dir, s
 	for (unsigned i = 0; i < n; i++)
 		if (virtio_mmio_restore(win[i], i, &s->dev[i], err) < 0)
 			return -1;
-	cc_debug("restored %s: %llu pages of RAM in %.1f ms, the rest in %.1f ms", dir,
-		 (unsigned long long)pages, (double)(t1 - t0) / 1e6,
-		 (double)(cc_now_ns() - t1) / 1e6);
+	cc_debug("restored %s: %s%llu pages of RAM in %.1f ms, the rest in %.1f ms", dir,
+		 v->cfg->restore_map ? "spare mapped, " : "", (unsigned long long)pages,
+		 (double)(t1 - t0) / 1e6, (double)(cc_now_ns() - t1) / 1e6);
 	return 0;
 }

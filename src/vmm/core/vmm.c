@@ -155,7 +155,8 @@ int vmm_init(struct vmm *v, const struct vmm_config *cfg, struct cc_error *err)
 	if (ioctl(v->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return cc_error_set(err, errno, "KVM_CREATE_PIT2");
 
-	if (gmem_create(&v->mem, ram, err) < 0)
+	if ((cfg->restore_map ? gmem_adopt(&v->mem, cfg->restore_memory_fd, ram, err)
+			      : gmem_create(&v->mem, ram, err)) < 0)
 		return -1;
 	struct kvm_userspace_memory_region region = {
 		.slot = 0,

@@ -62,6 +62,8 @@ struct vmm_config {
 	 * then only names them in messages. */
 	bool restore_fds;
 	int restore_state_fd, restore_memory_fd;
+	/* --restore-fd ...,map: restore_memory_fd is the guest's RAM itself. */
+	bool restore_map;
 };
 
 struct vcpu;
