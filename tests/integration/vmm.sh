@@ -292,8 +292,9 @@ test_vmm_restore_refuses_bad_snapshots() {
 	restore_refused "snapshot $T/junk/vm.state: not a cocoon-vmm snapshot (bad magic)" --restore "$T/junk"
 	restore_refused "--restore resumes a booted VM: --kernel" --restore "$T/junk" --kernel "$(vmm_guest spin)"
 	# --restore-fd: the files a privileged parent opened for a jailed VMM.
-	restore_refused "--restore-fd: expected STATE,MEMORY (fds >= 3), got '1,2'" --restore-fd 1,2
-	restore_refused "--restore-fd: expected STATE,MEMORY (fds >= 3), got '3,3x'" --restore-fd 3,3x
+	restore_refused "--restore-fd: expected STATE,MEMORY[,map] (fds >= 3), got '1,2'" --restore-fd 1,2
+	restore_refused "--restore-fd: expected STATE,MEMORY[,map] (fds >= 3), got '3,3x'" --restore-fd 3,3x
+	restore_refused "--restore-fd: expected STATE,MEMORY[,map] (fds >= 3), got '3,4,copy'" --restore-fd 3,4,copy
 	restore_refused "snapshot --restore-fd: not a cocoon-vmm snapshot (bad magic)" --restore-fd 3,4 3<"$T/junk/vm.state" 4</dev/null
 	[ -e /dev/kvm ] || skip "no /dev/kvm for a real snapshot"
 	local api="$ROOT/tests/vmm/api_client.py" pid size

@@ -65,6 +65,13 @@ done
 # VM always there, the tests' VMs never flip those keys.
 qemu-system-x86_64 -accel kvm -M microvm -S -m 16 -nodefaults -display none -monitor none \
 	-serial none >/run/kvm-holder.log 2>&1 &
+holder=$!
+# Its VM must exist before the tests' first one does, or that one flips the keys.
+for _ in $(seq 150); do
+	ls -l /proc/$holder/fd 2>/dev/null | grep -q 'kvm-vm' && break
+	sleep 0.2
+done
+ls -l /proc/$holder/fd 2>/dev/null | grep -q 'kvm-vm' || say "the KVM holder VM did not start: $(cat /run/kvm-holder.log)"
 ip link set lo up
 hostname cocoon-lab
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp
