@@ -282,10 +282,26 @@ static void vmm_state(const struct cvmm *m, char *out, size_t len)
 	for (int s = 0; s < 2; s++)
 		for (size_t k = 0; k < CC_ARRAY_SIZE(keys); k++)
 			profile_value(line[s], keys[k], v[s][k], sizeof(v[s][k]));
-	snprintf(out, len,
-		 "the guest's first output at %s ms; exits to the VMM %s; over 1 s KVM exits "
-		 "%s -> %s, halts %s -> %s",
-		 v[1][0], v[1][1], v[0][2], v[1][2], v[0][3], v[1][3]);
+	int n = snprintf(out, len,
+			 "the guest's first output at %s ms; exits to the VMM %s; over 1 s KVM "
+			 "exits %s -> %s, halts %s -> %s; moved in that second:",
+			 v[1][0], v[1][1], v[0][2], v[1][2], v[0][3], v[1][3]);
+	/* Every other counter that moved tells what kind of loop a busy guest is in (page
+	 * faults, emulated instructions, interrupt injections, port or MMIO exits). */
+	char *save = NULL;
+	for (char *tok = strtok_r(line[1] + 3, " ", &save); tok != NULL && n > 0 && (size_t)n < len;
+	     tok = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(tok, '=');
+		if (eq == NULL || strncmp(tok, "first_output_ms=", 16) == 0 ||
+		    strstr(tok, "_ms=") != NULL || strncmp(tok, "uptime_ms=", 10) == 0)
+			continue;
+		*eq = '\0';
+		char before[32];
+		profile_value(line[0], tok, before, sizeof(before));
+		unsigned long long a = strtoull(before, NULL, 10), b = strtoull(eq + 1, NULL, 10);
+		if (strcmp(tok, "kvm.exits") != 0 && strcmp(tok, "kvm.halt_exits") != 0 && b > a)
+			n += snprintf(out + n, len - (size_t)n, " %s +%llu", tok, b - a);
+	}
 }
 
 static int cvmm_agent_connect(struct vm *vm, int timeout_ms, struct cc_error *err)

@@ -608,6 +608,7 @@ EOF
 	assert_contains "$(cat "$T/err1")" "failed: its agent did not answer within 30000 ms (no agent on vsock port 1024" "the fallback says why and on what it waited"
 	assert_contains "$(cat "$T/err1")" "; cocoon-vmm: the guest's first output at - ms;" "the VMM's view: the restored guest printed nothing"
 	assert_contains "$(cat "$T/err1")" "over 1 s KVM exits" "the VMM's view: whether its vCPU still runs"
+	assert_contains "$(cat "$T/err1")" "moved in that second:" "the VMM's view: what kind of exits"
 	assert_contains "$(cat "$T/err1")" "; booting cold" "the fallback says what comes next"
 	wait_template c1-m256-n0- >/dev/null || exit 1
 	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err2" || fail "run after: $(tail -3 "$T/err2")"
