@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -518,15 +517,24 @@ bool template_spare_name(const char *name)
 	return b > 0 && b <= 20 && p[a + 1 + b] == '\0';
 }
 
+/* A listing of dirfd from its start, on a dup (closedir closes that, not dirfd). */
+static DIR *list_dir(int dirfd)
+{
+	cleanup_close int fd = dup(dirfd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (d == NULL)
+		return NULL;
+	fd = -1;      /* the DIR has it */
+	rewinddir(d); /* a dup shares the offset of the last listing */
+	return d;
+}
+
 int template_spare_claim(int tdirfd, int sbdirfd, const char *as, uint64_t size, int *fd,
 			 struct cc_error *err)
 {
-	cleanup_close int dup_fd = dup(tdirfd);
-	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	DIR *d = list_dir(tdirfd);
 	if (d == NULL)
 		return cc_error_set(err, errno, "listing the template's spares");
-	dup_fd = -1;  /* the DIR has it */
-	rewinddir(d); /* a dup shares the offset of the last listing */
 	int rc = 1;
 	struct dirent *e;
 	while (rc == 1 && (e = readdir(d)) != NULL) {
@@ -610,30 +618,9 @@ int template_spare_fill(int tdirfd, int lockfd, int memfd, uint64_t *pages, stru
 		flock(lockfd, LOCK_UN);
 		idle_priority(true);
 	}
-	*pages = 0;
-	/* Extent by extent, like a restore's copy: a hole stays a hole (no page). */
-	for (off_t off = 0; rc == 0 && off < st.st_size;) {
-		off_t data = lseek(memfd, off, SEEK_DATA);
-		if (data < 0)
-			break; /* ENXIO: no data past off */
-		off_t hole = lseek(memfd, data, SEEK_HOLE);
-		if (hole < 0 || hole > st.st_size)
-			hole = st.st_size;
-		if (lseek(fd, data, SEEK_SET) < 0) {
-			rc = cc_error_set(err, errno, "seeking spare %s", tmp);
-			break;
-		}
-		for (off_t from = data; rc == 0 && from < hole;) {
-			ssize_t n = sendfile(fd, memfd, &from, (size_t)(hole - from));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				rc = cc_error_set(err, n < 0 ? errno : EIO, "writing spare %s",
-						  tmp);
-		}
-		*pages += (uint64_t)(hole - data + 4095) / 4096;
-		off = hole;
-	}
+	/* Data extents only, as a restore copies: a hole stays a hole (no page). */
+	if (rc == 0 && cc_copy_extents(fd, memfd, (uint64_t)st.st_size, pages, err) < 0)
+		rc = cc_error_prefix(err, "writing spare %s", tmp);
 	struct stat dst;
 	if (lockfd >= 0) {
 		idle_priority(false);
@@ -651,12 +638,9 @@ int template_spare_fill(int tdirfd, int lockfd, int memfd, uint64_t *pages, stru
 
 unsigned template_spare_count(int tdirfd)
 {
-	cleanup_close int dup_fd = dup(tdirfd);
-	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	DIR *d = list_dir(tdirfd);
 	if (d == NULL)
 		return 0;
-	dup_fd = -1;
-	rewinddir(d); /* a dup shares the offset of the last listing */
 	unsigned n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {

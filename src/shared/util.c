@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -43,6 +44,35 @@ int cc_write_all(int fd, const void *buf, size_t len, struct cc_error *err)
 		}
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int cc_copy_extents(int to, int from, uint64_t size, uint64_t *pages, struct cc_error *err)
+{
+	const uint64_t page = 4096;
+	*pages = 0;
+	for (uint64_t off = 0; off < size;) {
+		off_t d = lseek(from, (off_t)off, SEEK_DATA);
+		if (d < 0 || (uint64_t)d >= size)
+			break; /* ENXIO: no data past off */
+		off_t h = lseek(from, d, SEEK_HOLE);
+		uint64_t data = (uint64_t)d & ~(page - 1);
+		uint64_t hole =
+			h < 0 || (uint64_t)h > size ? size : ((uint64_t)h + page - 1) & ~(page - 1);
+		if (hole > size)
+			hole = size;
+		if (lseek(to, (off_t)data, SEEK_SET) < 0)
+			return cc_error_set(err, errno, "seeking");
+		for (off_t at = (off_t)data; (uint64_t)at < hole;) {
+			ssize_t n = sendfile(to, from, &at, hole - (uint64_t)at);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return cc_error_set(err, n < 0 ? errno : EIO, "copying");
+		}
+		*pages += (hole - data + page - 1) / page;
+		off = hole;
 	}
 	return 0;
 }

@@ -51,6 +51,10 @@ int cc_unix_connect(const char *path, struct cc_error *err);
  * SOCK_CLOEXEC, SOCK_NONBLOCK as for socket(2). Fails naming a path too long for a
  * unix socket (ENAMETOOLONG), or the bind or listen that failed. */
 int cc_unix_listen(const char *path, int backlog, int flags, struct cc_error *err);
+/* Copies the data extents (SEEK_DATA/SEEK_HOLE, page-rounded) of the first size bytes of
+ * from into to at the same offsets, by the kernel (sendfile); holes are not written, so
+ * they stay holes in a sparse to. *pages: the 4 KiB pages copied. */
+int cc_copy_extents(int to, int from, uint64_t size, uint64_t *pages, struct cc_error *err);
 /* Removes a tree without crossing mount points; missing is not an error. */
 int cc_rm_rf(const char *path, struct cc_error *err);
 

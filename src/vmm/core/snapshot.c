@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,18 +101,18 @@ int snap_memory_load_fd(struct guest_mem *m, int fd, const char *path, uint64_t 
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != m->size)
 		return cc_error_set(err, 0, "%s: %lld bytes, the snapshot's RAM is %llu", path,
 				    (long long)st.st_size, (unsigned long long)m->size);
+	/* Into the memfd by the kernel (sendfile), not through our mapping: no page of it is
+	 * zeroed first or mapped here; the guest's first touch maps it. */
+	if (m->fd >= 0)
+		return cc_copy_extents(m->fd, fd, m->size, pages, err) < 0
+			       ? cc_error_prefix(err, "reading %s", path)
+			       : 0;
+	/* Memory without a file (tests) is read into the mapping. */
 	*pages = 0;
 	uint64_t off = 0, data, hole;
 	while (next_extent(fd, off, m->size, &data, &hole)) {
-		/* Into the memfd by the kernel (sendfile), not through our mapping: no page of
-		 * it is zeroed first or mapped here; the guest's first touch maps it. Memory
-		 * without a file (tests) is read into the mapping. */
-		if (m->fd >= 0 && lseek(m->fd, (off_t)data, SEEK_SET) < 0)
-			return cc_error_set(err, errno, "seeking guest memory");
 		for (uint64_t done = data; done < hole;) {
-			off_t from = (off_t)done;
-			ssize_t n = m->fd >= 0 ? sendfile(m->fd, fd, &from, hole - done)
-					       : pread(fd, m->host + done, hole - done, from);
+			ssize_t n = pread(fd, m->host + done, hole - done, (off_t)done);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0)
