@@ -14,9 +14,20 @@ ctr_() {
 }
 
 # An OCI image layout tar of a busybox rootfs (busybox-static), named NAME (default
-# $IMG) whose command is CMD (a JSON array, default ["sh"]).
+# $IMG) whose command is CMD (a JSON array, default ["sh"]). Made once per run when
+# tests/run.sh gives COCOON_TEST_CACHE (a directory of the run's own), and copied from
+# there: making one took ~2 s of each containerd test in the lab's L1.
 make_busybox_oci() { # OUT.tar [NAME CMD]
-	local name=${2:-$IMG} cmd=${3:-'["sh"]'}
+	local name=${2:-$IMG} cmd=${3:-'["sh"]'} cached
+	if [ -n "${COCOON_TEST_CACHE:-}" ]; then
+		cached=$COCOON_TEST_CACHE/oci-$(printf '%s %s' "$name" "$cmd" | sha256sum | cut -c1-16).tar
+		if [ ! -f "$cached" ]; then
+			COCOON_TEST_CACHE= make_busybox_oci "$T/oci-new.tar" "$name" "$cmd" &&
+				mv "$T/oci-new.tar" "$cached.$$" && mv "$cached.$$" "$cached" || return 1
+		fi
+		cp "$cached" "$1"
+		return
+	fi
 	local d=$T/oci rootfs=$T/oci-rootfs
 	mkdir -p "$d/blobs/sha256"
 	make_rootfs "$rootfs"
@@ -44,7 +55,8 @@ make_busybox_oci() { # OUT.tar [NAME CMD]
 }
 
 # Starts containerd; with "cri" the CRI plugin is on (handler `cocoon`, with the runtime
-# option ConfigPath=$CTD_COCOON_CONFIG when that is set), else off.
+# option ConfigPath=$CTD_COCOON_CONFIG when that is set) and the CRI client is launched,
+# else off.
 ctd_start() { # [cri]
 	CTD=$T/ctd
 	CTD_SOCK=$CTD/containerd.sock
@@ -52,6 +64,8 @@ ctd_start() { # [cri]
 	[ -x "$ROOT/build/bin/containerd-shim-cocoon-v2" ] || fail "build/bin/containerd-shim-cocoon-v2 missing: run make"
 	mkdir -p "$CTD" "$T/cni"
 	trap ctd_stop EXIT
+	# The CRI client starts meanwhile (cri_client_start waits for it).
+	[ "${1:-}" = cri ] && cri_client_launch "$CTD_SOCK"
 	local disabled='"io.containerd.grpc.v1.cri"'
 	[ "${1:-}" = cri ] && disabled=''
 	rm -f "$CTD/cri"
@@ -96,14 +110,16 @@ TOML
 		sleep 0.1
 	done
 	ctr_ version >/dev/null 2>&1 || fail "containerd did not come up"
-	[ -f "$T/busybox.tar" ] || make_busybox_oci "$T/busybox.tar"
-	ctr_ images import "$T/busybox.tar" >/dev/null || fail "image import failed"
+	[ -f "$T/busybox.tar" ] || make_busybox_oci "$T/busybox.tar" || fail "making the busybox image"
 	if [ "${1:-}" = cri ]; then
-		# The CRI plugin works in its own namespace.
-		[ -f "$T/pause.tar" ] || make_busybox_oci "$T/pause.tar" "$PAUSE_IMG" '["sleep","1000000000"]'
+		# The CRI plugin works in its own namespace, and only there.
+		[ -f "$T/pause.tar" ] || make_busybox_oci "$T/pause.tar" "$PAUSE_IMG" '["sleep","1000000000"]' ||
+			fail "making the pause image"
 		ctr --address "$CTD_SOCK" -n k8s.io images import "$T/busybox.tar" >/dev/null &&
 			ctr --address "$CTD_SOCK" -n k8s.io images import "$T/pause.tar" >/dev/null ||
 			fail "image import (k8s.io) failed"
+	else
+		ctr_ images import "$T/busybox.tar" >/dev/null || fail "image import failed"
 	fi
 }
 
@@ -131,11 +147,17 @@ cri_client_setup() {
 # The CRI client as one process for the whole test (cri.js serve): starting node with
 # grpc-js and the CRI proto costs 7-10 s in the lab's L1, and a CRI test makes dozens of
 # calls. ctd_stop stops it.
-cri_client_start() {
+# cri_client_launch starts it (it dials containerd at its first call, so it may start
+# first, beside containerd: both take seconds in the lab); cri_client_start waits for
+# it to serve.
+cri_client_launch() { # CONTAINERD_SOCKET
 	cri_client_setup
 	CRI_CLIENT=$T/cri-client.sock
-	node "$ROOT/tests/cri/cri.js" "$CTD_SOCK" serve "$CRI_CLIENT" >"$T/cri-client.log" 2>&1 &
+	node "$ROOT/tests/cri/cri.js" "$1" serve "$CRI_CLIENT" >"$T/cri-client.log" 2>&1 &
 	CRI_CLIENT_PID=$!
+}
+cri_client_start() {
+	[ -n "${CRI_CLIENT_PID:-}" ] || cri_client_launch "$CTD_SOCK"
 	local i
 	for i in $(seq 1200); do
 		[ -S "$CRI_CLIENT" ] && return 0

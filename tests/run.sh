@@ -43,6 +43,9 @@ jobs=${COCOON_TEST_JOBS:-$(nproc)}
 [ -n "${COCOON_TEST_KVM_ONLY:-}" ] && jobs=${COCOON_TEST_JOBS:-1}
 results=$(mktemp -d "${TMPDIR:-/tmp}/cocoon-results.XXXXXX")
 trap 'rm -rf "$results"' EXIT
+# What the tests of this run make once and share (the busybox OCI images).
+export COCOON_TEST_CACHE=$results/cache
+mkdir -p "$COCOON_TEST_CACHE"
 # "pass|fail|skip NAME" lines, written as tests end: with COCOON_TEST_SUMMARY (the lab's
 # L1) what finished is kept even when the run is cut short.
 summary=${COCOON_TEST_SUMMARY:-$results/summary}
