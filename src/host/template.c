@@ -433,6 +433,18 @@ int template_make(const struct sandbox_config *in, unsigned n_nics, struct cc_er
 		cc_info("templates: %s exists", k.name);
 		return 0;
 	}
+	/* Out of the cgroup we were started in (a pod's, which its teardown removes: a pod
+	 * removed while its template boots would find it busy) into one of Cocoon's own,
+	 * with the netns holder we start; the template VM's VMM and virtiofsd go to its
+	 * sandbox's cgroup, as any sandbox's. One maker per template at a time (the lock):
+	 * what a dead one left under this name is removed first. */
+	char cgname[PATH_MAX + 160];
+	snprintf(cgname, sizeof(cgname), "%s/%s-maker", tdir, k.name);
+	host_cgroup_remove(cgname);
+	struct host_cgroup_limits lim = { 0 };
+	__attribute__((cleanup(host_cgroup_destroy))) struct host_cgroup cg = { 0 };
+	if (host_cgroup_create(cgname, &lim, &cg, err) < 0 || host_cgroup_join_self(&cg, err) < 0)
+		return cc_error_prefix(err, "the maker's cgroup");
 	pid_t holder = 0;
 	char netns[64];
 	if (n_nics > 0 && make_nics(n_nics, &holder, netns, sizeof(netns), err) < 0) {

@@ -162,10 +162,30 @@ test_cri_net_template_pod() {
 	export COCOON_CONFIG=$T/tmpl.conf
 	cri_start
 	trap 'cri_cleanup; templates_cleanup' EXIT
-	local a b wa wb ia ib na nb out c
+	local a b wa wb ia ib na nb out c watcher tdir cgs
+	# The maker pod a starts (once its agent answered) must not be charged to pod a:
+	# a pod removed while its template boots (up to a minute in the lab) would find its
+	# cgroup busy. While the template VM runs (its virtiofsd names the template's
+	# sandbox dir), where are the maker and its NIC holder?
+	(
+		for _ in $(seq 600); do
+			if pgrep -f -- "$COCOON_STATE_DIR/template-c" >/dev/null; then
+				for p in $(pgrep -f -- "template-make --state-dir $COCOON_STATE_DIR"); do
+					echo "$p: $(tr '\n' ' ' <"/proc/$p/cgroup")"
+				done >"$T/maker-cgroups"
+				exit 0
+			fi
+			sleep 0.1
+		done
+	) &
+	watcher=$!
 	a=$(cn_pod ta cocoon) || { ctd_log_tail; fail "RunPodSandbox a"; }
+	wait "$watcher"
+	[ -s "$T/maker-cgroups" ] || fail "never saw the template maker boot its VM"
+	! grep -qF -- "$a" "$T/maker-cgroups" ||
+		fail "the template maker was in pod a's cgroup while it booted the template VM: $(cat "$T/maker-cgroups")"
 	wa=$(cn_httpd "$a" ta "from cold pod a") || { ctd_log_tail; fail "web a"; }
-	wait_template c >/dev/null || exit 1
+	tdir=$(wait_template c) || exit 1
 	b=$(cn_pod tb cocoon) || { ctd_log_tail; fail "RunPodSandbox b"; }
 	assert_contains "$(grep -o "pod VM [^ ]* ready: .*" "$CTD/containerd.log")" "booted cold" "the shim logs pod a's cold boot"
 	assert_contains "$(grep -o "pod VM [^ ]* ready: .*" "$CTD/containerd.log")" "restored from a template" "the shim logs pod b's restore"
@@ -199,4 +219,7 @@ test_cri_net_template_pod() {
 	cri_cleanup
 	templates_cleanup
 	trap - EXIT
+	cgs=$(ls -d /sys/fs/cgroup/cocoon/"$(basename "$tdir")"-maker-* \
+		/sys/fs/cgroup/{memory,cpu,pids}/cocoon/"$(basename "$tdir")"-maker-* 2>/dev/null)
+	[ -z "$cgs" ] || fail "the maker's cgroup outlived it: $cgs"
 }
