@@ -11,11 +11,11 @@
 # /dev/kvm they run here; without, where QEMU can emulate SVM, they run in the
 # nested-KVM lab (tests/lab/lab.sh), named lab/BACKEND/test_…, together with the
 # cocoon-vmm tests (vmm.sh, unit/test_hv_cocoon_vmm) that need /dev/kvm.
-# COCOON_TEST_LAB picks what the lab runs (docs/lab.md): `vmm` (the default) cocoon-vmm's
-# own tests (vmm.sh with its Linux guests and templates, unit/test_hv_cocoon_vmm) and
-# check.sh for each backend; `full` adds the `cocoon run` suite for both backends and the
-# containerd, CRI and network suites with cocoon-vmm; `all` adds the shim's suites with
-# QEMU -accel kvm; `0` no lab.
+# COCOON_TEST_LAB picks what the lab runs (docs/lab.md): `full` (the default) cocoon-vmm's
+# own tests (vmm.sh with its Linux guests and templates, unit/test_hv_cocoon_vmm), the
+# `cocoon run` suite for both backends and the containerd, CRI and network suites with
+# cocoon-vmm; `vmm` (quicker) cocoon-vmm's own tests and check.sh for each backend; `all`
+# adds the shim's suites with QEMU -accel kvm; `0` no lab.
 # Inside L1 the lab runs this script with COCOON_TEST_KVM_ONLY=1 (only that part) and
 # COCOON_TEST_SUMMARY=FILE (results kept).
 set -u
@@ -52,7 +52,7 @@ summary=${COCOON_TEST_SUMMARY:-$results/summary}
 : >"$summary"
 
 kvm_only=${COCOON_TEST_KVM_ONLY:-}
-lab_set=${COCOON_TEST_LAB:-vmm}
+lab_set=${COCOON_TEST_LAB:-full}
 prefix=
 [ -n "$kvm_only" ] && prefix=lab/
 # Files whose tests run for each KVM backend: the `cocoon run` suite, and what goes
@@ -121,7 +121,7 @@ list_kvm_tests() {
 		# their own tests (vmm.sh test_vmm_linux_template_*).
 		printf 'template = off\n' >>"$results/$b.conf"
 		[ "$b" = cocoon-vmm ] && [ -n "$kvm_only" ] && list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/vmm.sh
-		# The default set: cocoon-vmm's own tests and `cocoon check` (which backend a
+		# The quick set: cocoon-vmm's own tests and `cocoon check` (which backend a
 		# KVM host gets, and why) for each backend.
 		if [ -n "$kvm_only" ] && [ "$lab_set" = vmm ]; then
 			list_tests "${prefix}$b/" "$results/$b.conf" tests/integration/check.sh
@@ -176,36 +176,57 @@ if [ -n "$kvm_only" ] || host_kvm; then
 elif [ "$lab_set" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 	# No vmx/svm here: the same tests in the lab, if any is wanted.
 	prefix=lab/
-	# What L1 will run (its own tests/run.sh lists the same): here only to count it.
+	# What the L1s will run, each test named exactly (=NAME) in the L1 that gets it.
 	kvm_only=1 list_kvm_tests >"$list"
 	wanted lab/cocoon-vmm/unit/test_hv_cocoon_vmm && echo "- - lab/cocoon-vmm/unit/test_hv_cocoon_vmm -" >>"$list"
-	# One L1 for the list; if L1 dies before its end (its kernel crashed, or it ran out
+	# lab_l1s LIST OUT: LIST's tests in one L1, its results in OUT.summary and what it
+	# printed in OUT.log. If L1 dies before its end (its kernel crashed, or it ran out
 	# of time), the crash stays a failure and the tests it had not finished run once
-	# more in a fresh L1, named exactly, so one crash does not lose the rest of the set.
-	lab_round=1
-	lab_filters=("$@")
-	while [ -s "$list" ]; do
-		out=$results/lab$lab_round
-		echo "lab: booting L1 (nested KVM under QEMU TCG) for $(wc -l <"$list") tests ($lab_set)" >&2
-		tests/lab/lab.sh "$out" env COCOON_TEST_KVM_ONLY=1 COCOON_TEST_LAB="$lab_set" tests/run.sh "${lab_filters[@]}"
-		lrc=$?
-		[ $lrc -eq 0 ] || grep -qs '^fail L1' "$out/summary" ||
-			echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$out/summary"
-		# L1's own output, less its totals (folded into the line below).
-		grep -vE '^(failed: |[0-9]+ passed, )' "$out/console.log" 2>/dev/null
-		cat "$out/summary" >>"$summary" 2>/dev/null
-		grep -qs '^fail L1' "$out/summary" && [ $lab_round -lt 2 ] || break
-		# What that L1 did not finish: listed names with no result line.
-		cut -d' ' -f3 "$list" | while read -r name; do
-			grep -qE "^(pass|fail|skip) $name( |\$)" "$out/summary" || echo "$name"
-		done >"$results/rest"
-		grep -q . "$results/rest" || break
-		lab_filters=()
-		while read -r name; do lab_filters+=("=$name"); done <"$results/rest"
-		awk 'NR == FNR { rest[$1]; next } $3 in rest' "$results/rest" "$list" >"$list.rest"
-		mv "$list.rest" "$list"
-		echo "lab: L1 died before its end: $(wc -l <"$list") tests it had not finished run in a fresh L1" >&2
-		lab_round=$((lab_round + 1))
+	# more in a fresh L1, so one crash does not lose the rest of the set.
+	lab_l1s() {
+		local list=$1 out=$2 round=1 lrc name
+		local -a names
+		: >"$out.summary"
+		while [ -s "$list" ]; do
+			names=()
+			while read -r name; do names+=("=$name"); done < <(cut -d' ' -f3 "$list")
+			echo "lab: booting L1 (nested KVM under QEMU TCG) for ${#names[@]} tests ($lab_set)" >&2
+			tests/lab/lab.sh "$out.$round" env COCOON_TEST_KVM_ONLY=1 COCOON_TEST_LAB="$lab_set" \
+				tests/run.sh "${names[@]}" 2>&1
+			lrc=$?
+			[ $lrc -eq 0 ] || grep -qs '^fail L1' "$out.$round/summary" ||
+				echo "fail L1 (tests/lab/lab.sh exited $lrc)" >>"$out.$round/summary"
+			# L1's own output, less its totals (folded into the line below).
+			grep -vE '^(failed: |[0-9]+ passed, )' "$out.$round/console.log" 2>/dev/null
+			cat "$out.$round/summary" >>"$out.summary" 2>/dev/null
+			grep -qs '^fail L1' "$out.$round/summary" && [ $round -lt 2 ] || break
+			# What that L1 did not finish: listed names with no result line.
+			awk 'NR == FNR { if ($1 ~ /^(pass|fail|skip)$/) done[$2]; next } !($3 in done)' \
+				"$out.$round/summary" "$list" >"$list.rest"
+			mv "$list.rest" "$list"
+			[ -s "$list" ] && echo "lab: L1 died before its end: $(wc -l <"$list") tests it had not finished run in a fresh L1"
+			round=$((round + 1))
+		done >"$out.log"
+	}
+	# Several L1s at once, the list dealt out among them, one test at a time in each,
+	# each L1 with one vCPU (docs/lab.md): with two, L1's KVM now and then ran a guest
+	# from a corrupt VMCB (a triple fault or an endless loop, about one boot in 150),
+	# with one, none in 400. An L1's vCPU is one host thread, so COCOON_LAB_L1S of them
+	# keep as many host cores busy.
+	export COCOON_LAB_CPUS=${COCOON_LAB_CPUS:-1}
+	# No more L1s than the host's memory holds (each has COCOON_LAB_MEMORY, 4 GiB).
+	fit=$(awk -v m="${COCOON_LAB_MEMORY:-4096}" '/^MemAvailable:/ { print int($2 / 1024 / (m + 1024)) }' /proc/meminfo)
+	l1s=${COCOON_LAB_L1S:-$((jobs < fit ? jobs : fit))}
+	[ "$l1s" -ge 1 ] || l1s=1
+	[ "$(wc -l <"$list")" -lt "$l1s" ] && l1s=$(wc -l <"$list")
+	for k in $(seq "$l1s"); do
+		awk -v n="$l1s" -v k="$k" '(NR - 1) % n == k - 1' "$list" >"$list.l1-$k"
+		lab_l1s "$list.l1-$k" "$results/l1-$k" &
+	done
+	wait
+	for k in $(seq "$l1s"); do
+		cat "$results/l1-$k.log" >&2
+		cat "$results/l1-$k.summary" >>"$summary"
 	done
 fi
 
