@@ -1,8 +1,12 @@
 #include "host/host_cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -197,17 +201,50 @@ void host_cgroup_destroy(struct host_cgroup *cg)
 	memset(cg, 0, sizeof(*cg));
 }
 
+static const char *const hierarchies[] = { CGROUP_ROOT, CGROUP_ROOT "/memory", CGROUP_ROOT "/pids",
+					   CGROUP_ROOT "/cpu" };
+
 void host_cgroup_remove(const char *state_dir)
 {
 	char id[200];
 	cgroup_name(state_dir, id, sizeof(id));
-	static const char *const parents[] = { CGROUP_ROOT, CGROUP_ROOT "/memory",
-					       CGROUP_ROOT "/pids", CGROUP_ROOT "/cpu" };
 	struct host_cgroup cg = { .n = 0 };
-	for (size_t i = 0; i < CC_ARRAY_SIZE(parents) && cg.n < CC_ARRAY_SIZE(cg.dirs); i++) {
-		snprintf(cg.dirs[cg.n], PATH_MAX, "%s/cocoon/%.200s", parents[i], id);
+	for (size_t i = 0; i < CC_ARRAY_SIZE(hierarchies) && cg.n < CC_ARRAY_SIZE(cg.dirs); i++) {
+		snprintf(cg.dirs[cg.n], PATH_MAX, "%s/cocoon/%.200s", hierarchies[i], id);
 		if (access(cg.dirs[cg.n], F_OK) == 0)
 			cg.n++;
 	}
 	host_cgroup_destroy(&cg);
+}
+
+void host_cgroup_remove_dead(const char *prefix)
+{
+	const char *base = strrchr(prefix, '/');
+	base = base != NULL ? base + 1 : prefix;
+	for (size_t i = 0; i < CC_ARRAY_SIZE(hierarchies); i++) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/cocoon", hierarchies[i]);
+		DIR *d = opendir(dir);
+		if (d == NULL)
+			continue;
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (strncmp(e->d_name, base, strlen(base)) != 0)
+				continue;
+			char *end;
+			long pid = strtol(e->d_name + strlen(base), &end, 10);
+			if (end == e->d_name + strlen(base) || *end != '-' || pid <= 0 ||
+			    pid > INT32_MAX || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+				continue;
+			/* Ours only: the name's hash is of the whole path it was made for. */
+			char path[PATH_MAX + 32], id[200];
+			snprintf(path, sizeof(path), "%s%ld", prefix, pid);
+			cgroup_name(path, id, sizeof(id));
+			if (strcmp(id, e->d_name) != 0)
+				continue;
+			cc_info("cgroup %s/%s: its process %ld died, removing it", dir, id, pid);
+			host_cgroup_remove(path);
+		}
+		closedir(d);
+	}
 }

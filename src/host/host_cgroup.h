@@ -47,5 +47,8 @@ void host_cgroup_leave_self(struct host_cgroup *cg);
 void host_cgroup_destroy(struct host_cgroup *cg);
 /* The same for the state dir of a sandbox whose owner died without cleaning up. */
 void host_cgroup_remove(const char *state_dir);
+/* The cgroups made for "<prefix><pid>" by processes that died without removing them
+ * (killed, say): those whose pid no longer exists. */
+void host_cgroup_remove_dead(const char *prefix);
 
 #endif

@@ -701,6 +701,9 @@ void template_fill_spares(const char *state_root, const char *name, unsigned spa
 	 * wait for each other in theirs): the spare's pages are charged there, not to the
 	 * pod whose restore started us, at most `spares` copies of the template's touched
 	 * pages. */
+	char dead[PATH_MAX + 16];
+	snprintf(dead, sizeof(dead), "%s-spares-", dir);
+	host_cgroup_remove_dead(dead); /* of fillers killed before they removed theirs */
 	snprintf(cgname, sizeof(cgname), "%s-spares-%d", dir, (int)getpid());
 	struct host_cgroup cg;
 	struct host_cgroup_limits lim = {

@@ -617,8 +617,9 @@ EOF
 
 # A maker killed while it boots its VM, and an unfinished template of one killed while
 # it saved: the next maker (under the template's lock) removes both and makes its
-# template; the killed maker's VMM and virtiofsd died with it.
-test_vmm_linux_template_maker_dies() {
+# template; the killed maker's VMM and virtiofsd died with it. A spares filler killed
+# in its own cgroup: the next filler removes that cgroup.
+test_vmm_linux_template_workers_die() {
 	template_test_init 300000
 	local i mpid sbdir name
 	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err0" || fail "cold run: $(tail -3 "$T/err0")"
@@ -646,6 +647,31 @@ test_vmm_linux_template_maker_dies() {
 	[ -z "$(ls -A "$COCOON_STATE_DIR/templates" | grep '^\.tmp-')" ] || fail "debris left: $(ls -A "$COCOON_STATE_DIR/templates")"
 	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err2" || fail "run after: $(tail -3 "$T/err2")"
 	assert_contains "$(cat "$T/err2")" "restored from template c1-m256-n0-" "the template is used"
+	# The filler that restore started waits for the spares lock held here, in its own
+	# cgroup: killed there, it leaves that cgroup; the next restore's filler removes it.
+	local tdir lk fpid cg
+	for i in $(seq 600); do template_workers || break; sleep 0.5; done
+	tdir=$(ls -d "$COCOON_STATE_DIR"/templates/c1-m256-n0-*/ | head -1)
+	exec {lk}<"$tdir/spares.lock" || fail "no spares lock in $tdir"
+	flock -x "$lk"
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err3" || fail "run with the lock held: $(tail -3 "$T/err3")"
+	for i in $(seq 100); do
+		fpid=$(pgrep -f -- "template-spare --state-dir $COCOON_STATE_DIR" | head -1)
+		[ -n "$fpid" ] && cg=$(grep -o "/cocoon/[^ ]*-spares-$fpid-[0-9a-f]*" "/proc/$fpid/cgroup" | head -1) &&
+			[ -n "$cg" ] && break
+		sleep 0.2
+	done
+	[ -n "$cg" ] || fail "no filler waiting in a cgroup of its own (filler: '$fpid')"
+	kill -9 "$fpid"
+	flock -u "$lk"
+	exec {lk}<&-
+	[ -n "$(ls -d /sys/fs/cgroup/*"$cg" /sys/fs/cgroup"$cg" 2>/dev/null)" ] ||
+		fail "the killed filler's cgroup $cg is not there to clean"
+	"$COCOON" run --rootfs "$T/rootfs" -- true 2>"$T/err4" || fail "run after the filler died: $(tail -3 "$T/err4")"
+	for i in $(seq 600); do template_workers || break; sleep 0.5; done
+	[ -z "$(ls -d /sys/fs/cgroup/*"$cg" /sys/fs/cgroup"$cg" 2>/dev/null)" ] ||
+		fail "the killed filler's cgroup $cg outlived the next filler: $(tail -5 "$COCOON_STATE_DIR/templates/maker.log")"
+	assert_contains "$(cat "$COCOON_STATE_DIR/templates/maker.log")" "its process $fpid died, removing it" "the next filler says so"
 }
 
 # template = off: every sandbox boots cold, no template is made, and check says so.
