@@ -292,8 +292,7 @@ static void vmm_state(const struct cvmm *m, char *out, size_t len)
 	for (char *tok = strtok_r(line[1] + 3, " ", &save); tok != NULL && n > 0 && (size_t)n < len;
 	     tok = strtok_r(NULL, " ", &save)) {
 		char *eq = strchr(tok, '=');
-		if (eq == NULL || strncmp(tok, "first_output_ms=", 16) == 0 ||
-		    strstr(tok, "_ms=") != NULL || strncmp(tok, "uptime_ms=", 10) == 0)
+		if (eq == NULL || strstr(tok, "_ms=") != NULL) /* times, not counters */
 			continue;
 		*eq = '\0';
 		char before[32];

@@ -48,20 +48,25 @@ int cc_write_all(int fd, const void *buf, size_t len, struct cc_error *err)
 	return 0;
 }
 
-int cc_copy_extents(int to, int from, uint64_t size, uint64_t *pages, struct cc_error *err)
+bool cc_next_extent(int fd, uint64_t off, uint64_t size, uint64_t *data, uint64_t *hole)
 {
 	const uint64_t page = 4096;
+	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+	if (d < 0 || (uint64_t)d >= size)
+		return false; /* ENXIO: no data past off */
+	off_t h = lseek(fd, d, SEEK_HOLE);
+	*data = (uint64_t)d & ~(page - 1);
+	*hole = h < 0 || (uint64_t)h > size ? size : ((uint64_t)h + page - 1) & ~(page - 1);
+	if (*hole > size)
+		*hole = size;
+	return true;
+}
+
+int cc_copy_extents(int to, int from, uint64_t size, uint64_t *pages, struct cc_error *err)
+{
 	*pages = 0;
-	for (uint64_t off = 0; off < size;) {
-		off_t d = lseek(from, (off_t)off, SEEK_DATA);
-		if (d < 0 || (uint64_t)d >= size)
-			break; /* ENXIO: no data past off */
-		off_t h = lseek(from, d, SEEK_HOLE);
-		uint64_t data = (uint64_t)d & ~(page - 1);
-		uint64_t hole =
-			h < 0 || (uint64_t)h > size ? size : ((uint64_t)h + page - 1) & ~(page - 1);
-		if (hole > size)
-			hole = size;
+	uint64_t data, hole;
+	for (uint64_t off = 0; cc_next_extent(from, off, size, &data, &hole); off = hole) {
 		if (lseek(to, (off_t)data, SEEK_SET) < 0)
 			return cc_error_set(err, errno, "seeking");
 		for (off_t at = (off_t)data; (uint64_t)at < hole;) {
@@ -71,8 +76,7 @@ int cc_copy_extents(int to, int from, uint64_t size, uint64_t *pages, struct cc_
 			if (n <= 0)
 				return cc_error_set(err, n < 0 ? errno : EIO, "copying");
 		}
-		*pages += (hole - data + page - 1) / page;
-		off = hole;
+		*pages += (hole - data + 4095) / 4096;
 	}
 	return 0;
 }

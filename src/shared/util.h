@@ -2,6 +2,7 @@
 #ifndef COCOON_UTIL_H
 #define COCOON_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,9 +52,12 @@ int cc_unix_connect(const char *path, struct cc_error *err);
  * SOCK_CLOEXEC, SOCK_NONBLOCK as for socket(2). Fails naming a path too long for a
  * unix socket (ENAMETOOLONG), or the bind or listen that failed. */
 int cc_unix_listen(const char *path, int backlog, int flags, struct cc_error *err);
-/* Copies the data extents (SEEK_DATA/SEEK_HOLE, page-rounded) of the first size bytes of
- * from into to at the same offsets, by the kernel (sendfile); holes are not written, so
- * they stay holes in a sparse to. *pages: the 4 KiB pages copied. */
+/* The next data extent of fd's first size bytes at or after off (SEEK_DATA/SEEK_HOLE),
+ * rounded out to 4 KiB pages: [*data, *hole). False when there is no more data. */
+bool cc_next_extent(int fd, uint64_t off, uint64_t size, uint64_t *data, uint64_t *hole);
+/* Copies the data extents (cc_next_extent) of the first size bytes of from into to at
+ * the same offsets, by the kernel (sendfile); holes are not written, so they stay holes
+ * in a sparse to. *pages: the 4 KiB pages copied. */
 int cc_copy_extents(int to, int from, uint64_t size, uint64_t *pages, struct cc_error *err);
 /* Removes a tree without crossing mount points; missing is not an error. */
 int cc_rm_rf(const char *path, struct cc_error *err);

@@ -38,20 +38,11 @@ static bool page_is_zero(const uint8_t *p)
  * a file (tests) is one extent. */
 static bool next_extent(int fd, uint64_t off, uint64_t size, uint64_t *data, uint64_t *hole)
 {
-	if (fd < 0) {
-		*data = off;
-		*hole = size;
-		return off < size;
-	}
-	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
-	if (d < 0 || (uint64_t)d >= size)
-		return false;
-	off_t h = lseek(fd, d, SEEK_HOLE);
-	*data = (uint64_t)d & ~(PAGE - 1);
-	*hole = h < 0 || (uint64_t)h > size ? size : ((uint64_t)h + PAGE - 1) & ~(PAGE - 1);
-	if (*hole > size)
-		*hole = size;
-	return true;
+	if (fd >= 0)
+		return cc_next_extent(fd, off, size, data, hole);
+	*data = off;
+	*hole = size;
+	return off < size;
 }
 
 int snap_memory_save(const struct guest_mem *m, int dirfd, uint64_t *pages, struct cc_error *err)
