@@ -566,11 +566,11 @@ test_vmm_linux_template_cocoon_run() {
 }
 
 # A template whose VM never answers once restored: its vCPU is saved spinning on itself
-# (a jump to itself written where it stopped in the kernel's text, interrupts off), so
-# the guest never handles the vsock reset and the host's connect is never let through.
-# The restore (from the template's spare) runs out of its time (a fifth of
-# boot_timeout_ms), the sandbox boots cold with a line naming why, the template is
-# replaced, spares and all, and the next run restores.
+# (a jump to itself written where it stopped, in the kernel or in a guest process,
+# interrupts off), so the guest never handles the vsock reset and the host's connect is
+# never let through. The restore (from the template's spare) runs out of its time (a
+# fifth of boot_timeout_ms), the sandbox boots cold with a line naming why, the template
+# is replaced, spares and all, and the next run restores.
 test_vmm_linux_template_restore_hangs() {
 	template_test_init 150000
 	local dir out
@@ -581,24 +581,39 @@ test_vmm_linux_template_restore_hangs() {
 import os, struct, sys, zlib
 d = sys.argv[1]
 b = bytearray(open(d + '/vm.state', 'rb').read())
-off, rip = 32, None  # the header; then records: u16 type, u16 index, u32 length, payload
+off, rip, cr3 = 32, None, None  # the header; then records: u16 type, u16 index, u32 length, payload
 while off < len(b):
     t, i, n = struct.unpack_from('<HHI', b, off)
     if t == 2:  # REGS: rip and rflags follow 16 registers; interrupts off
         rip, f = struct.unpack_from('<QQ', b, off + 8 + 128)
         struct.pack_into('<Q', b, off + 8 + 136, f & ~0x200)
+    elif t == 3:  # SREGS: cr3 follows 8 segments, gdt, idt, cr0 and cr2
+        cr3, = struct.unpack_from('<Q', b, off + 8 + 240)
     elif t == 10:  # MP_STATE: runnable
         struct.pack_into('<I', b, off + 8, 0)
     off += 8 + n
 struct.pack_into('<I', b, 20, zlib.crc32(bytes(b[32:])))  # the header's body CRC
-text = 0xffffffff80000000  # the kernel's text is mapped there from physical 0
-if rip is None or rip < text + 0x1000000:
-    sys.exit('vCPU 0 was not saved in the kernel: rip %s' % rip)
-# The template's RAM and its spares (copies of it, made ahead) alike.
+if rip is None or cr3 is None:
+    sys.exit('no REGS or SREGS record in vm.state')
+mem = open(d + '/memory', 'rb')
+def phys(va):  # the guest's 4-level page walk, large pages included
+    table, shift = cr3, 39
+    while True:
+        mem.seek((table & 0xffffffffff000) + ((va >> shift) & 511) * 8)
+        e, = struct.unpack('<Q', mem.read(8))
+        if not e & 1:
+            sys.exit('rip %#x is not mapped in the saved page tables' % rip)
+        if shift == 12 or (shift < 39 and e & 0x80):
+            return (e & 0xffffffffff000 & ~((1 << shift) - 1)) | (va & ((1 << shift) - 1))
+        table, shift = e, shift - 9
+# The template's RAM and its spares (copies of it, made ahead) alike; byte by byte, as
+# the two bytes may straddle pages.
+at = [phys(rip), phys(rip + 1)]
 for f in ['memory'] + [f for f in os.listdir(d) if f.startswith('spare-')]:
     with open(d + '/' + f, 'r+b') as m:
-        m.seek(rip - text)
-        m.write(b'\xeb\xfe')  # jmp .
+        for a, byte in zip(at, b'\xeb\xfe'):  # jmp .
+            m.seek(a)
+            m.write(bytes([byte]))
 open(d + '/vm.state', 'wb').write(b)
 EOF
 	out=$("$COCOON" run --rootfs "$T/rootfs" -- echo cold-again 2>"$T/err1")
