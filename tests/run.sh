@@ -50,6 +50,11 @@ mkdir -p "$COCOON_TEST_CACHE"
 # L1) what finished is kept even when the run is cut short.
 summary=${COCOON_TEST_SUMMARY:-$results/summary}
 : >"$summary"
+# The host as the run found it, to compare with at its end (tests/host_state.sh).
+# COCOON_TEST_HOST_CHECK=0 skips that, for a run beside another one on the same host.
+source tests/host_state.sh
+host_check=${COCOON_TEST_HOST_CHECK:-1}
+[ "$host_check" = 0 ] || host_state >"$results/host-before"
 
 kvm_only=${COCOON_TEST_KVM_ONLY:-}
 lab_set=${COCOON_TEST_LAB:-full}
@@ -228,6 +233,21 @@ elif [ "$lab_set" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 		cat "$results/l1-$k.log" >&2
 		cat "$results/l1-$k.summary" >>"$summary"
 	done
+fi
+
+# Whatever the run made on the host and did not remove (a link, netns, cgroup or
+# process: after each test's own check, tests/lib.sh leftovers) fails the run by name.
+if [ "$host_check" != 0 ]; then
+	name=${kvm_only:+lab/}suite/nothing_left_on_the_host
+	left=$(host_state_new "$results/host-before")
+	if [ -z "$left" ]; then
+		echo "pass $name" >>"$summary"
+		echo "PASS: $name"
+	else
+		echo "fail $name" >>"$summary"
+		echo "FAIL: $name: the run left these behind:"
+		sed 's/^/    /' <<<"$left"
+	fi
 fi
 
 pass=$(grep -c '^pass' "$summary")
