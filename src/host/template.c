@@ -12,12 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/if_tun.h>
 #include <linux/magic.h>
+#include <net/if.h>
+#include <net/if_arp.h>
 
 #include "host/child.h"
 #include "host/config.h"
@@ -348,9 +352,10 @@ static void remove_stale(const char *tdir, const struct template_key *k)
 	closedir(d);
 }
 
-/* NICs for the template: dummy links with known MACs in a network namespace of its own
- * (the template must have the pod's device set, not its network), held by a child until
- * *holder is killed; *path names it for pod_net. */
+/* NICs for the template: taps with known MACs in a network namespace of its own (the
+ * template must have the pod's device set, not its network), held by a child until
+ * *holder is killed; *path names it for pod_net. Taps, not dummy links: loading the
+ * dummy module makes a dummy0 in the host's own namespace, which would outlive us. */
 static int make_nics(unsigned n, pid_t *holder, char *path, size_t len, struct cc_error *err)
 {
 	int p[2];
@@ -364,14 +369,17 @@ static int make_nics(unsigned n, pid_t *holder, char *path, size_t len, struct c
 		/* Dies with the maker, even a maker that crashed. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWNET) < 0)
 			_exit(1);
+		/* Each tap lives while this child holds its fd. */
 		for (unsigned i = 0; i < n; i++) {
 			uint8_t mac[6] = TEMPLATE_MAC(i);
-			char cmd[160];
-			snprintf(
-				cmd, sizeof(cmd),
-				"ip link add eth%u address %02x:%02x:%02x:%02x:%02x:%02x type dummy",
-				i, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-			if (system(cmd) != 0)
+			struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "eth%u", i);
+			int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+			if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
+				_exit(1);
+			ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+			memcpy(ifr.ifr_hwaddr.sa_data, mac, sizeof(mac));
+			if (ioctl(fd, SIOCSIFHWADDR, &ifr) < 0)
 				_exit(1);
 		}
 		char ok = 1;
@@ -386,7 +394,7 @@ static int make_nics(unsigned n, pid_t *holder, char *path, size_t len, struct c
 	close(p[0]);
 	*holder = pid;
 	if (r != 1 || ok != 1)
-		return cc_error_set(err, 0, "creating %u dummy links for the template's NICs", n);
+		return cc_error_set(err, 0, "creating %u taps for the template's NICs", n);
 	snprintf(path, len, "/proc/%d/ns/net", (int)pid);
 	return 0;
 }

@@ -28,8 +28,8 @@ struct sandbox_config;
  * restore (at debug log level its warning alone held a clone's vCPU for 0.4-1 s on
  * the serial port in the lab). Which clocksource the guest picks is as after a boot. */
 #define TEMPLATE_CMDLINE "cocoon.template=1 tsc=nowatchdog"
-/* MACs the template's NICs have (the maker's dummy links): the agent replaces them with
- * the pod's after a restore. */
+/* MACs the template's NICs have (taps in the maker's namespace): the agent replaces
+ * them with the pod's after a restore. */
 #define TEMPLATE_MAC(i)                                          \
 	{                                                        \
 		0x02, 0xcc, 0x7e, 0x00, 0x00, (uint8_t)((i) + 1) \
