@@ -48,15 +48,16 @@ int cc_write_all(int fd, const void *buf, size_t len, struct cc_error *err)
 	return 0;
 }
 
+#define EXTENT_PAGE 4096ull /* what cc_next_extent rounds to and cc_copy_extents counts */
+
 bool cc_next_extent(int fd, uint64_t off, uint64_t size, uint64_t *data, uint64_t *hole)
 {
-	const uint64_t page = 4096;
 	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
 	if (d < 0 || (uint64_t)d >= size)
 		return false; /* ENXIO: no data past off */
 	off_t h = lseek(fd, d, SEEK_HOLE);
-	*data = (uint64_t)d & ~(page - 1);
-	*hole = h < 0 || (uint64_t)h > size ? size : ((uint64_t)h + page - 1) & ~(page - 1);
+	*data = (uint64_t)d & ~(EXTENT_PAGE - 1);
+	*hole = h < 0 ? size : ((uint64_t)h + EXTENT_PAGE - 1) & ~(EXTENT_PAGE - 1);
 	if (*hole > size)
 		*hole = size;
 	return true;
@@ -76,7 +77,7 @@ int cc_copy_extents(int to, int from, uint64_t size, uint64_t *pages, struct cc_
 			if (n <= 0)
 				return cc_error_set(err, n < 0 ? errno : EIO, "copying");
 		}
-		*pages += (hole - data + 4095) / 4096;
+		*pages += (hole - data + EXTENT_PAGE - 1) / EXTENT_PAGE;
 	}
 	return 0;
 }

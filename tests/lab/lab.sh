@@ -130,6 +130,13 @@ for line in out.decode(errors='replace').splitlines():
         print(line.strip())
 PY
 }
+# Ends L1 before its command did, keeping what it wrote so far.
+stop_l1() {
+	kill "$qemu_pid"
+	wait "$qemu_pid" 2>/dev/null
+	qemu_pid=
+	collect
+}
 last_cpu=-1
 last_change=$SECONDS
 while kill -0 "$qemu_pid" 2>/dev/null; do
@@ -140,20 +147,14 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 	fi
 	if [ $((SECONDS - last_change)) -ge "$frozen_s" ]; then
 		state=$(vcpu_state)
-		kill "$qemu_pid"
-		wait "$qemu_pid" 2>/dev/null
-		qemu_pid=
-		collect
+		stop_l1
 		echo "lab: L1 froze after $((SECONDS - start))s: no CPU time for ${frozen_s}s; its vCPU: $state" >&2
 		printf 'froze L1 (no CPU time for %ss after %ss; its vCPU: %s)\n' "$frozen_s" \
 			"$((SECONDS - start))" "$state" >>"$dest/summary"
 		exit 3
 	fi
 	if [ $((SECONDS - start)) -ge "$limit" ]; then
-		kill "$qemu_pid"
-		wait "$qemu_pid" 2>/dev/null
-		qemu_pid=
-		collect
+		stop_l1
 		lab_fail "L1 still running after ${limit}s: killed (console: $(tail -c 2000 "$run/out/console.log" 2>/dev/null))"
 	fi
 	sleep 1
